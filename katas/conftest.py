@@ -1,0 +1,248 @@
+"""Guards every kata test: a deadline, loop-blocking detection and task hygiene.
+
+Each async test runs inside a guard that turns the classic asyncio mistakes into failures that
+name them: a deadlock (with the awaits that are stuck), a loop blocked by time.sleep or a CPU
+loop, a coroutine never awaited, a task left running or failing unobserved after the test.
+pytest-timeout (signal method) stays the backstop for a loop that never gives control back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gc
+import inspect
+import linecache
+import logging
+import os
+import re
+import warnings
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from harness import TIME_SCALE_PROBLEM, Timeline, scaled
+
+# asyncio's own notion of a slow callback: anything this long without an await blocks the loop.
+BLOCKING_THRESHOLD = 0.1
+# The asyncio deadline of a test, as a share of its pytest-timeout (which stays the backstop).
+DEADLINE_SHARE = 0.8
+
+AsyncTest = Callable[..., Coroutine[Any, Any, None]]
+
+
+@pytest.fixture
+def timeline(monkeypatch: pytest.MonkeyPatch) -> Timeline:
+    """Fake work that records a timeline and counts calls in flight."""
+    return Timeline(monkeypatch)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TIME_SCALE_PROBLEM:
+        raise pytest.UsageError(TIME_SCALE_PROBLEM)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(here):
+            continue  # a session that also runs the repository's own tests
+        marker = item.get_closest_marker("timeout")
+        timeout = scaled(float(marker.args[0] if marker else config.getini("timeout")))
+        item.add_marker(pytest.mark.timeout(timeout), append=False)
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.obj = _guarded(item.obj, deadline=DEADLINE_SHARE * timeout)
+
+
+def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
+    @functools.wraps(test)
+    async def guarded(*args: Any, **kwargs: Any) -> None:
+        __tracebackhide__ = True
+        asyncio.get_running_loop().slow_callback_duration = scaled(BLOCKING_THRESHOLD)
+        before = asyncio.all_tasks()
+        with _asyncio_log() as records, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            test_task = asyncio.create_task(test(*args, **kwargs), name=test.__name__)
+            done, _ = await asyncio.wait({test_task}, timeout=deadline)
+            stuck = "" if done else _describe_stuck(test_task, before, deadline)
+            left_behind = await _stop_leftovers(before | {test_task})
+            if not done:
+                test_task.cancel()
+                await asyncio.wait({test_task}, timeout=scaled(1.0))
+            gc.collect()  # so "never awaited" and "never retrieved" surface in this test
+        if stuck:
+            pytest.fail(stuck, pytrace=False)
+        _fail_on_blocked_loop(records, _timed_out(test_task))
+        never_awaited = _reraise_other_warnings(caught)
+        if never_awaited:
+            pytest.fail(never_awaited, pytrace=False)
+        test_task.result()  # the test's own verdict
+        if left_behind:
+            pytest.fail(left_behind, pytrace=False)
+        _fail_on_lost_errors(records)
+
+    return guarded
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def _asyncio_log() -> Iterator[list[logging.LogRecord]]:
+    """What asyncio logs during the test: slow callbacks, lost task errors."""
+    logger = logging.getLogger("asyncio")
+    collector = _Collector()
+    logger.addHandler(collector)
+    try:
+        yield collector.records
+    finally:
+        logger.removeHandler(collector)
+
+
+def _timed_out(test_task: asyncio.Task[Any]) -> str:
+    """pytest-timeout's message when its signal stopped a loop that never gave control back."""
+    if not test_task.done() or test_task.cancelled() or test_task.exception() is None:
+        return ""
+    text = str(test_task.exception())
+    return text if text.startswith("Timeout") else ""
+
+
+def _fail_on_blocked_loop(records: list[logging.LogRecord], timed_out: str) -> None:
+    __tracebackhide__ = True
+    slow = [
+        (cast(float, r.args[1]), str(r.args[0]))
+        for r in records
+        if r.msg == "Executing %s took %.3f seconds" and isinstance(r.args, tuple)
+    ]
+    if not slow:
+        return
+    seconds, handle = max(slow)
+    # "<Task ... coro=<task() running at katas/04_gather/gather.py:9> ...>": name the coroutine.
+    where = re.search(r"coro=<(\w+)\(\).*? at (\S+?:\d+)>", handle)
+    culprit = _culprit(where[1], _short_paths(where[2])) if where else _short_paths(handle)
+    pytest.fail(
+        f"The event loop was blocked for {seconds:.2f} s by {culprit}: it ran that long "
+        "without reaching an `await`, so no other task could make progress.\n"
+        + (
+            f"It never gave control back: the test was stopped by {timed_out}\n"
+            if timed_out
+            else ""
+        )
+        + "Likely cause: time.sleep() where `await asyncio.sleep()` belongs, a blocking call "
+        "(requests, reading a big file, a sync database driver) or a long computation.\n"
+        "Try: `await asyncio.sleep(...)` to wait; `await asyncio.to_thread(...)` for blocking "
+        "or CPU-heavy work.",
+        pytrace=False,
+    )
+
+
+def _culprit(coroutine: str, location: str) -> str:
+    if coroutine.startswith("test_"):
+        return "the code this test called"
+    if location.startswith("katas/harness.py"):  # a spy: the learner's function runs inside
+        return f"{coroutine}()"
+    return f"{coroutine}() ({location})"
+
+
+def _fail_on_lost_errors(records: list[logging.LogRecord]) -> None:
+    __tracebackhide__ = True
+    lost = [r.getMessage() for r in records if r.levelno >= logging.ERROR]
+    if lost:
+        pytest.fail(
+            "A task failed or was destroyed while nobody was awaiting it:\n  "
+            + _short_paths(lost[0].splitlines()[0])
+            + "\nTry: keep every task you create and await it (or use a TaskGroup), so its "
+            "error reaches you.",
+            pytrace=False,
+        )
+
+
+def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> str:
+    """Explain never-awaited coroutines; give every other warning back to pytest's filters."""
+    explained = []
+    for w in caught:
+        text = str(w.message)
+        found = re.match(r"coroutine '(.+?)' was never awaited", text)
+        if found and issubclass(w.category, RuntimeWarning):
+            name = found.group(1).rsplit(".", 1)[-1]
+            origin = [line for line in text.splitlines() if line.strip().startswith("File ")]
+            created = f"\n  created at {_short_paths(origin[-1].strip())}" if origin else ""
+            explained.append(
+                f"{name}() was called but never awaited: calling an async function only "
+                f"creates a coroutine object, and nothing in it runs until it is awaited.{created}"
+                f"\nTry: `await {name}(...)`, or hand it to asyncio.gather / create_task and "
+                "await that."
+            )
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return "\n".join(dict.fromkeys(explained))
+
+
+async def _stop_leftovers(known: set[asyncio.Task[Any]]) -> str:
+    """Cancel the tasks the test left running; describe them."""
+    leftovers = [t for t in asyncio.all_tasks() if t not in known]
+    if not leftovers:
+        return ""
+    names = "\n".join(f"  - {_task_text(t)}" for t in leftovers)
+    for t in leftovers:
+        t.cancel()
+    _, refused = await asyncio.wait(leftovers, timeout=scaled(1.0))
+    refusal = (
+        f"\n{len(refused)} of them ignored cancellation: is a CancelledError being swallowed?"
+        if refused
+        else ""
+    )
+    return (
+        f"{len(leftovers)} task(s) were still running when the test ended:\n{names}{refusal}\n"
+        "A task you create and never await keeps running behind your back (and its errors "
+        "are lost).\nTry: keep a reference to every task and await it before returning, or "
+        "create them in `async with asyncio.TaskGroup()`, which waits for you."
+    )
+
+
+def _describe_stuck(
+    test_task: asyncio.Task[Any], before: set[asyncio.Task[Any]], deadline: float
+) -> str:
+    tasks = [test_task] + [t for t in asyncio.all_tasks() if t not in before and t is not test_task]
+    chains = "\n".join(f"  {_task_text(t)}\n" + _await_chain(t) for t in tasks)
+    return (
+        f"The test did not finish within {deadline:.1f} s: "
+        "something is waiting for an event that never happens (a deadlock, a lock never "
+        "released, a queue nobody fills, a task that waits for itself).\n"
+        f"Stuck awaits, outermost first:\n{chains}"
+    )
+
+
+def _task_text(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+    name = code.co_name if code else repr(coro)
+    return f"task {task.get_name()!r} running {name}()"
+
+
+def _await_chain(task: asyncio.Task[Any]) -> str:
+    lines = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+        path = _short_paths(frame.f_code.co_filename)
+        lines.append(f"    {path}:{frame.f_lineno} in {frame.f_code.co_name}: {source}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return "\n".join(lines)
+
+
+def _short_paths(text: str) -> str:
+    """Paths relative to the working folder, and stdlib paths from their package."""
+    text = text.replace(os.getcwd() + os.sep, "")
+    return re.sub(r"/\S*/lib/python3\.\d+/", "", text)

@@ -1,0 +1,81 @@
+"""asyncio-katas: every workflow, the learner's and the maintainer's. `nox -l` lists them.
+
+Learner:     nox -s practice          where you are and which kata is next
+             nox -s kata -- 04        one kata's tests (by number or name)
+Maintainer:  nox                      the repository's checks (proofs, harness, lint, types)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+sys.path.insert(0, str(Path(__file__).parent))
+from katas._tools.catalog import KataError, find
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.error_on_missing_interpreters = False
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = nox.project.python_versions(PYPROJECT)
+
+
+def _install(session: nox.Session, group: str) -> None:
+    session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(default=False, reuse_venv=True)
+def practice(session: nox.Session) -> None:
+    """Show every kata's state and the next one to work on (the learner's main job)."""
+    _install(session, "test")
+    session.run("python", "-m", "katas._tools.learner", "practice")
+
+
+@nox.session(default=False, reuse_venv=True)
+def kata(session: nox.Session) -> None:
+    """Run one kata's tests: nox -s kata -- 04 (or -- gather)."""
+    if len(session.posargs) != 1:
+        session.error("name one kata, e.g. `nox -s kata -- 04` or `nox -s kata -- gather`")
+    try:
+        find(session.posargs[0])
+    except KataError as error:
+        session.error(str(error))
+    _install(session, "test")
+    session.run("python", "-m", "katas._tools.learner", "kata", session.posargs[0])
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the repository's own tests: the three proofs for every kata, the harness, the tools."""
+    _install(session, "proofs")
+    session.run("pytest", "tests", "-n", "2", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHONS, default=False)
+def matrix(session: nox.Session) -> None:
+    """Run the repository's own tests on every supported Python."""
+    tests(session)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and asyncio pitfalls with ruff."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    """Type-check the reference solutions, the harness and the tools with mypy (strict)."""
+    _install(session, "types")
+    # Two runs, because the harness is imported as `harness` (pytest puts katas/ on the path)
+    # while the tools are the package `katas._tools`.
+    solutions = sorted(str(p) for p in Path("solutions").glob("*/*.py"))
+    session.run(
+        "mypy", "katas/harness.py", "katas/conftest.py", *solutions, env={"MYPYPATH": "katas"}
+    )
+    session.run("mypy", "noxfile.py", *sorted(str(p) for p in Path("tests").glob("*.py")))

@@ -1,0 +1,13 @@
+"""Returns "Hello Ada!" without the comma: close to the greeting, but not the one asked for.
+
+caught by: test_awaiting_greet_gives_the_greeting
+says: mind the comma
+"""
+
+
+async def greet(name: str) -> str:
+    return f"Hello {name}!"
+
+
+async def greet_all(names: list[str]) -> list[str]:
+    return [await greet(name) for name in names]

@@ -1,0 +1,28 @@
+"""Sets its new loop as the current event loop and never unsets it.
+
+caught by: test_legacy_main_leaves_no_current_event_loop_behind
+says: still set as the current event loop
+"""
+
+import asyncio
+
+
+async def greet_everyone(names: list[str]) -> list[str]:
+    greetings = []
+    for name in names:
+        await asyncio.sleep(0)
+        greetings.append(f"Hello, {name}!")
+    return greetings
+
+
+def main(names: list[str]) -> list[str]:
+    return asyncio.run(greet_everyone(names))
+
+
+def legacy_main(names: list[str]) -> list[str]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(greet_everyone(names))
+    finally:
+        loop.close()

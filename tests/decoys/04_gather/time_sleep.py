@@ -1,0 +1,17 @@
+"""Waits with time.sleep instead of await asyncio.sleep, which freezes the whole event loop.
+
+caught by: test_three_tasks_finish_in_about_the_longest_delay
+says: time.sleep()
+"""
+
+import asyncio
+import time
+
+
+async def task(name: str, delay: float) -> str:
+    time.sleep(delay)
+    return f"Result from {name}"
+
+
+async def run_all(jobs: list[tuple[str, float]]) -> list[str]:
+    return await asyncio.gather(*(task(name, delay) for name, delay in jobs))

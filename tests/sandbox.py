@@ -1,0 +1,112 @@
+"""Run kata tests in a throw-away copy of the repository, with any file in place of a stub.
+
+"With X in place of the stub" means exactly this: a copy of the harness and one kata folder in
+which katas/NN_slug/slug.py is replaced by X. The proofs and the harness tests both use it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from katas._tools.catalog import REPO, Kata
+from katas._tools.results import Outcome
+
+HARNESS = ["katas/conftest.py", "katas/harness.py", "katas/_tools"]
+
+
+@dataclass
+class Run:
+    outcomes: list[Outcome]
+    output: str
+
+    def failures(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.outcome != "passed"]
+
+    def outcome_of(self, test: str) -> Outcome:
+        matches = [o for o in self.outcomes if o.test == test]
+        assert matches, (
+            f"no test named {test} ran; ran: {[o.test for o in self.outcomes]}\n{self.output}"
+        )
+        return matches[0]
+
+
+def build(tmp: Path, kata: Kata | None = None, answer: Path | None = None) -> Path:
+    """A sandbox holding the harness, the pytest configuration and (optionally) one kata."""
+    for part in ["pyproject.toml", *HARNESS]:
+        source, target = REPO / part, tmp / part
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    if kata is not None:
+        shutil.copytree(
+            kata.folder, tmp / "katas" / kata.name, ignore=shutil.ignore_patterns("__pycache__")
+        )
+        if answer is not None:
+            shutil.copy(answer, tmp / "katas" / kata.name / kata.stub.name)
+    return tmp
+
+
+def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    """Run pytest in the sandbox; every test's outcome plus the whole output."""
+    results = sandbox / "results.json"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "katas._tools.results",
+        "--results-json",
+        str(results),
+        *args,
+    ]
+    done = subprocess.run(
+        command,
+        cwd=sandbox,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
+    )
+    output = done.stdout + done.stderr
+    records = json.loads(results.read_text()) if results.is_file() else []
+    outcomes = [Outcome(**record) for record in records]
+    return Run(outcomes, output)
+
+
+def run_kata(tmp: Path, kata: Kata, answer: Path | None) -> Run:
+    """The kata's tests with `answer` in place of its stub (None: the stub itself)."""
+    return run(build(tmp, kata, answer), f"katas/{kata.name}")
+
+
+@dataclass
+class Decoy:
+    """A plausible wrong answer: the mistake, the test that must catch it, what it must say."""
+
+    path: Path
+    mistake: str
+    caught_by: str
+    says: str
+
+
+def read_decoy(path: Path) -> Decoy:
+    """Parse a decoy's docstring: the mistake, then `caught by: test_x` and `says: phrase`."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    fields = dict(
+        line.split(":", 1)
+        for line in doc.splitlines()[1:]
+        if line.split(":", 1)[0] in ("caught by", "says")
+    )
+    return Decoy(
+        path,
+        doc.splitlines()[0] if doc else "",
+        fields.get("caught by", "").strip(),
+        fields.get("says", "").strip(),
+    )

@@ -1,0 +1,309 @@
+"""The harness on purpose-built good and bad coroutines: its detectors and its messages."""
+
+import itertools
+import textwrap
+from pathlib import Path
+
+import pytest
+from sandbox import Run, build, run
+
+HEADER = """\
+import asyncio
+import time
+
+from harness import Timeline
+
+JOBS = [("A", 0.1), ("B", 0.2), ("C", 0.3)]
+
+
+async def concurrently(timeline: Timeline) -> None:
+    await asyncio.gather(*(timeline.work(name, delay) for name, delay in JOBS))
+
+
+async def one_after_another(timeline: Timeline) -> None:
+    for name, delay in JOBS:
+        await timeline.work(name, delay)
+"""
+
+
+def run_tests(tmp_path: Path, body: str, env: dict[str, str] | None = None) -> Run:
+    sandbox = build(tmp_path)
+    folder = sandbox / "katas" / "90_probe"
+    folder.mkdir()
+    (folder / "test_probe.py").write_text(HEADER + textwrap.dedent(body))
+    return run(sandbox, "katas/90_probe", env=env)
+
+
+def test_concurrent_work_passes_the_duration_check(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_it(timeline: Timeline) -> None:
+            with timeline.expect_duration(0.3, delays=(0.1, 0.2, 0.3)):
+                await concurrently(timeline)
+            assert timeline.peak == 3
+            timeline.expect_all_started_before_any_finished()
+    """,
+    )
+    assert result.outcome_of("test_it").outcome == "passed", result.output
+
+
+def test_sequential_work_is_called_the_sum_and_drawn(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_it(timeline: Timeline) -> None:
+            with timeline.expect_duration(0.3, delays=(0.1, 0.2, 0.3), what="three calls"):
+                await one_after_another(timeline)
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "three calls took 0." in text
+    assert "SUM of the delays (0.10 + 0.20 + 0.30 = 0.60 s)" in text
+    assert "one after another" in text
+    assert "Expected: about 0.30 s (between 0.28 s and 0.35 s)" in text
+    # one row per call, in start order, each starting where the previous one ended
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("  ") and "|" in line]
+    assert [row[0].strip() for row in rows] == ["A", "B", "C"], text
+    spans = [[float(t) for t in row[-1].split()[0].split("-")] for row in rows]
+    assert spans[0][0] == 0.0, text
+    for (_, previous_end), (start, _) in itertools.pairwise(spans):
+        assert abs(start - previous_end) <= 0.01, text
+
+
+def test_partly_sequential_work_is_told_apart_from_fully_sequential(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_it(timeline: Timeline) -> None:
+            with timeline.expect_duration(0.3, delays=(0.1, 0.2, 0.3)):
+                await timeline.work("A", 0.1)
+                await asyncio.gather(timeline.work("B", 0.2), timeline.work("C", 0.3))
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "took 0.4" in text and "some calls waited for others" in text, text
+
+
+def test_work_that_returns_too_early_is_told_it_did_not_wait(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_it(timeline: Timeline) -> None:
+            with timeline.expect_duration(0.3, delays=(0.1, 0.2, 0.3)):
+                await timeline.work("A", 0.1)
+    """,
+    )
+    assert "something did not wait" in result.outcome_of("test_it").text
+
+
+def test_probe_names_the_calls_that_started_late(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_it(timeline: Timeline) -> None:
+            await one_after_another(timeline)
+            assert timeline.peak == 1 and timeline.finished == ["A", "B", "C"]
+            timeline.expect_all_started_before_any_finished("the three calls")
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "B, C started only after another call had finished" in text, text
+
+
+def test_time_sleep_in_a_coroutine_is_reported_as_a_blocked_loop(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def sleepy() -> None:
+            time.sleep(0.15)
+
+        async def test_it() -> None:
+            await asyncio.gather(sleepy(), asyncio.sleep(0.01))
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "The event loop was blocked for 0.1" in text and "by sleepy()" in text, text
+    assert "time.sleep()" in text
+
+
+def test_a_cpu_loop_is_reported_as_a_blocked_loop(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def crunch() -> None:
+            end = time.perf_counter() + 0.15
+            while time.perf_counter() < end:
+                pass
+
+        async def test_it() -> None:
+            await asyncio.create_task(crunch())
+    """,
+    )
+    assert "The event loop was blocked" in result.outcome_of("test_it").text
+
+
+def test_a_deadlock_fails_at_the_deadline_naming_the_stuck_await(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import pytest
+
+        async def wait_forever(event: asyncio.Event) -> None:
+            await event.wait()
+
+        @pytest.mark.timeout(2)
+        async def test_stuck() -> None:
+            await wait_forever(asyncio.Event())
+
+        async def test_after() -> None:
+            await asyncio.sleep(0)
+    """,
+    )
+    stuck = result.outcome_of("test_stuck")
+    assert stuck.outcome == "failed"
+    assert "did not finish within 1.6 s" in stuck.text, stuck.text
+    assert "test_probe.py:" in stuck.text and "await event.wait()" in stuck.text, stuck.text
+    assert stuck.duration < 2.0
+    assert result.outcome_of("test_after").outcome == "passed"
+
+
+@pytest.mark.parametrize("blocker", ["time.sleep(30)", "while True: pass"])
+def test_a_loop_blocked_forever_is_stopped_and_the_run_goes_on(
+    tmp_path: Path, blocker: str
+) -> None:
+    result = run_tests(
+        tmp_path,
+        f"""
+        import pytest
+
+        @pytest.mark.timeout(1)
+        async def test_frozen() -> None:
+            {blocker}
+
+        async def test_after() -> None:
+            await asyncio.sleep(0)
+
+        def test_sync_after() -> None:
+            pass
+    """,
+    )
+    frozen = result.outcome_of("test_frozen")
+    assert frozen.outcome == "failed", frozen.text
+    assert "The event loop was blocked for" in frozen.text, frozen.text
+    assert "It never gave control back: the test was stopped by Timeout" in frozen.text
+    assert frozen.duration < 3
+    assert result.outcome_of("test_after").outcome == "passed", result.output
+    assert result.outcome_of("test_sync_after").outcome == "passed", result.output
+
+
+def test_a_task_left_running_fails_the_test_with_its_name(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def background() -> None:
+            await asyncio.sleep(10)
+
+        async def test_it() -> None:
+            asyncio.create_task(background(), name="forgotten")
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "1 task(s) were still running when the test ended" in text, text
+    assert "'forgotten' running background()" in text
+
+
+def test_a_task_that_swallows_its_cancellation_is_named(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def stubborn() -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass  # swallowed once; the loop's own clean-up cancels it for good
+            await asyncio.sleep(10)
+
+        async def test_it() -> None:
+            asyncio.create_task(stubborn())
+            await asyncio.sleep(0)
+    """,
+    )
+    assert "ignored cancellation" in result.outcome_of("test_it").text
+
+
+def test_a_coroutine_never_awaited_fails_the_test_that_made_it(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def greet() -> str:
+            return "hi"
+
+        async def test_forgot_await() -> None:
+            greet()
+
+        async def test_fine() -> None:
+            assert await greet() == "hi"
+    """,
+    )
+    text = result.outcome_of("test_forgot_await").text
+    assert "greet() was called but never awaited" in text, text
+    assert "test_probe.py" in text  # where it was created
+    assert result.outcome_of("test_fine").outcome == "passed"
+
+
+def test_a_task_error_nobody_retrieved_fails_the_test(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def boom() -> None:
+            raise ValueError("lost")
+
+        async def test_it() -> None:
+            task = asyncio.create_task(boom())
+            await asyncio.sleep(0.01)
+            assert task.done()
+            del task
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "nobody was awaiting it" in text and "never retrieved" in text, text
+
+
+def test_other_warnings_still_fail_the_test(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import warnings
+
+        async def test_it() -> None:
+            warnings.warn("old API", DeprecationWarning)
+    """,
+    )
+    assert "old API" in result.outcome_of("test_it").text
+
+
+def test_kata_time_scale_stretches_delays_and_margins(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import time
+        from harness import MARGIN, scaled
+
+        async def test_it(timeline: Timeline) -> None:
+            assert scaled(0.1) == 0.2 and scaled(MARGIN) == 0.1
+            started = time.perf_counter()
+            with timeline.expect_duration(0.1):
+                await timeline.work("A", 0.1)
+            assert time.perf_counter() - started >= 0.19
+    """,
+        env={"KATA_TIME_SCALE": "2"},
+    )
+    assert result.outcome_of("test_it").outcome == "passed", result.output
+
+
+def test_a_bad_kata_time_scale_is_one_clear_line(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path, "def test_it() -> None:\n    pass\n", env={"KATA_TIME_SCALE": "fast"}
+    )
+    assert "KATA_TIME_SCALE must be a positive number" in result.output

@@ -1,0 +1,93 @@
+"""Every kata folder has the shape DESIGN.md gives it; the README table matches the folders."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from katas._tools.catalog import REPO, Kata, all_katas, curriculum_table, readme_table
+
+KATAS = all_katas()
+SECTIONS = [
+    "## Story",
+    "## Your task",
+    "## Rules",
+    "## Example",
+    "## What the tests check",
+    "<details>",
+    "## Further reading",
+]
+
+
+def _api(path: Path) -> dict[str, str | None]:
+    """Top-level functions and classes of a module, with their docstrings."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name: ast.get_docstring(node)
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+
+
+def test_kata_folders_are_numbered_in_order_without_gaps() -> None:
+    strays = [
+        p.name
+        for p in (REPO / "katas").iterdir()
+        if p.is_dir() and not p.name.startswith(("_", ".")) and not re.match(r"^\d\d_", p.name)
+    ]
+    assert not strays, f"folders under katas/ that are not NN_slug: {strays}"
+    numbers = [int(k.number) for k in KATAS]
+    assert numbers == list(range(1, len(KATAS) + 1)), (
+        f"kata numbers must run 01, 02, ...: {numbers}"
+    )
+
+
+def test_every_solution_and_decoy_folder_belongs_to_a_kata() -> None:
+    names = {k.name for k in KATAS}
+    for parent in (REPO / "solutions", REPO / "tests" / "decoys"):
+        orphans = [p.name for p in parent.iterdir() if p.is_dir() and p.name not in names]
+        assert not orphans, f"{parent.relative_to(REPO)} has folders of no kata: {orphans}"
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_the_kata_has_every_file(kata: Kata) -> None:
+    assert not kata.missing(), f"{kata.name} lacks {kata.missing()}"
+    assert kata.reference.is_file(), f"{kata.name} lacks {kata.reference.relative_to(REPO)}"
+    extra = [p.name for p in kata.folder.glob("*.py") if p not in (kata.stub, kata.tests)]
+    assert not extra, f"{kata.name} has modules besides its stub and tests: {extra}"
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_the_readme_has_its_metadata_and_every_section(kata: Kata) -> None:
+    title, track, topic, teaches = kata.meta()
+    assert title.startswith(f"{kata.number} · "), (
+        f"{kata.readme}: title must be '# {kata.number} · ...'"
+    )
+    assert track and topic and teaches, (
+        f"{kata.readme}: needs the **Track:** · **Topic:** · **You learn:** line"
+    )
+    text = kata.readme.read_text(encoding="utf-8")
+    absent = [s for s in SECTIONS if s not in text]
+    assert not absent, f"{kata.readme.relative_to(REPO)} lacks {absent}"
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_the_stub_leaves_the_answer_out_and_the_reference_keeps_its_shape(kata: Kata) -> None:
+    stub = kata.stub.read_text(encoding="utf-8")
+    assert "raise NotImplementedError" in stub, (
+        f"{kata.stub.name}: the stub must raise NotImplementedError"
+    )
+    assert "NotImplementedError" not in kata.reference.read_text(encoding="utf-8")
+    assert _api(kata.stub) == _api(kata.reference), (
+        f"{kata.reference.relative_to(REPO)} must keep the stub's functions, classes and "
+        "docstrings "
+        "(the reference is the stub plus the answer)"
+    )
+
+
+def test_the_readme_curriculum_table_matches_the_katas() -> None:
+    assert readme_table() == curriculum_table(), (
+        "README.md's curriculum table is out of date: paste the output of "
+        "`python -m katas._tools.catalog` between its markers"
+    )

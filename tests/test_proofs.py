@@ -1,0 +1,65 @@
+"""The three proofs every kata carries: the reference passes, the stub fails, decoys are caught."""
+
+from pathlib import Path
+
+import pytest
+from sandbox import read_decoy, run_kata
+
+from katas._tools.catalog import Kata, all_katas
+
+KATAS = all_katas()
+DECOYS = [(kata, decoy) for kata in KATAS for decoy in kata.decoys]
+
+
+def _listing(outcomes: list) -> str:  # type: ignore[type-arg]
+    return "\n".join(f"  {o.outcome:7} {o.test}  {o.reason}" for o in outcomes)
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_the_reference_passes_every_test(kata: Kata, tmp_path: Path) -> None:
+    run = run_kata(tmp_path, kata, kata.reference)
+    assert run.outcomes, f"no test ran for {kata.name}:\n{run.output}"
+    assert not run.failures(), (
+        f"{kata.reference.relative_to(kata.root)} fails tests of its kata:\n"
+        f"{_listing(run.failures())}\n\n{run.output}"
+    )
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_the_stub_fails_every_test_with_notimplementederror(kata: Kata, tmp_path: Path) -> None:
+    run = run_kata(tmp_path, kata, answer=None)
+    assert run.outcomes, f"no test ran for {kata.name}:\n{run.output}"
+    vacuous = [o for o in run.outcomes if o.outcome not in ("failed", "error")]
+    assert not vacuous, f"tests of {kata.name} that do not fail on its stub:\n{_listing(vacuous)}"
+    unhelpful = [o for o in run.outcomes if "NotImplementedError" not in o.text]
+    assert not unhelpful, (
+        f"tests of {kata.name} failing on the stub for another reason than its "
+        f"NotImplementedError (a learner could not tell what to write):\n{_listing(unhelpful)}"
+    )
+
+
+@pytest.mark.parametrize(("kata", "decoy"), DECOYS, ids=[f"{k.name}/{d.stem}" for k, d in DECOYS])
+def test_the_decoy_is_caught_and_its_mistake_named(kata: Kata, decoy: Path, tmp_path: Path) -> None:
+    spec = read_decoy(decoy)
+    assert spec.mistake and spec.caught_by and spec.says, (
+        f"{decoy.name}: its docstring must state the mistake on the first line, then "
+        "'caught by: <test name>' and 'says: <phrase the failure message contains>'"
+    )
+    run = run_kata(tmp_path, kata, decoy)
+    caught = run.outcome_of(spec.caught_by)
+    assert caught.outcome in ("failed", "error"), (
+        f"decoy {decoy.name} ({spec.mistake}) is not caught by {spec.caught_by}:\n"
+        f"{_listing(run.outcomes)}"
+    )
+    assert spec.says.lower() in caught.text.lower(), (
+        f"{spec.caught_by} catches decoy {decoy.name} but its message does not say "
+        f"{spec.says!r} (the mistake: {spec.mistake}). The message was:\n{caught.text}"
+    )
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_every_kata_has_three_decoys_or_more(kata: Kata) -> None:
+    assert len(kata.decoys) >= 3, (
+        f"{kata.name} has {len(kata.decoys)} decoys in tests/decoys/{kata.name}/; "
+        "a kata needs at least three plausible wrong answers, each caught by its tests"
+    )
