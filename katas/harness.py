@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -57,6 +58,7 @@ class Span:
     start: float
     end: float | None = None
     cancelled: bool = False
+    task: asyncio.Task[Any] | None = None  # the task the call ran in
 
 
 class Timeline:
@@ -80,7 +82,7 @@ class Timeline:
 
     @contextmanager
     def _record(self, label: str) -> Iterator[Span]:
-        span = Span(label, self.now())
+        span = Span(label, self.now(), task=asyncio.current_task())
         self.spans.append(span)
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
@@ -93,11 +95,34 @@ class Timeline:
             span.end = self.now()
             self.in_flight -= 1
 
-    async def work(self, label: str, delay: float, result: Any = None) -> Any:
-        """Fake I/O: sleep for `delay` (scaled) while recorded on the timeline; return `result`."""
+    async def work(
+        self, label: str, delay: float, result: Any = None, *, error: Exception | None = None
+    ) -> Any:
+        """Fake I/O: sleep for `delay` (scaled) while recorded on the timeline.
+
+        Returns `result`, or raises `error` at the end of the delay (a failing service).
+        """
         with self._record(label):
             await asyncio.sleep(scaled(delay))
+        if error is not None:
+            raise error
         return result
+
+    def mark(self, label: str) -> None:
+        """Record an instant (a refused call, a signal sent) as a zero-length span."""
+        now = self.now()
+        self.spans.append(Span(label, now, now, task=asyncio.current_task()))
+
+    def span(self, label: str) -> Span:
+        """The first recorded call with this label."""
+        __tracebackhide__ = True
+        for s in self.spans:
+            if s.label == label:
+                return s
+        pytest.fail(
+            f"{label} was never called (recorded calls: {self.started or 'none'}).",
+            pytrace=False,
+        )
 
     def spy(self, module: object, name: str, label: Callable[..., str] | None = None) -> None:
         """Record every call the code under test makes to `module.name` (a coroutine function).
@@ -156,11 +181,13 @@ class Timeline:
         what: str = "the call",
         advice: str = "start every call before you await any of them "
         "(asyncio.gather or a TaskGroup).",
+        too_early: str = "await every coroutine you start, and return only once the work is done.",
     ) -> Iterator[None]:
         """Check that the block takes about `ideal` seconds: not less, and not more than a margin.
 
         `sequential` is what one-after-another would take (default: the sum of `delays`); when
-        the block takes that long, the message says the work ran in sequence.
+        the block takes that long, the message says the work ran in sequence. `advice` is the
+        "Try:" of a block that is too slow, `too_early` the one of a block that is too fast.
         """
         __tracebackhide__ = True
         if sequential is None and delays:
@@ -178,7 +205,7 @@ class Timeline:
                 "the work needs: something did not wait. Is an `await` missing, or does it "
                 "return before the work has finished?"
             )
-            advice = "await every coroutine you start, and return only once the work is done."
+            advice = too_early
         elif sequential is not None and took >= EARLY * scaled(sequential):
             parts = " + ".join(f"{scaled(d):.2f}" for d in delays) if delays else ""
             total = f" ({parts} = {_fmt(scaled(sequential))})" if parts else ""
@@ -214,6 +241,38 @@ class Timeline:
                 f"awaiting any of them.\n\n{self.draw()}",
                 pytrace=False,
             )
+
+    def expect_one_after_another(self, what: str = "the calls") -> None:
+        """Probe (no clock): each call started only after the previous one had ended."""
+        __tracebackhide__ = True
+        ordered = sorted(self.spans, key=lambda s: s.start)
+        for earlier, later in itertools.pairwise(ordered):
+            if earlier.end is None or later.start < earlier.end:
+                pytest.fail(
+                    f"{later.label} started at {later.start:.2f} s while {earlier.label} was "
+                    f"still running: {what} did not wait for the previous one.\n"
+                    "Expected: one after another, each starting once the previous one is done.\n"
+                    "Try: `await` each call before making the next one.\n\n" + self.draw(),
+                    pytrace=False,
+                )
+
+    def expect_overlap(self, first: str, second: str, what: str = "") -> None:
+        """Probe (no clock): the calls `first` and `second` were in flight at the same time."""
+        __tracebackhide__ = True
+        a, b = self.span(first), self.span(second)
+        a_end = a.end if a.end is not None else self.now()
+        b_end = b.end if b.end is not None else self.now()
+        if a.start < b_end and b.start < a_end:
+            return
+        before, after = (a, b) if a_end <= b.start else (b, a)
+        pytest.fail(
+            f"{after.label} started only after {before.label} had finished: they never ran at "
+            f"the same time{', ' + what if what else ''}.\n"
+            f"Expected: {first} and {second} in flight together.\n"
+            "Try: start the one as a task (asyncio.create_task or a TaskGroup) before you "
+            "await the other.\n\n" + self.draw(),
+            pytrace=False,
+        )
 
 
 def _call_text(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

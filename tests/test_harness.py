@@ -307,3 +307,61 @@ def test_a_bad_kata_time_scale_is_one_clear_line(tmp_path: Path) -> None:
         tmp_path, "def test_it() -> None:\n    pass\n", env={"KATA_TIME_SCALE": "fast"}
     )
     assert "KATA_TIME_SCALE must be a positive number" in result.output
+
+
+def test_order_probes_explain_what_overlapped_and_what_did_not(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_in_turn_passes(timeline: Timeline) -> None:
+            await one_after_another(timeline)
+            timeline.expect_one_after_another()
+
+        async def test_in_turn_fails(timeline: Timeline) -> None:
+            await concurrently(timeline)
+            timeline.expect_one_after_another("the messages")
+
+        async def test_overlap_passes(timeline: Timeline) -> None:
+            await concurrently(timeline)
+            timeline.expect_overlap("A", "C")
+
+        async def test_overlap_fails(timeline: Timeline) -> None:
+            await one_after_another(timeline)
+            timeline.expect_overlap("C", "A", "so breakfast is late")
+
+        async def test_unknown_label(timeline: Timeline) -> None:
+            await timeline.work("A", 0.01)
+            timeline.expect_overlap("A", "Z")
+    """,
+    )
+    assert result.outcome_of("test_in_turn_passes").outcome == "passed", result.output
+    assert result.outcome_of("test_overlap_passes").outcome == "passed", result.output
+    in_turn = result.outcome_of("test_in_turn_fails").text
+    assert "while A was still running: the messages did not wait for the previous one" in in_turn
+    overlap = result.outcome_of("test_overlap_fails").text
+    assert "C started only after A had finished" in overlap, overlap
+    assert "so breakfast is late" in overlap
+    unknown = result.outcome_of("test_unknown_label").text
+    assert "Z was never called (recorded calls: ['A'])" in unknown, unknown
+
+
+def test_work_can_fail_and_spans_know_their_task_and_instants(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import pytest
+
+        async def test_it(timeline: Timeline) -> None:
+            with pytest.raises(ValueError, match="down"):
+                await timeline.work("A", 0.01, error=ValueError("down"))
+            task = asyncio.create_task(timeline.work("B", 0.01), name="worker")
+            await task
+            timeline.mark("signal")
+            assert timeline.span("A").task is asyncio.current_task()
+            assert timeline.span("B").task is task
+            signal = timeline.span("signal")
+            assert signal.start == signal.end
+            assert timeline.started == ["A", "B", "signal"]
+    """,
+    )
+    assert result.outcome_of("test_it").outcome == "passed", result.output
