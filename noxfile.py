@@ -3,6 +3,7 @@
 Learner:     nox -s practice          where you are and which kata is next
              nox -s kata -- 04        one kata's tests (by number or name)
 Maintainer:  nox                      the repository's checks (proofs, harness, lint, types)
+Author:      nox -s new -- SLUG "Title"   start a kata;  nox -s proofs -- NN   check one kata
 """
 
 from __future__ import annotations
@@ -58,6 +59,34 @@ def tests(session: nox.Session) -> None:
 def matrix(session: nox.Session) -> None:
     """Run the repository's own tests on every supported Python."""
     tests(session)
+
+
+@nox.session(default=False, reuse_venv=True)
+def new(session: nox.Session) -> None:
+    """Start a new kata from the templates: nox -s new -- SLUG "Title" [--after NN]."""
+    session.run("python", "-m", "katas._tools.scaffold", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
+def proofs(session: nox.Session) -> None:
+    """Check one kata while you write it: its layout and three proofs (nox -s proofs -- NN)."""
+    if len(session.posargs) != 1:
+        session.error("name one kata, e.g. `nox -s proofs -- 07`")
+    try:
+        name = find(session.posargs[0]).name
+    except KataError as error:
+        session.error(str(error))
+    _install(session, "proofs")
+    session.run(
+        "pytest", "tests/test_proofs.py", "tests/test_layout.py", "-q", "-n", "2", "-k", name
+    )
+
+
+@nox.session(default=False, reuse_venv=True)
+def messages(session: nox.Session) -> None:
+    """Print what a learner sees for a kata's stub and decoys (nox -s messages -- NN [decoy])."""
+    _install(session, "proofs")
+    session.run("python", "tests/messages.py", *session.posargs)
 
 
 @nox.session

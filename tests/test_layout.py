@@ -91,3 +91,12 @@ def test_the_readme_curriculum_table_matches_the_katas() -> None:
         "README.md's curriculum table is out of date: paste the output of "
         "`python -m katas._tools.catalog` between its markers"
     )
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_no_todo_of_the_scaffold_is_left(kata: Kata) -> None:
+    files = [kata.readme, kata.stub, kata.tests, kata.reference, *kata.decoys]
+    unfinished = [
+        str(f.relative_to(REPO)) for f in files if f.is_file() and "TODO" in f.read_text("utf-8")
+    ]
+    assert not unfinished, f"{kata.name} is not finished: TODO left in {unfinished}"

@@ -41,6 +41,7 @@ def test_the_stub_fails_every_test_with_notimplementederror(kata: Kata, tmp_path
 @pytest.mark.parametrize(("kata", "decoy"), DECOYS, ids=[f"{k.name}/{d.stem}" for k, d in DECOYS])
 def test_the_decoy_is_caught_and_its_mistake_named(kata: Kata, decoy: Path, tmp_path: Path) -> None:
     spec = read_decoy(decoy)
+    assert "TODO" not in decoy.read_text("utf-8"), f"decoy {decoy.name} is not written yet (TODO)"
     assert spec.mistake and spec.caught_by and spec.says, (
         f"{decoy.name}: its docstring must state the mistake on the first line, then "
         "'caught by: <test name>' and 'says: <phrase the failure message contains>'"
