@@ -30,35 +30,57 @@ def _install(session: nox.Session, group: str) -> None:
 
 @nox.session(default=False, reuse_venv=True)
 def practice(session: nox.Session) -> None:
-    """Show every kata's state and the next one to work on (the learner's main job)."""
+    """Show every kata's state and the next one to work on (-- --json PATH to save results)."""
     _install(session, "test")
-    session.run("python", "-m", "katas._tools.learner", "practice")
+    session.run("python", "-m", "katas._tools.learner", "practice", *session.posargs)
 
 
 @nox.session(default=False, reuse_venv=True)
 def kata(session: nox.Session) -> None:
     """Run one kata's tests: nox -s kata -- 04 (or -- gather)."""
-    if len(session.posargs) != 1:
-        session.error("name one kata, e.g. `nox -s kata -- 04` or `nox -s kata -- gather`")
+    _learner(session, "kata")
+
+
+def _learner(session: nox.Session, command: str) -> None:
+    """Run a learner command on the kata named after `--`, refusing unknown names in one line."""
+    if not session.posargs:
+        session.error(f"name one kata, e.g. `nox -s {command} -- 04` or `-- gather`")
     try:
         find(session.posargs[0])
     except KataError as error:
         session.error(str(error))
     _install(session, "test")
-    session.run("python", "-m", "katas._tools.learner", "kata", session.posargs[0])
+    session.run("python", "-m", "katas._tools.learner", command, *session.posargs)
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """Run the repository's own tests: the three proofs for every kata, the harness, the tools."""
-    _install(session, "proofs")
-    session.run("pytest", "tests", "-n", "2", "-q", *session.posargs)
+@nox.session(default=False, reuse_venv=True)
+def watch(session: nox.Session) -> None:
+    """Rerun the current kata on every save and move on when it passes: nox -s watch [-- 04]."""
+    if session.posargs:
+        try:
+            find(session.posargs[0])
+        except KataError as error:
+            session.error(str(error))
+    _install(session, "learn")
+    session.run("python", "-m", "katas._tools.watch", *session.posargs)
 
 
-@nox.session(python=PYTHONS, default=False)
-def matrix(session: nox.Session) -> None:
-    """Run the repository's own tests on every supported Python."""
-    tests(session)
+@nox.session(default=False, reuse_venv=True)
+def hint(session: nox.Session) -> None:
+    """Reveal the next hint of a kata, one at a time: nox -s hint -- 04."""
+    _learner(session, "hint")
+
+
+@nox.session(default=False, reuse_venv=True)
+def reset(session: nox.Session) -> None:
+    """Restore a kata's original stub after a confirmation, backing up yours: -- 04 [--yes]."""
+    _learner(session, "reset")
+
+
+@nox.session(default=False, reuse_venv=True)
+def solution(session: nox.Session) -> None:
+    """Show a kata's reference solution as a diff against the stub (a spoiler): -- 04."""
+    _learner(session, "solution")
 
 
 @nox.session(default=False, reuse_venv=True)
@@ -108,3 +130,4 @@ def types(session: nox.Session) -> None:
         "mypy", "katas/harness.py", "katas/conftest.py", *solutions, env={"MYPYPATH": "katas"}
     )
     session.run("mypy", "noxfile.py", *sorted(str(p) for p in Path("tests").glob("*.py")))
+    session.run("mypy", "-p", "katas._tools")

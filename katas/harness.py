@@ -59,6 +59,7 @@ class Span:
     end: float | None = None
     cancelled: bool = False
     task: asyncio.Task[Any] | None = None  # the task the call ran in
+    error: Exception | None = None  # what the call raised, if it failed
 
 
 class Timeline:
@@ -102,10 +103,11 @@ class Timeline:
 
         Returns `result`, or raises `error` at the end of the delay (a failing service).
         """
-        with self._record(label):
+        with self._record(label) as span:
             await asyncio.sleep(scaled(delay))
-        if error is not None:
-            raise error
+            if error is not None:
+                span.error = error
+                raise error
         return result
 
     def mark(self, label: str) -> None:
@@ -113,16 +115,21 @@ class Timeline:
         now = self.now()
         self.spans.append(Span(label, now, now, task=asyncio.current_task()))
 
+    def find(self, label: str) -> Span | None:
+        """The first recorded call with this label, or None if there was none."""
+        return next((s for s in self.spans if s.label == label), None)
+
     def span(self, label: str) -> Span:
         """The first recorded call with this label."""
         __tracebackhide__ = True
-        for s in self.spans:
-            if s.label == label:
-                return s
-        pytest.fail(
-            f"{label} was never called (recorded calls: {self.started or 'none'}).",
-            pytrace=False,
-        )
+        found = self.find(label)
+        if found is None:
+            pytest.fail(
+                f"{label} was never called (recorded calls: {self.started or 'none'}): the "
+                "code under test did not make that call at all.",
+                pytrace=False,
+            )
+        return found
 
     def spy(self, module: object, name: str, label: Callable[..., str] | None = None) -> None:
         """Record every call the code under test makes to `module.name` (a coroutine function).
@@ -156,15 +163,23 @@ class Timeline:
             return "Timeline: no call was recorded (was the function under test called at all?)"
         end = max(s.end if s.end is not None else self.now() for s in self.spans)
         begin = min(s.start for s in self.spans)
-        step = max((end - begin) / width, 0.001)
+        step = max((end - begin) / width, 0.005)  # at least 5 ms a column, to stay readable
         name_width = max(len(s.label) for s in self.spans)
-        rows = [f"Timeline (one row per call, each # is {step * 1000:.0f} ms):"]
+        rows = [f"Timeline (one row per call, each # is {step * 1000:.0f} ms, | an instant):"]
         for s in sorted(self.spans, key=lambda s: s.start):
             stop = s.end if s.end is not None else self.now()
-            first = round((s.start - begin) / step)
-            last = max(round((stop - begin) / step), first + 1)
-            bar = " " * first + "#" * (last - first)
-            note = " cancelled" if s.cancelled else (" still running" if s.end is None else "")
+            first = min(round((s.start - begin) / step), width - 1)
+            last = min(max(round((stop - begin) / step), first + 1), width)
+            bar = " " * first + ("|" if stop == s.start else "#" * (last - first))
+            note = (
+                " cancelled"
+                if s.cancelled
+                else f" failed: {type(s.error).__name__}"
+                if s.error is not None
+                else " still running"
+                if s.end is None
+                else ""
+            )
             rows.append(
                 f"  {s.label:<{name_width}} |{bar:<{width}}| "
                 f"{s.start - begin:.2f}-{stop - begin:.2f} s{note}"
@@ -182,12 +197,13 @@ class Timeline:
         advice: str = "start every call before you await any of them "
         "(asyncio.gather or a TaskGroup).",
         too_early: str = "await every coroutine you start, and return only once the work is done.",
+        too_slow: str = "some calls waited for others before they started.",
     ) -> Iterator[None]:
         """Check that the block takes about `ideal` seconds: not less, and not more than a margin.
 
         `sequential` is what one-after-another would take (default: the sum of `delays`); when
-        the block takes that long, the message says the work ran in sequence. `advice` is the
-        "Try:" of a block that is too slow, `too_early` the one of a block that is too fast.
+        the block takes that long, the message says the work ran in sequence. Otherwise a slow
+        block gets the `too_slow` verdict and the `advice`; a fast one the `too_early` advice.
         """
         __tracebackhide__ = True
         if sequential is None and delays:
@@ -214,14 +230,14 @@ class Timeline:
                 "the calls ran one after another."
             )
         else:
+            faster = (
+                f", yet faster than one after another ({_fmt(scaled(sequential))})"
+                if sequential is not None
+                else ""
+            )
             verdict = (
-                f"{what} took {_fmt(took)}: slower than the {_fmt(scaled(ideal))} it needs"
-                + (
-                    f", yet faster than one after another ({_fmt(scaled(sequential))})"
-                    if sequential is not None
-                    else ""
-                )
-                + ": some calls waited for others before they started."
+                f"{what} took {_fmt(took)}: slower than the {_fmt(scaled(ideal))} it "
+                f"needs{faster}: {too_slow}"
             )
         pytest.fail(f"{verdict}\n{expected}\nTry: {advice}\n\n{self.draw()}", pytrace=False)
 

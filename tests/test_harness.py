@@ -365,3 +365,25 @@ def test_work_can_fail_and_spans_know_their_task_and_instants(tmp_path: Path) ->
     """,
     )
     assert result.outcome_of("test_it").outcome == "passed", result.output
+
+
+def test_failed_calls_instants_and_a_custom_slow_verdict_are_drawn(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def test_it(timeline: Timeline) -> None:
+            assert timeline.find("A") is None
+            with timeline.expect_duration(0.1, too_slow="it waited for the slowest call."):
+                try:
+                    await timeline.work("A", 0.1, error=ConnectionError("down"))
+                except ConnectionError:
+                    pass
+                await timeline.work("B", 0.1)
+                timeline.mark("returned")
+    """,
+    )
+    text = result.outcome_of("test_it").text
+    assert "slower than the 0.10 s it needs: it waited for the slowest call." in text, text
+    assert "0.00-0.10 s failed: ConnectionError" in text, text
+    instant = next(line for line in text.splitlines() if line.lstrip().startswith("returned"))
+    assert "#" not in instant and instant.count("|") == 3, text

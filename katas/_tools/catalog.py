@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = re.compile(r"^(\d{2})_([a-z][a-z0-9_]*)$")
 # README line: **Track:** Foundations · **Topic:** `asyncio.gather` · **You learn:** ...
+HINT = re.compile(r"<details>\s*<summary>(.*?)</summary>(.*?)</details>", re.S)
 META = re.compile(
     r"\*\*Track:\*\*\s*(.+?)\s*·\s*\*\*Topic:\*\*\s*(.+?)\s*·\s*\*\*You learn:\*\*\s*(.+)"
 )
@@ -60,6 +62,22 @@ class Kata:
         found = META.search(text)
         track, topic, teaches = found.groups() if found else ("", "", "")
         return title, track, topic, teaches
+
+    def hints(self) -> list[tuple[str, str]]:
+        """The README's folded hints, in order: (summary, text)."""
+        text = self.readme.read_text(encoding="utf-8") if self.readme.is_file() else ""
+        return [(summary.strip(), body.strip()) for summary, body in HINT.findall(text)]
+
+    def original_stub(self) -> bytes:
+        """The stub as the repository ships it (from git), whatever the learner did to it."""
+        path = self.stub.relative_to(self.root).as_posix()
+        for ref in ("origin/HEAD", "origin/main", "origin/practice", "HEAD"):
+            shown = subprocess.run(
+                ["git", "show", f"{ref}:{path}"], cwd=self.root, capture_output=True, check=False
+            )
+            if shown.returncode == 0:
+                return shown.stdout
+        raise KataError(f"cannot find the original {path} in git: is this a git clone?")
 
     def missing(self) -> list[str]:
         """The files this kata needs to run and does not have, relative to the repository."""

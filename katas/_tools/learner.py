@@ -1,22 +1,28 @@
-"""The learner's commands: `practice` (where am I, what next) and `kata NN` (work on one kata).
+"""The learner's commands: practice, kata, hint, reset and solution.
 
-Run through nox (`nox -s practice`, `nox -s kata -- 04`) or directly:
-`python -m katas._tools.learner practice`. It only reads files under katas/; it never writes.
+Run through nox (`nox -s practice`, `nox -s kata -- 04`, `nox -s hint -- 04`, ...) or directly:
+`python -m katas._tools.learner practice`. Only `reset`, after a confirmation and a backup,
+ever writes under katas/; the rest only read (state goes to the git-ignored .katas/ folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import os
 import sys
+import time
 from contextlib import redirect_stdout
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import groupby
+from pathlib import Path
 
 import pytest
 
 from katas._tools.catalog import REPO, Kata, KataError, all_katas, find
 from katas._tools.results import Outcome, Results
+from katas._tools.state import FOLDER, load, save
 
 PASSED, FAILING, NOT_STARTED, BROKEN = "passed", "failing", "not started", "broken"
 
@@ -68,10 +74,12 @@ def statuses(katas: list[Kata]) -> list[Status]:
     return [status_of(k, outcomes.get(k.name, [])) for k in katas]
 
 
-def practice() -> int:
+def practice(json_path: str | None = None) -> int:
     """Every kata's state, grouped by track, then the next kata to work on."""
     katas = all_katas()
     found = statuses(katas)
+    if json_path:
+        write_json(found, Path(json_path))
     done = sum(s.state == PASSED for s in found)
     print(f"asyncio-katas: {done} of {len(found)} katas done\n")
     for track, group in groupby(found, key=lambda s: s.kata.meta()[1] or "Other"):
@@ -87,12 +95,36 @@ def practice() -> int:
     print(f"Next: {kata.name}")
     print(f"  read  {kata.readme.relative_to(REPO)}")
     print(f"  edit  {kata.stub.relative_to(REPO)}")
-    print(f"  run   nox -s kata -- {kata.number}")
+    print(f"  run   nox -s kata -- {kata.number}    (or nox -s watch, which reruns on every save)")
     return 0
 
 
-def run_one(name: str) -> int:
-    """One kata's tests: a line per test, then the first failure in full."""
+def write_json(found: list[Status], path: Path) -> None:
+    """Per-kata status and per-test outcomes and timings, for scoreboards and CI."""
+    report = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "done": sum(s.state == PASSED for s in found),
+        "total": len(found),
+        "katas": [
+            {
+                "kata": s.kata.name,
+                "title": s.kata.meta()[0],
+                "track": s.kata.meta()[1],
+                "state": s.state,
+                "detail": s.detail,
+                "tests": [
+                    {k: v for k, v in asdict(o).items() if k not in ("kata", "text")}
+                    for o in s.outcomes
+                ],
+            }
+            for s in found
+        ],
+    }
+    path.write_text(json.dumps(report, indent=1), encoding="utf-8")
+
+
+def run_one(name: str, brief: bool = False) -> int:
+    """One kata's tests: a line per test (unless brief), then the first failure in full."""
     kata = find(name)
     if missing := kata.missing():
         raise KataError(
@@ -104,34 +136,143 @@ def run_one(name: str) -> int:
     status = status_of(kata, run_katas([kata]).get(kata.name, []))
     if status.state == BROKEN:
         raise KataError(f"{kata.name}: {status.detail}")
-    print(f"{kata.meta()[0]}\n")
-    for o in status.outcomes:
-        print(f"  {'PASS' if o.outcome == 'passed' else 'FAIL'}  {o.test or o.reason}")
     failed = [o for o in status.outcomes if o.outcome != "passed"]
     passed = len(status.outcomes) - len(failed)
+    if not brief:
+        print(f"{kata.meta()[0]}\n")
+        for o in status.outcomes:
+            print(f"  {'PASS' if o.outcome == 'passed' else 'FAIL'}  {o.test or o.reason}")
+        print()
     if failed:
-        print(f"\nFirst failure, {failed[0].test}:\n\n{failed[0].text.rstrip()}\n")
         print(
-            f"{passed} of {len(status.outcomes)} tests pass. Edit "
-            f"{kata.stub.relative_to(REPO)} and run `nox -s kata -- {kata.number}` again."
+            f"FAIL {failed[0].test} ({passed} of {len(status.outcomes)} tests pass)\n\n"
+            f"{failed[0].text.rstrip()}\n"
         )
+        if not brief:
+            print(
+                f"Edit {kata.stub.relative_to(REPO)} and run `nox -s kata -- {kata.number}` again."
+            )
         return 1
-    print(f"\nAll {passed} tests pass: {kata.name} is done. `nox -s practice` shows what is next.")
+    print(f"PASS all {passed} tests: {kata.name} is done.")
+    return 0
+
+
+def hint(name: str) -> int:
+    """Reveal the next hint of a kata, one at a time, remembering how many were shown."""
+    kata = find(name)
+    hints = kata.hints()
+    if not hints:
+        raise KataError(f"{kata.name} has no hints in its README")
+    state = load()
+    shown = state.setdefault("hints", {}).get(kata.name, 0)
+    if shown >= len(hints):
+        print(f"All {len(hints)} hints of {kata.name} are shown; here is the last one again.")
+        shown = len(hints) - 1
+    summary, text = hints[shown]
+    print(f"{summary} of {len(hints)} for {kata.name}:\n\n{text}\n")
+    state["hints"][kata.name] = shown + 1
+    save(state)
+    if shown + 1 < len(hints):
+        print(f"Still stuck? `nox -s hint -- {kata.number}` shows the next one.")
+    else:
+        print(
+            f"That was the last hint. `nox -s solution -- {kata.number}` shows the answer "
+            "(a spoiler)."
+        )
+    return 0
+
+
+def reset(name: str, yes: bool) -> int:
+    """Restore a kata's stub, after a confirmation, saving the learner's file first."""
+    kata = find(name)
+    original = kata.original_stub()
+    where = kata.stub.relative_to(REPO)
+    current = kata.stub.read_bytes() if kata.stub.is_file() else None
+    if current == original:
+        print(f"{where} is already the original stub: nothing to reset.")
+        return 0
+    if not yes:
+        if not sys.stdin.isatty():
+            raise KataError(
+                f"reset replaces {where}: confirm with `nox -s reset -- {kata.number} --yes`"
+            )
+        answer = input(
+            f"Replace {where} with the original stub? Your version is kept in "
+            ".katas/backups/. [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print(f"Nothing changed: {where} is as you left it.")
+            return 1
+    backup = None
+    if current is not None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = FOLDER / "backups" / kata.name / f"{kata.slug}-{stamp}.py"
+        backup.parent.mkdir(parents=True, exist_ok=True)
+        backup.write_bytes(current)
+    temporary = kata.stub.with_suffix(".reset-tmp")
+    temporary.write_bytes(original)
+    os.replace(temporary, kata.stub)
+    saved = f"; your version is saved as {backup.relative_to(REPO)}" if backup else ""
+    print(f"Restored the original {where}{saved}.")
+    return 0
+
+
+def solution(name: str) -> int:
+    """Show the reference solution as a diff against the stub (a spoiler, on request only)."""
+    kata = find(name)
+    if not kata.reference.is_file():
+        raise KataError(
+            f"no reference solution here ({kata.reference.relative_to(REPO)}): "
+            "the practice branch has none; see the solutions branch"
+        )
+    stub = kata.original_stub().decode("utf-8").splitlines(keepends=True)
+    reference = kata.reference.read_text(encoding="utf-8").splitlines(keepends=True)
+    print(f"Spoiler: the reference solution of {kata.name}, as a diff against the stub.\n")
+    sys.stdout.writelines(
+        difflib.unified_diff(
+            stub, reference, str(kata.stub.relative_to(REPO)), str(kata.reference.relative_to(REPO))
+        )
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="katas", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("practice", help="every kata's state and the next one to do")
-    one = commands.add_parser("kata", help="run one kata's tests")
-    one.add_argument("name", help="a kata's number or name, e.g. 04 or gather")
+    board = commands.add_parser("practice", help="every kata's state and the next one to do")
+    board.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    for command, text in [
+        ("kata", "run one kata's tests"),
+        ("hint", "reveal the next hint of a kata"),
+        ("reset", "restore a kata's original stub (after a backup)"),
+        ("solution", "show a kata's reference solution as a diff (spoiler)"),
+    ]:
+        sub = commands.add_parser(command, help=text)
+        sub.add_argument("name", help="a kata's number or name, e.g. 04 or gather")
+        if command == "reset":
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        if command == "kata":
+            sub.add_argument("--brief", action="store_true", help="only the first failure")
     args = parser.parse_args(argv)
     try:
-        return practice() if args.command == "practice" else run_one(args.name)
+        if args.command == "practice":
+            return practice(args.json)
+        if args.command == "kata":
+            return run_one(args.name, args.brief)
+        if args.command == "hint":
+            return hint(args.name)
+        if args.command == "reset":
+            return reset(args.name, args.yes)
+        return solution(args.name)
     except KataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was changed", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the output went to `head` or a closed pager
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

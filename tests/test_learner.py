@@ -1,0 +1,153 @@
+"""The learner's commands, run as a learner would, in a throw-away copy of the repository."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sandbox import build
+
+from katas._tools.catalog import REPO, find
+
+GATHER, FIRST = find("gather"), find("first_coroutine")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git clone-like sandbox with two katas: 01 solved, 04 untouched."""
+    root = build(tmp_path, GATHER)
+    for kata in (FIRST,):
+        shutil.copytree(kata.folder, root / "katas" / kata.name)
+    for kata in (FIRST, GATHER):
+        (root / "solutions" / kata.name).mkdir(parents=True)
+        shutil.copy(kata.reference, root / "solutions" / kata.name)
+    shutil.copy(REPO / "README.md", root)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(root)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "katas"], check=True)
+    shutil.copy(FIRST.reference, root / "katas" / FIRST.name / FIRST.stub.name)
+    return root
+
+
+def learner(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "katas._tools.learner", *args],
+        cwd=root,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_practice_shows_each_state_and_the_next_kata_and_writes_json(repo: Path) -> None:
+    done = learner(repo, "practice", "--json", "out.json")
+    assert done.returncode == 0, done.stderr
+    assert "1 of 2 katas done" in done.stdout
+    assert re.search(r"01 first_coroutine +passed\n", done.stdout), done.stdout
+    assert re.search(r"04 gather +not started\n", done.stdout), done.stdout
+    assert "Next: 04_gather" in done.stdout and "nox -s kata -- 04" in done.stdout
+    report = json.loads((repo / "out.json").read_text())
+    assert (report["done"], report["total"]) == (1, 2)
+    first, gather = report["katas"]
+    assert first["state"] == "passed" and len(first["tests"]) == 4
+    assert all(t["outcome"] == "passed" and t["duration"] >= 0 for t in first["tests"])
+    assert gather["state"] == "not started"
+    assert gather["tests"][0]["reason"].startswith("NotImplementedError")
+
+
+def test_practice_names_a_failing_test_and_a_syntax_error_while_others_report(repo: Path) -> None:
+    stub = repo / "katas" / FIRST.name / FIRST.stub.name
+    stub.write_text(stub.read_text().replace('f"Hello, {name}!"', 'f"Hi {name}"'))
+    (repo / "katas" / GATHER.name / GATHER.stub.name).write_text("async def task(:\n")
+    done = learner(repo, "practice")
+    assert re.search(r"01 first_coroutine +failing +test_\w+: ", done.stdout), done.stdout
+    assert "syntax error at katas/04_gather/gather.py:1" in done.stdout, done.stdout
+
+
+def test_kata_runs_one_kata_and_refuses_unknown_names_in_one_line(repo: Path) -> None:
+    done = learner(repo, "kata", "4")
+    assert done.returncode == 1
+    assert "FAIL  test_three_tasks_finish_in_about_the_longest_delay" in done.stdout
+    assert "NotImplementedError: write task()" in done.stdout
+    unknown = learner(repo, "kata", "99")
+    assert unknown.returncode == 2
+    assert unknown.stderr == (
+        "error: unknown kata '99': choose one of 01_first_coroutine, 04_gather\n"
+    )
+
+
+def test_hints_come_one_at_a_time_and_are_remembered(repo: Path) -> None:
+    first, second = learner(repo, "hint", "04"), learner(repo, "hint", "gather")
+    assert first.stdout.startswith("Hint 1 of 3 for 04_gather:")
+    assert second.stdout.startswith("Hint 2 of 3 for 04_gather:")
+    state = json.loads((repo / ".katas" / "state.json").read_text())
+    assert state == {"hints": {"04_gather": 2}}
+    (repo / ".katas" / "state.json").write_text("{not json")
+    again = learner(repo, "hint", "04")
+    assert again.returncode == 0
+    assert again.stdout.startswith("Hint 1 of 3")
+    assert "state.json was unreadable" in again.stderr
+    assert (repo / ".katas" / "state.corrupt").read_text() == "{not json"
+
+
+def test_reset_needs_a_confirmation_and_keeps_a_backup(repo: Path) -> None:
+    stub = repo / "katas" / FIRST.name / FIRST.stub.name
+    mine = stub.read_text()
+    refused = learner(repo, "reset", "01")
+    assert refused.returncode == 2
+    assert "confirm with `nox -s reset -- 01 --yes`" in refused.stderr
+    assert stub.read_text() == mine
+    done = learner(repo, "reset", "01", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert stub.read_text() == FIRST.stub.read_text()
+    backups = list((repo / ".katas" / "backups" / FIRST.name).iterdir())
+    assert [b.read_text() for b in backups] == [mine]
+    assert str(backups[0].relative_to(repo)) in done.stdout
+    assert "already the original stub" in learner(repo, "reset", "01", "--yes").stdout
+
+
+def test_solution_is_a_diff_against_the_stub(repo: Path) -> None:
+    done = learner(repo, "solution", "04")
+    assert done.stdout.startswith("Spoiler")
+    assert "-    raise NotImplementedError" in done.stdout
+    assert "+    return await asyncio.gather(" in done.stdout
+
+
+def test_watch_reruns_on_save_and_moves_on_when_the_kata_passes(repo: Path) -> None:
+    watcher = subprocess.Popen(
+        [sys.executable, "-u", "-m", "katas._tools.watch", "04"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "KATA_WATCH_POLL": "1"},
+    )
+    assert watcher.stdout is not None
+    try:
+        lines = []
+        for line in watcher.stdout:
+            lines.append(line)
+            if line.startswith("FAIL"):
+                break
+        saved = time.monotonic()
+        stub = repo / "katas" / GATHER.name / GATHER.stub.name
+        temporary = stub.with_suffix(".tmp")  # as editors do: write aside, then replace
+        shutil.copy(GATHER.reference, temporary)
+        os.replace(temporary, stub)
+        for line in watcher.stdout:
+            lines.append(line)
+            if line.startswith("That was the last kata"):
+                break
+        assert time.monotonic() - saved < 10, "".join(lines)
+        assert "PASS all 4 tests: 04_gather is done." in "".join(lines)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(timeout=10)
