@@ -104,6 +104,19 @@ def proofs(session: nox.Session) -> None:
     )
 
 
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the repository's own tests: the three proofs for every kata, the harness, the tools."""
+    _install(session, "proofs")
+    session.run("pytest", "tests", "-n", "2", "-q", *session.posargs)
+
+
+@nox.session(python=PYTHONS, default=False)
+def matrix(session: nox.Session) -> None:
+    """Run the repository's own tests on every supported Python."""
+    tests(session)
+
+
 @nox.session(default=False, reuse_venv=True)
 def messages(session: nox.Session) -> None:
     """Print what a learner sees for a kata's stub and decoys (nox -s messages -- NN [decoy])."""
