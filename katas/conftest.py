@@ -12,6 +12,7 @@ import asyncio
 import functools
 import gc
 import inspect
+import json
 import linecache
 import logging
 import os
@@ -27,6 +28,8 @@ from harness import TIME_SCALE_PROBLEM, Timeline, scaled
 
 # asyncio's own notion of a slow callback: anything this long without an await blocks the loop.
 BLOCKING_THRESHOLD = 0.1
+# Where the learner's tools keep which follow-up stage of each kata is unlocked (read only here).
+STATE = Path(__file__).resolve().parents[1] / ".katas" / "state.json"
 # The asyncio deadline of a test, as a share of its pytest-timeout (which stays the backstop).
 DEADLINE_SHARE = 0.8
 
@@ -46,6 +49,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    later_stages = [item for item in items if _stage(item) > _unlocked(item.path.parent.name)]
+    if later_stages:
+        config.hook.pytest_deselected(items=later_stages)
+        items[:] = [item for item in items if item not in later_stages]
     for item in items:
         if not item.path.is_relative_to(here):
             continue  # a session that also runs the repository's own tests
@@ -54,6 +61,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(pytest.mark.timeout(timeout), append=False)
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
             item.obj = _guarded(item.obj, deadline=DEADLINE_SHARE * timeout)
+
+
+def _stage(item: pytest.Item) -> int:
+    marker = item.get_closest_marker("stage")
+    return int(marker.args[0]) if marker else 1
+
+
+def _unlocked(kata: str) -> float:
+    """The last stage of a kata to run: KATA_STAGE (a number, or "all"), else what the learner
+    unlocked with `nox -s kata -- NN --stage N` (kept in .katas/state.json), else 1."""
+    chosen = os.environ.get("KATA_STAGE", "")
+    if chosen == "all":
+        return float("inf")
+    if chosen.isdigit():
+        return int(chosen)
+    try:
+        state = json.loads(STATE.read_text(encoding="utf-8"))
+        return int(state.get("stages", {}).get(kata, 1))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 1  # no state yet, or an unreadable one: the learner's tools report that
 
 
 def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:

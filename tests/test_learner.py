@@ -151,3 +151,35 @@ def test_watch_reruns_on_save_and_moves_on_when_the_kata_passes(repo: Path) -> N
     finally:
         watcher.send_signal(signal.SIGINT)
         watcher.wait(timeout=10)
+        watcher.stdout.close()
+
+
+def test_a_follow_up_stage_stays_out_until_unlocked(repo: Path) -> None:
+    folder = repo / "katas" / GATHER.name
+    shutil.copy(GATHER.reference, folder / GATHER.stub.name)
+    with (folder / GATHER.tests.name).open("a") as tests:
+        tests.write(
+            "\n\nimport pytest\n\n\n@pytest.mark.stage(2)\n"
+            "async def test_stage_two() -> None:\n    assert False, 'stage two asks more'\n"
+        )
+    with (folder / "README.md").open("a") as readme:
+        readme.write("\n<details><summary>Stage 2: now ask more</summary>\n\nMore.\n</details>\n")
+    base = learner(repo, "kata", "04")
+    assert base.returncode == 0, base.stdout
+    assert "PASS all 4 tests of stage 1" in base.stdout
+    assert "`nox -s kata -- 04 --stage 2`" in base.stdout
+    assert re.search(r"04 gather +passed +stage 2 waits", learner(repo, "practice").stdout)
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "katas/04_gather"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "4 passed, 1 deselected" in plain.stdout, plain.stdout
+    staged = learner(repo, "kata", "04", "--stage", "2")
+    assert staged.returncode == 1
+    assert staged.stdout.startswith("Stage 2: now ask more\n\nMore.")
+    assert "stage two asks more" in staged.stdout
+    assert "FAIL  test_stage_two" in staged.stdout
+    assert "has stages 1 to 2, not 3" in learner(repo, "kata", "04", "--stage", "3").stderr

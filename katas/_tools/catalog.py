@@ -11,7 +11,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = re.compile(r"^(\d{2})_([a-z][a-z0-9_]*)$")
 # README line: **Track:** Foundations · **Topic:** `asyncio.gather` · **You learn:** ...
-HINT = re.compile(r"<details>\s*<summary>(.*?)</summary>(.*?)</details>", re.S)
+FOLDED = re.compile(r"<details>\s*<summary>(.*?)</summary>(.*?)</details>", re.S)
+STAGE_MARK = re.compile(r"mark\.stage\((\d+)\)")
 META = re.compile(
     r"\*\*Track:\*\*\s*(.+?)\s*·\s*\*\*Topic:\*\*\s*(.+?)\s*·\s*\*\*You learn:\*\*\s*(.+)"
 )
@@ -63,10 +64,23 @@ class Kata:
         track, topic, teaches = found.groups() if found else ("", "", "")
         return title, track, topic, teaches
 
+    def _folded(self, kind: str) -> list[tuple[str, str]]:
+        text = self.readme.read_text(encoding="utf-8") if self.readme.is_file() else ""
+        found = [(summary.strip(), body.strip()) for summary, body in FOLDED.findall(text)]
+        return [(summary, body) for summary, body in found if summary.startswith(kind)]
+
     def hints(self) -> list[tuple[str, str]]:
         """The README's folded hints, in order: (summary, text)."""
-        text = self.readme.read_text(encoding="utf-8") if self.readme.is_file() else ""
-        return [(summary.strip(), body.strip()) for summary, body in HINT.findall(text)]
+        return self._folded("Hint")
+
+    def stage_briefs(self) -> list[tuple[str, str]]:
+        """The README's folded follow-up stages ("Stage 2: ..."), in order."""
+        return self._folded("Stage")
+
+    def stages(self) -> int:
+        """How many stages the kata's tests have (tests marked @pytest.mark.stage(n))."""
+        text = self.tests.read_text(encoding="utf-8") if self.tests.is_file() else ""
+        return max((int(n) for n in STAGE_MARK.findall(text)), default=1)
 
     def original_stub(self) -> bytes:
         """The stub as the repository ships it (from git), whatever the learner did to it."""

@@ -61,7 +61,9 @@ def status_of(kata: Kata, outcomes: list[Outcome]) -> Status:
     if not outcomes:
         return Status(kata, BROKEN, "no test ran", outcomes)
     if not failed:
-        return Status(kata, PASSED, "", outcomes)
+        more = kata.stages() > unlocked(kata)
+        detail = f"stage {unlocked(kata) + 1} waits: --stage {unlocked(kata) + 1}" if more else ""
+        return Status(kata, PASSED, detail, outcomes)
     if all("NotImplementedError" in o.text for o in outcomes):
         return Status(kata, NOT_STARTED, "", outcomes)
     first = failed[0]
@@ -123,9 +125,29 @@ def write_json(found: list[Status], path: Path) -> None:
     path.write_text(json.dumps(report, indent=1), encoding="utf-8")
 
 
-def run_one(name: str, brief: bool = False) -> int:
+def unlocked(kata: Kata) -> int:
+    """The follow-up stage the learner unlocked for this kata (1: the base kata)."""
+    return int(load().get("stages", {}).get(kata.name, 1))
+
+
+def unlock(kata: Kata, stage: int) -> None:
+    """Unlock a follow-up stage: its tests join the kata's runs; print what it asks."""
+    if not 1 <= stage <= kata.stages():
+        raise KataError(f"{kata.name} has stages 1 to {kata.stages()}, not {stage}")
+    state = load()
+    state.setdefault("stages", {})[kata.name] = stage
+    save(state)
+    if stage > 1:
+        briefs = kata.stage_briefs()
+        summary, text = briefs[stage - 2] if len(briefs) >= stage - 1 else (f"Stage {stage}", "")
+        print(f"{summary}\n\n{text}\n".replace("\n\n\n", "\n"))
+
+
+def run_one(name: str, brief: bool = False, stage: int | None = None) -> int:
     """One kata's tests: a line per test (unless brief), then the first failure in full."""
     kata = find(name)
+    if stage is not None:
+        unlock(kata, stage)
     if missing := kata.missing():
         raise KataError(
             f"{kata.name} is missing {', '.join(missing)}: `git checkout -- "
@@ -153,6 +175,13 @@ def run_one(name: str, brief: bool = False) -> int:
                 f"Edit {kata.stub.relative_to(REPO)} and run `nox -s kata -- {kata.number}` again."
             )
         return 1
+    current = unlocked(kata)
+    if current < kata.stages():
+        print(
+            f"PASS all {passed} tests of stage {current}. Stage {current + 1} changes the "
+            f"requirements: `nox -s kata -- {kata.number} --stage {current + 1}`."
+        )
+        return 0
     print(f"PASS all {passed} tests: {kata.name} is done.")
     return 0
 
@@ -253,12 +282,13 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         if command == "kata":
             sub.add_argument("--brief", action="store_true", help="only the first failure")
+            sub.add_argument("--stage", type=int, help="unlock and run up to this follow-up stage")
     args = parser.parse_args(argv)
     try:
         if args.command == "practice":
             return practice(args.json)
         if args.command == "kata":
-            return run_one(args.name, args.brief)
+            return run_one(args.name, args.brief, args.stage)
         if args.command == "hint":
             return hint(args.name)
         if args.command == "reset":
