@@ -104,6 +104,12 @@ def proofs(session: nox.Session) -> None:
     )
 
 
+@nox.session(default=False, python=False)
+def publish(session: nox.Session) -> None:
+    """Build the practice (no solutions) and solutions branches locally; pushes nothing."""
+    session.run("python3", "-m", "katas._tools.publish", external=True)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the repository's own tests: the three proofs for every kata, the harness, the tools."""
