@@ -41,7 +41,7 @@ def kata(session: nox.Session) -> None:
     _learner(session, "kata")
 
 
-def _learner(session: nox.Session, command: str) -> None:
+def _learner(session: nox.Session, command: str, module: str = "katas._tools.learner") -> None:
     """Run a learner command on the kata named after `--`, refusing unknown names in one line."""
     if not session.posargs:
         session.error(f"name one kata, e.g. `nox -s {command} -- 04` or `-- gather`")
@@ -50,7 +50,7 @@ def _learner(session: nox.Session, command: str) -> None:
     except KataError as error:
         session.error(str(error))
     _install(session, "test")
-    session.run("python", "-m", "katas._tools.learner", command, *session.posargs)
+    session.run("python", "-m", module, command, *session.posargs)
 
 
 @nox.session(default=False, reuse_venv=True)
@@ -81,6 +81,18 @@ def reset(session: nox.Session) -> None:
 def solution(session: nox.Session) -> None:
     """Show a kata's reference solution as a diff against the stub (a spoiler): -- 04."""
     _learner(session, "solution")
+
+
+@nox.session(default=False, reuse_venv=True)
+def dojo(session: nox.Session) -> None:
+    """Run a dojo: rotate every few minutes with the tests' verdict: -- 04 [--minutes 5]."""
+    _learner(session, "dojo", module="katas._tools.sessions")
+
+
+@nox.session(default=False, reuse_venv=True)
+def interview(session: nox.Session) -> None:
+    """Practise an interview: brief, clock, tests on demand, follow-up: -- 13 [--minutes 30]."""
+    _learner(session, "interview", module="katas._tools.sessions")
 
 
 @nox.session(default=False, reuse_venv=True)

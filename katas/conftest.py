@@ -17,6 +17,7 @@ import linecache
 import logging
 import os
 import re
+import signal
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -88,6 +89,7 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
     async def guarded(*args: Any, **kwargs: Any) -> None:
         __tracebackhide__ = True
         asyncio.get_running_loop().slow_callback_duration = scaled(BLOCKING_THRESHOLD)
+        _repeat_the_timeout_alarm()
         before = asyncio.all_tasks()
         with _asyncio_log() as records, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -111,6 +113,18 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
         _fail_on_lost_errors(records)
 
     return guarded
+
+
+def _repeat_the_timeout_alarm() -> None:
+    """Make pytest-timeout's alarm fire again every second after the first time.
+
+    One alarm stops one blocked step; but when the next task is already queued and blocks too
+    (a threading lock in async code, a time.sleep loop), only another alarm can stop it.
+    """
+    if hasattr(signal, "setitimer"):
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        if remaining:
+            signal.setitimer(signal.ITIMER_REAL, remaining, scaled(1.0))
 
 
 class _Collector(logging.Handler):

@@ -387,3 +387,33 @@ def test_failed_calls_instants_and_a_custom_slow_verdict_are_drawn(tmp_path: Pat
     assert "0.00-0.10 s failed: ConnectionError" in text, text
     instant = next(line for line in text.splitlines() if line.lstrip().startswith("returned"))
     assert "#" not in instant and instant.count("|") == 3, text
+
+
+def test_a_loop_blocked_again_and_again_is_stopped_each_time(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import threading
+
+        import pytest
+
+        @pytest.mark.timeout(1)
+        async def test_threading_lock_in_async_code() -> None:
+            lock = threading.Lock()
+            lock.acquire()
+
+            async def stuck() -> None:
+                lock.acquire()  # blocks the loop, in every task
+
+            async with asyncio.TaskGroup() as tg:
+                for _ in range(3):
+                    tg.create_task(stuck())
+
+        async def test_after() -> None:
+            await asyncio.sleep(0)
+    """,
+    )
+    frozen = result.outcome_of("test_threading_lock_in_async_code")
+    assert frozen.outcome == "failed", result.output
+    assert frozen.duration < 6, frozen.duration
+    assert result.outcome_of("test_after").outcome == "passed", result.output

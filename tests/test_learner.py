@@ -11,30 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sandbox import build
 
-from katas._tools.catalog import REPO, find
+from katas._tools.catalog import find
 
 GATHER, FIRST = find("gather"), find("first_coroutine")
 pytestmark = pytest.mark.needs_solutions  # solved katas are played with the references
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git clone-like sandbox with two katas: 01 solved, 04 untouched."""
-    root = build(tmp_path, GATHER)
-    for kata in (FIRST,):
-        shutil.copytree(kata.folder, root / "katas" / kata.name)
-    for kata in (FIRST, GATHER):
-        (root / "solutions" / kata.name).mkdir(parents=True)
-        shutil.copy(kata.reference, root / "solutions" / kata.name)
-    shutil.copy(REPO / "README.md", root)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(root)]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "katas"], check=True)
-    shutil.copy(FIRST.reference, root / "katas" / FIRST.name / FIRST.stub.name)
-    return root
 
 
 def learner(root: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
