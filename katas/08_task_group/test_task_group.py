@@ -1,0 +1,301 @@
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+import task_group
+from harness import MARGIN, Timeline, scaled
+from task_group import Booking, PaymentDeclined, SoldOut
+
+E = TypeVar("E", bound=BaseException)
+
+DELAYS = {"flight": 0.3, "hotel": 0.1, "car": 0.2}  # seconds each booking takes
+CONFIRMATIONS = {"flight": "AF 1234", "hotel": "Ritz #12", "car": "Fiat 500"}
+TRIP = "book_trip(flight 0.3 s, hotel 0.1 s, car 0.2 s)"
+EXPLAIN = "book_trip_or_explain(flight, hotel, car)"
+
+
+def trip(
+    timeline: Timeline, failing: dict[str, Exception] | None = None, *, after: float | None = None
+) -> dict[str, Booking]:
+    """The three bookings as fake work on the timeline (labels: flight, hotel, car).
+
+    A service in `failing` raises its error instead of confirming, after its own delay, or after
+    `after` seconds when given (`after=0`: it says no at once, so two such errors happen
+    together and both reach the TaskGroup's ExceptionGroup).
+    """
+    failing = failing or {}
+
+    def booking(name: str) -> Booking:
+        delay = DELAYS[name] if after is None or name not in failing else after
+
+        async def book() -> str:
+            work = timeline.work(name, delay, CONFIRMATIONS[name], error=failing.get(name))
+            return str(await work)
+
+        return book
+
+    return {name: booking(name) for name in DELAYS}
+
+
+def find(error: BaseException, kind: type[E]) -> E | None:
+    """`error` itself, or the first error of type `kind` inside it (ExceptionGroups nest)."""
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = find(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+async def book_a_trip_whose_hotel_is_sold_out(timeline: Timeline) -> float:
+    """book_trip with the hotel sold out after 0.1 s; when (timeline time) the error arrived."""
+    try:
+        confirmations = await task_group.book_trip(trip(timeline, {"hotel": SoldOut("hotel")}))
+    except Exception as error:
+        if find(error, SoldOut) is None:
+            raise
+        return timeline.now()
+    pytest.fail(
+        f"{TRIP} returned {confirmations!r} although the hotel raised SoldOut('hotel').\n"
+        "Expected: the SoldOut error reaches the caller (inside an ExceptionGroup).\n"
+        "Likely mistake: a try/except around the bookings that swallows the error.\n"
+        "Try: let the TaskGroup raise; book_trip_or_explain is the one that handles errors.\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+Explain = Callable[[dict[str, Booking]], Awaitable[str]]
+
+
+@pytest.fixture
+def explain(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> Explain:
+    """book_trip_or_explain(services), with book_trip watched so that its mistakes are named."""
+    book_trip, bare = task_group.book_trip, []  # bare: trip errors raised outside a group
+
+    async def watched(services: dict[str, Booking]) -> dict[str, str]:
+        try:
+            return await book_trip(services)
+        except (SoldOut, PaymentDeclined, ConnectionError) as error:
+            bare.append(error)
+            raise
+
+    monkeypatch.setattr(task_group, "book_trip", watched)
+
+    async def run(services: dict[str, Booking]) -> str:
+        __tracebackhide__ = True
+        said, failure = "", None
+        try:
+            said = await task_group.book_trip_or_explain(services)
+        except Exception as error:
+            failure = error
+        # outside `except`, so a failure below shows only its own explanation
+        if bare:
+            never = [name for name in DELAYS if name not in timeline.started]
+            pytest.fail(
+                f"{EXPLAIN} relies on book_trip, and book_trip raised {bare[0]!r} on its own, "
+                "not inside an ExceptionGroup: when several bookings fail at once, the other "
+                "errors are lost"
+                + (f" ({' and '.join(never)} never even started)" if never else "")
+                + ".\nExpected: book_trip raises every error of the trip together in one "
+                "ExceptionGroup, as a TaskGroup does.\nTry: fix book_trip first (its tests come "
+                "first in this file).\n\n" + timeline.draw(),
+                pytrace=False,
+            )
+        slip = find(failure, AttributeError) if failure else None
+        if slip is not None and "ExceptionGroup" in str(slip):
+            pytest.fail(
+                f"{EXPLAIN} raised AttributeError: {slip}.\n"
+                "In `except* SoldOut as group:`, `group` is not one SoldOut: it is an "
+                "ExceptionGroup holding every SoldOut that happened (there may be several).\n"
+                "Expected: the names of the sold-out services, read from each error in the "
+                "group.\nTry: `for error in group.exceptions:` and read `error.service`.\n\n"
+                + timeline.draw(),
+                pytrace=False,
+            )
+        if failure is not None:
+            raise failure
+        return said
+
+    return run
+
+
+def expect_said(said: str, expected: str, why: str, timeline: Timeline) -> None:
+    __tracebackhide__ = True
+    if said != expected:
+        pytest.fail(
+            f"{EXPLAIN} returned {said!r}, expected {expected!r}.\n{why}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def test_book_trip_returns_every_confirmation(timeline: Timeline) -> None:
+    confirmations = await task_group.book_trip(trip(timeline))
+    assert confirmations == CONFIRMATIONS, (
+        f"{TRIP} returned {confirmations!r}, expected {CONFIRMATIONS!r}: each service's name "
+        "with the confirmation its booking returned.\nIs a task stored instead of its result? "
+        "Once the TaskGroup block is over, every task is done: read each one's task.result()."
+    )
+
+
+async def test_the_three_bookings_run_at_the_same_time(timeline: Timeline) -> None:
+    with timeline.expect_duration(
+        max(DELAYS.values()),
+        delays=tuple(DELAYS.values()),
+        what=TRIP,
+        advice="create the three bookings as tasks in one `async with asyncio.TaskGroup() as tg:` "
+        "block, so they all run at once; the block ends when the last one is done.",
+    ):
+        await task_group.book_trip(trip(timeline))
+    timeline.expect_all_started_before_any_finished("book_trip's three bookings")
+
+
+async def test_a_failed_booking_cancels_the_bookings_still_running(timeline: Timeline) -> None:
+    await book_a_trip_whose_hotel_is_sold_out(timeline)
+    others = [s for s in timeline.spans if s.label in ("flight", "car")]
+    running = [s for s in others if s.end is None]
+    finished = [s for s in others if s.end is not None and not s.cancelled]
+    if not running and not finished:
+        return  # both cancelled, and done cancelling before the error reached the caller
+    for _ in range(2):  # let a cancellation that was requested (but not waited for) land
+        await asyncio.sleep(0)
+    late = running or finished
+    names = " and ".join(s.label for s in late)
+    were, them = ("was", "it") if len(late) == 1 else ("were", "them")
+    if finished:
+        mistake = (
+            f"{names} {were} not cancelled: book_trip let {them} run to the end although the "
+            "trip had already failed when the hotel was sold out."
+        )
+    elif all(s.cancelled for s in running):
+        mistake = (
+            f"{names} {were} cancelled, but book_trip did not wait for the cancellation to "
+            "finish: the error reached the caller before their cleanup had run."
+        )
+    else:
+        mistake = (
+            f"{names} {were} still running when the error reached the caller: nobody cancelled "
+            f"{them}, so the bookings go on behind the caller's back. asyncio.gather passes the "
+            "first error on and leaves the other awaitables running."
+        )
+    pytest.fail(
+        f"{TRIP} with the hotel sold out after 0.1 s: {mistake}\n"
+        "Expected: the flight and the car cancelled, and done cancelling, by the time "
+        "book_trip raises.\n"
+        "Try: create the bookings in `async with asyncio.TaskGroup() as tg:`: when one task "
+        "fails, the group cancels the others and waits for them before it raises.\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_the_failure_reaches_the_caller_when_it_happens_not_at_the_end(
+    timeline: Timeline,
+) -> None:
+    started = timeline.now()
+    took = await book_a_trip_whose_hotel_is_sold_out(timeline) - started
+    hotel, limit = scaled(DELAYS["hotel"]), scaled(DELAYS["hotel"] + MARGIN)
+    if took <= limit:
+        return
+    pytest.fail(
+        f"{TRIP} with the hotel sold out after {hotel:.2f} s raised its SoldOut only after "
+        f"{took:.2f} s: book_trip waited for the other bookings before passing on the error, "
+        f"and the flight alone takes {scaled(DELAYS['flight']):.2f} s.\n"
+        f"Expected: the error by {limit:.2f} s, right when the hotel fails.\n"
+        "Likely mistake: asyncio.gather(..., return_exceptions=True) or asyncio.wait() waits "
+        "for every booking; awaiting them one after another waits for the flight first.\n"
+        "Try: an asyncio.TaskGroup: the first failure cancels the others and raises at once.\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_trip_with_everything_booked_says_booked(
+    timeline: Timeline, explain: Explain
+) -> None:
+    said = await explain(trip(timeline))
+    expected = "booked: " + ", ".join(CONFIRMATIONS.values())
+    expect_said(
+        said,
+        expected,
+        "When every booking succeeds: 'booked: ' and the confirmations, in the order of the "
+        "services, joined by ', '. Try: an `else:` clause after your except* clauses.",
+        timeline,
+    )
+
+
+async def test_a_sold_out_hotel_is_explained(timeline: Timeline, explain: Explain) -> None:
+    services = trip(timeline, {"hotel": SoldOut("hotel")}, after=0)
+    said = await explain(services)
+    expect_said(
+        said,
+        "sold out: hotel",
+        "The hotel raised SoldOut('hotel'); book_trip passes it on inside an ExceptionGroup.\n"
+        "Try: `except* SoldOut as group:` and name the service of each error in "
+        "group.exceptions.",
+        timeline,
+    )
+
+
+async def test_every_sold_out_service_is_named(timeline: Timeline, explain: Explain) -> None:
+    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": SoldOut("car")}, after=0)
+    said = await explain(services)
+    expect_said(
+        said,
+        "sold out: car, hotel",
+        "The hotel and the car were both sold out, at once: the ExceptionGroup holds two "
+        "SoldOut errors, and `except* SoldOut as group:` runs once, with both of them in "
+        "`group`.\n"
+        "Likely mistake: naming only one of them (group.exceptions[0]).\n"
+        "Try: the services of every SoldOut in group.exceptions, sorted, joined by ', '.",
+        timeline,
+    )
+
+
+async def test_a_sold_out_hotel_and_a_declined_card_are_both_explained(
+    timeline: Timeline, explain: Explain
+) -> None:
+    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": PaymentDeclined("car")}, after=0)
+    said = await explain(services)
+    if set(said.split("; ")) == {"sold out: hotel", "payment declined"}:
+        return  # in either order
+    expect_said(
+        said,
+        "sold out: hotel; payment declined",
+        "The hotel was sold out and the car rental's payment was declined, at once: one "
+        "ExceptionGroup holds errors of two types, and each needs its sentence.\n"
+        "Likely mistake: explaining only the first error of the group (group.exceptions[0]), "
+        "or returning from the first handler that matched.\n"
+        "Try: one `except* SoldOut` and one `except* PaymentDeclined` clause; both run. "
+        "`return` is not allowed inside except*: collect the sentences in a list and join "
+        "them with '; ' after the try statement.",
+        timeline,
+    )
+
+
+async def test_an_error_that_is_neither_sold_out_nor_declined_is_not_swallowed(
+    timeline: Timeline, explain: Explain
+) -> None:
+    down = ConnectionError("car rental unreachable")
+    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": down}, after=0)
+    try:
+        said = await explain(services)
+    except Exception as error:
+        if find(error, ConnectionError) is not None:
+            return  # it reached the caller, as it should
+        raise
+    pytest.fail(
+        f"{EXPLAIN} returned {said!r} although the car rental raised ConnectionError('car "
+        "rental unreachable') alongside the hotel's SoldOut: that error was swallowed. "
+        "Only SoldOut and PaymentDeclined have an explanation; anything else is a problem the "
+        "caller must see.\n"
+        "Expected: the ConnectionError propagates (inside an ExceptionGroup).\n"
+        "Likely mistake: `except Exception` or `except ExceptionGroup` catches every error, "
+        "and a `return` after it drops the ones you did not look at.\n"
+        "Try: `except* SoldOut` and `except* PaymentDeclined` only: except* re-raises whatever "
+        "no clause matched.\n\n" + timeline.draw(),
+        pytrace=False,
+    )

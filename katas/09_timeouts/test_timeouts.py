@@ -1,0 +1,310 @@
+import pytest
+import timeouts
+from harness import EARLY, MARGIN, Timeline, scaled
+from timeouts import Fetch
+
+DEADLINE = 0.2  # seconds, for one call and for a whole batch
+FAST, SLOW = 0.1, 0.5  # recommendations that answer well before, or long after, the deadline
+PICKS, BESTSELLERS = "picks for you", "bestsellers"
+# Four airlines asked for a fare: (seconds to answer, fare). Two answer in time, two do not.
+AIRLINES = {
+    "Skylark": (0.1, "€89"),
+    "Bluejay": (0.15, "€95"),
+    "Puffin": (0.3, "€79"),
+    "Dodo": (0.5, "€60"),
+}
+IN_TIME = {name: fare for name, (delay, fare) in AIRLINES.items() if delay < DEADLINE}
+LATE = [name for name, (delay, _) in AIRLINES.items() if delay > DEADLINE]
+
+
+def service(timeline: Timeline, label: str, delay: float, answer: str) -> Fetch:
+    """A fetch that answers `answer` after `delay` seconds, drawn on the timeline as `label`."""
+
+    async def fetch() -> str:
+        return str(await timeline.work(label, delay, answer))
+
+    return fetch
+
+
+def recommendations(timeline: Timeline, delay: float) -> tuple[Fetch, str]:
+    """The recommendations service as a fetch, drawn as `fetch()`; and the call, as shown."""
+    call = f"fetch_or_fallback(fetch, {DEADLINE}, {BESTSELLERS!r}) with a fetch() of {delay} s"
+    return service(timeline, "fetch()", delay, PICKS), call
+
+
+def airlines(
+    timeline: Timeline, table: dict[str, tuple[float, str]]
+) -> tuple[dict[str, Fetch], str]:
+    """The airlines of `table` as fetches by name; and the call, as shown."""
+    shown = ", ".join(f"{name} {delay} s" for name, (delay, _) in table.items())
+    fetches = {name: service(timeline, name, delay, fare) for name, (delay, fare) in table.items()}
+    return fetches, f"fetch_batch_within({{{shown}}}, {DEADLINE})"
+
+
+def expect_returned_in_about(
+    timeline: Timeline, took: float, ideal: float, call: str, too_late: str, too_early: str
+) -> None:
+    """The clock check of this kata: returned no sooner and no later than it should."""
+    __tracebackhide__ = True
+    low, high = EARLY * scaled(ideal), scaled(ideal) + scaled(MARGIN)
+    if low <= took <= high:
+        return
+    pytest.fail(
+        f"{call} returned after {took:.2f} s.\n"
+        f"Expected: about {scaled(ideal):.2f} s (between {low:.2f} s and {high:.2f} s).\n"
+        f"{too_late if took > high else too_early}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+def expect_cancelled(timeline: Timeline, labels: list[str], call: str) -> None:
+    """Probe (no clock): the calls that missed the deadline were cancelled and have stopped."""
+    __tracebackhide__ = True
+    function = call.split("(", 1)[0]
+    spans = [s for s in timeline.spans if s.label in labels]
+    running = [s for s in spans if s.end is None]
+    finished = [s for s in spans if s.end is not None and not s.cancelled]
+    never = [label for label in labels if label not in {s.label for s in spans}]
+    if never:
+        problem = (
+            f"{call} never called {' and '.join(never)}: every fetch is to be called (and "
+            "cancelled if it misses the deadline).\n"
+            "Try: start every fetch at once, then wait for them all under one deadline."
+        )
+    elif running:
+        names, was = " and ".join(s.label for s in running), "were" if len(running) > 1 else "was"
+        if all(s.task is not None and s.task.cancelling() for s in running):
+            problem = (
+                f"{names} had been asked to cancel, but {was} still running when {call} "
+                "returned: task.cancel() only requests the cancellation, and the task stops "
+                "later, at its next await.\n"
+                "Likely mistake: cancel() without awaiting the cancelled tasks.\n"
+                "Try: after cancelling, `await asyncio.wait(pending)` so they have stopped "
+                "before you return (a TaskGroup under asyncio.timeout does this for you)."
+            )
+        else:
+            problem = (
+                f"{names} {was} still running when {call} returned: giving up on waiting does "
+                "not stop a call, it goes on behind your back.\nLikely mistake: asyncio.wait(..., "
+                "timeout=...), or an asyncio.as_completed loop under a timeout: both stop waiting "
+                "at the deadline but leave what is pending running.\n"
+                "Try: cancel what is still pending at the deadline and await it (task.cancel(), "
+                "then `await asyncio.wait(pending)`). Simpler: await the call inside `async with "
+                "asyncio.timeout(deadline)` (a batch: a TaskGroup inside it), which cancels and "
+                "waits for you."
+            )
+    elif finished:
+        names = " and ".join(s.label for s in finished)
+        problem = (
+            f"{names} ran to the end: never cancelled, so {call} waited for "
+            f"{'them' if len(finished) > 1 else 'it'} instead of stopping at the deadline.\n"
+            "Try: await inside `async with asyncio.timeout(deadline)`, which cancels what is "
+            "still running when the deadline passes."
+        )
+    else:
+        return
+    pytest.fail(
+        f"{problem}\nExpected: every call that misses the deadline cancelled at the deadline, "
+        f"and stopped before {function} returns.\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_a_fast_answer_comes_back_at_once_without_waiting_for_the_deadline(
+    timeline: Timeline,
+) -> None:
+    fetch, call = recommendations(timeline, FAST)
+    started = timeline.now()
+    answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
+    took = timeline.now() - started
+    if answer != PICKS:
+        pytest.fail(
+            f"{call} returned {answer!r}, expected {PICKS!r}: the answer arrived after {FAST} s, "
+            f"well within the {DEADLINE} s deadline, so fetch()'s own answer is due.\n"
+            "Try: `return await fetch()` inside `async with asyncio.timeout(deadline)`.",
+            pytrace=False,
+        )
+    waited_out = took >= EARLY * scaled(DEADLINE)
+    expect_returned_in_about(
+        timeline,
+        took,
+        FAST,
+        call,
+        too_late=(
+            f"It waited out the whole {DEADLINE} s deadline although the answer came after "
+            f"{FAST} s. Likely mistake: asyncio.sleep(deadline), then looking whether the call "
+            "is done.\n"
+            if waited_out
+            else "It kept waiting after the answer had arrived.\n"
+        )
+        + "Try: wait for the call itself, and let the deadline only cut that wait short: "
+        "`async with asyncio.timeout(deadline): return await fetch()`.",
+        too_early="It returned before the call could have answered: await fetch() itself.",
+    )
+
+
+async def test_a_slow_call_gives_the_fallback(timeline: Timeline) -> None:
+    fetch, call = recommendations(timeline, SLOW)
+    answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
+    if answer == PICKS:
+        mistake = (
+            f"it waited for the slow call to finish instead of giving up at the {DEADLINE} s "
+            "deadline: nothing cut the await short."
+        )
+    else:
+        mistake = f"the fallback is what a call that misses the deadline gives, not {answer!r}."
+    if answer != BESTSELLERS:
+        pytest.fail(
+            f"{call} returned {answer!r}, expected the fallback {BESTSELLERS!r}: {mistake}\n"
+            "Try: `async with asyncio.timeout(deadline): return await fetch()`, and return the "
+            f"fallback in `except TimeoutError:`.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def test_the_fallback_comes_at_the_deadline_not_when_the_slow_call_ends(
+    timeline: Timeline,
+) -> None:
+    fetch, call = recommendations(timeline, SLOW)
+    started = timeline.now()
+    await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
+    took = timeline.now() - started
+    slow = timeline.span("fetch()")
+    expect_returned_in_about(
+        timeline,
+        took,
+        DEADLINE,
+        call,
+        too_late=(
+            f"It waited for the slow call to finish ({SLOW} s) and decided only then: a deadline "
+            "has to interrupt the wait, not be checked afterwards.\n"
+            if slow.end is not None and not slow.cancelled
+            else "It kept waiting after the deadline had passed.\n"
+        )
+        + "Try: `async with asyncio.timeout(deadline): return await fetch()` cancels the call "
+        "at the deadline and raises TimeoutError, where you return the fallback.",
+        too_early=f"It gave up before the deadline: the call deserves its whole {DEADLINE} s.\n"
+        "Try: pass `deadline` itself to asyncio.timeout (or asyncio.wait_for).",
+    )
+
+
+async def test_the_slow_call_is_cancelled_not_left_running(timeline: Timeline) -> None:
+    fetch, call = recommendations(timeline, SLOW)
+    await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
+    expect_cancelled(timeline, ["fetch()"], call)
+
+
+async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline) -> None:
+    fetches, call = airlines(timeline, AIRLINES)
+    fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    if fares == IN_TIME:
+        return
+    lost = [name for name in IN_TIME if name not in fares]
+    kept_late = [name for name in LATE if name in fares]
+    if lost and timeline.peak == 1:
+        mistake = (
+            f"it lost {' and '.join(lost)}: the calls ran one after another, so by the time "
+            f"{lost[0]} was asked, too little of the deadline was left.\n"
+            "Try: start every call at once (tasks in a TaskGroup), then wait for them all under "
+            "one deadline."
+        )
+    elif lost:
+        mistake = (
+            f"it lost {' and '.join(lost)}, which answered before the deadline.\n"
+            "Likely mistake: one await for all of them (a gather) under the deadline: when time "
+            "is up, that await fails as a whole and the answers already in go with it.\n"
+            "Try: keep each answer the moment it arrives (store it in the dict from inside "
+            "each task), or read the results of the tasks that are done."
+        )
+    elif kept_late:
+        mistake = (
+            f"it kept {' and '.join(kept_late)}, which answered only after the deadline.\n"
+            "Try: stop waiting at the deadline and cancel what is still running."
+        )
+    else:
+        mistake = "each key is an airline, each value the fare its fetch() returned."
+    pytest.fail(
+        f"{call} returned {fares!r}, expected {IN_TIME!r} (the fares that arrived within "
+        f"{DEADLINE} s): {mistake}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_every_airline_is_asked_at_once(timeline: Timeline) -> None:
+    fetches, _ = airlines(timeline, AIRLINES)
+    await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    timeline.expect_all_started_before_any_finished("fetch_batch_within's calls")
+
+
+async def test_the_batch_returns_at_the_deadline(timeline: Timeline) -> None:
+    fetches, call = airlines(timeline, AIRLINES)
+    started = timeline.now()
+    await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    took = timeline.now() - started
+    if timeline.peak == 1:
+        why = (
+            "The calls ran one after another, each with a deadline of its own, so the waits add "
+            "up.\nTry: start every call first (tasks in a TaskGroup) and put ONE deadline "
+            "around waiting for all of them."
+        )
+    elif any(s.label in LATE and s.end is not None and not s.cancelled for s in timeline.spans):
+        why = (
+            f"It waited for the slowest call ({max(d for d, _ in AIRLINES.values())} s) instead "
+            "of stopping at the deadline.\nTry: `async with asyncio.timeout(deadline)` around "
+            "the TaskGroup, or asyncio.wait(tasks, timeout=deadline) and cancel what is pending."
+        )
+    else:
+        why = (
+            "It kept waiting after the deadline had passed.\nTry: put the one deadline around "
+            "all the waiting: `async with asyncio.timeout(deadline)` around the TaskGroup."
+        )
+    expect_returned_in_about(
+        timeline,
+        took,
+        DEADLINE,
+        call,
+        too_late=why,
+        too_early=f"It returned before the deadline while {' and '.join(LATE)} could still "
+        f"answer: the batch has {DEADLINE} s, not less.",
+    )
+
+
+async def test_the_late_calls_are_cancelled_when_the_batch_returns(timeline: Timeline) -> None:
+    fetches, call = airlines(timeline, AIRLINES)
+    await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    expect_cancelled(timeline, LATE, call)
+
+
+async def test_a_batch_that_answers_early_does_not_wait_for_the_deadline(
+    timeline: Timeline,
+) -> None:
+    quick = {"Skylark": (FAST, "€89"), "Bluejay": (FAST, "€95")}
+    fetches, call = airlines(timeline, quick)
+    started = timeline.now()
+    fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    took = timeline.now() - started
+    expected = {name: fare for name, (_, fare) in quick.items()}
+    if fares != expected:
+        pytest.fail(
+            f"{call} returned {fares!r}, expected {expected!r}: both fares arrive after {FAST} s, "
+            f"well within the {DEADLINE} s deadline.\nTry: start both calls at once and keep "
+            f"every answer that arrives in time.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    waited_out = took >= EARLY * scaled(DEADLINE)
+    expect_returned_in_about(
+        timeline,
+        took,
+        FAST,
+        call,
+        too_late=(
+            f"It waited out the whole {DEADLINE} s deadline although every fare had arrived "
+            f"after {FAST} s. Likely mistake: asyncio.sleep(deadline), then taking the calls "
+            "that are done.\n"
+            if waited_out
+            else "It kept waiting after every fare had arrived.\n"
+        )
+        + "Try: wait for the calls themselves and let the deadline only cut that wait short: "
+        "asyncio.timeout around the TaskGroup, or asyncio.wait(tasks, timeout=deadline).",
+        too_early="It returned before the fares could have arrived: wait for the calls.",
+    )

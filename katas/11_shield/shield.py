@@ -1,0 +1,29 @@
+"""Kata 11: shield - a commit that finishes even when its request is cancelled."""
+
+import asyncio
+from typing import Protocol
+
+
+class Database(Protocol):
+    """The shop's database (the times are what each call takes)."""
+
+    async def validate(self, order: str) -> None:
+        """Check stock and payment for the order (0.1 s). Nothing is written: safe to cancel."""
+        ...
+
+    async def commit(self, order: str) -> None:
+        """Write the order for good (0.3 s). Cancelled halfway, the write is rolled back."""
+        ...
+
+
+async def handle_request(db: Database, order: str) -> str:
+    """Validate the order, then commit it; return "saved" once the commit has finished.
+
+    The client may hang up (the request is cancelled) at any moment:
+    - during the validation: stop there, commit nothing;
+    - during the commit: the commit still finishes, and handle_request still ends cancelled
+      (the CancelledError reaches its caller).
+    """
+    raise NotImplementedError(
+        "write handle_request(): validate, then commit under asyncio.shield, then return 'saved'"
+    )

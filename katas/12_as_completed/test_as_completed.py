@@ -1,0 +1,149 @@
+import as_completed
+import pytest
+from harness import EARLY, MARGIN, Timeline, scaled
+
+# The first url asked for is the slowest: a page that waits for it is reported late.
+DELAYS = {"/big": 0.3, "/small": 0.1, "/medium": 0.2}
+URLS = list(DELAYS)
+FASTEST_FIRST = [f"page {url[1:]}" for url in sorted(URLS, key=DELAYS.__getitem__)]
+IN_URL_ORDER = [f"page {url[1:]}" for url in URLS]
+CALL = "download_all(fetch, ['/big' 0.3 s, '/small' 0.1 s, '/medium' 0.2 s], on_progress)"
+AS_COMPLETED = (
+    "for next_done in asyncio.as_completed(downloads): page = await next_done, then "
+    "on_progress(page) at once, inside the loop."
+)
+
+# Every download here is done in 0.3 s: an answer that never gives the loop back fails in 2 s.
+pytestmark = pytest.mark.timeout(2)
+
+
+class Downloads:
+    """fetch() and on_progress() for download_all, on the timeline; notes when each report came."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self.fetched: list[str] = []
+        self.reports: list[object] = []  # what on_progress got, in the order it got it
+        self.reported_at: list[float] = []  # when, on the timeline's clock
+        self.called_at = 0.0
+
+    async def fetch(self, url: str) -> str:
+        self.fetched.append(url)
+        return str(await self.timeline.work(f"fetch {url}", DELAYS[url], f"page {url[1:]}"))
+
+    def on_progress(self, page: str) -> None:
+        self.reports.append(page)
+        self.reported_at.append(self.timeline.now())
+        self.timeline.mark(f"on_progress({page!r})")
+
+    async def download_all(self) -> list[str]:
+        self.called_at = self.timeline.now()
+        pages = await as_completed.download_all(self.fetch, URLS, self.on_progress)
+        if sorted(self.fetched) != sorted(URLS):
+            pytest.fail(
+                f"{CALL} fetched {self.fetched}, expected each of {URLS} exactly once.\n"
+                "Try: call fetch(url) once for every url, and await every download you start.",
+                pytrace=False,
+            )
+        return pages
+
+
+@pytest.fixture
+def downloads(timeline: Timeline) -> Downloads:
+    return Downloads(timeline)
+
+
+async def test_every_page_comes_back_in_the_order_it_arrived(downloads: Downloads) -> None:
+    pages = await downloads.download_all()
+    if pages == FASTEST_FIRST:
+        return
+    mistake = (
+        "These are the pages in the order of the urls, not the order they arrived in: "
+        "asyncio.gather (or awaiting the downloads one by one, in url order) keeps the order "
+        "you asked in."
+        if pages == IN_URL_ORDER
+        else "Is a page missing, or a coroutine or task returned instead of its page?"
+    )
+    pytest.fail(
+        f"{CALL} returned {pages!r}, expected {FASTEST_FIRST!r}: the pages in the order they "
+        f"arrived, the fastest first.\n{mistake}\nTry: {AS_COMPLETED}",
+        pytrace=False,
+    )
+
+
+async def test_progress_is_reported_fastest_first(downloads: Downloads) -> None:
+    await downloads.download_all()
+    reports = downloads.reports
+    if reports == FASTEST_FIRST:
+        return
+    if reports == IN_URL_ORDER:
+        mistake = (
+            "on_progress was called in the order of the urls: download_all waited for the "
+            "slow '/big' before it reported the faster pages. asyncio.gather returns its "
+            "results in the order you passed them, and awaiting the downloads in a for loop "
+            "over the urls waits for them in that order too."
+        )
+    elif sorted(map(repr, reports)) == sorted(map(repr, FASTEST_FIRST)):
+        mistake = "The pages were reported in yet another order than the one they arrived in."
+    else:
+        mistake = (
+            "on_progress should get every page exactly once (the page itself, not a coroutine "
+            "or a task)."
+        )
+    pytest.fail(
+        f"{CALL} called on_progress with {reports!r}, expected {FASTEST_FIRST!r}: each page "
+        f"reported when it arrives, the fastest first.\n{mistake}\n"
+        f"Try: {AS_COMPLETED}\n\n{downloads.timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_the_first_report_comes_as_soon_as_the_fastest_page_is_in(
+    downloads: Downloads,
+) -> None:
+    await downloads.download_all()
+    fastest = min(DELAYS.values())
+    low, high = EARLY * scaled(fastest), scaled(fastest) + scaled(MARGIN)
+    if not downloads.reported_at:
+        pytest.fail(f"{CALL} never called on_progress.\nTry: {AS_COMPLETED}", pytrace=False)
+    first = downloads.reported_at[0] - downloads.called_at
+    if low <= first <= high:
+        return
+    fetched = [s for s in downloads.timeline.spans if s.label.startswith("fetch ")]
+    if first < low:
+        verdict = (
+            f"the first on_progress call came after only {first:.2f} s, before any download "
+            "could have finished: was it given a page that was not in yet (a coroutine or a "
+            "task)?"
+        )
+    elif all(s.end is not None and s.end <= downloads.reported_at[0] for s in fetched):
+        verdict = (
+            f"the first on_progress call came only at {first:.2f} s, after every download had "
+            "finished: the pages that were in earlier waited for the slowest one instead of "
+            "being reported as they arrived, so the progress bar sat still.\nLikely mistake: "
+            "collecting the pages first (asyncio.gather, or a list built from as_completed) "
+            "and calling on_progress after the loop, or awaiting the downloads in url order."
+        )
+    else:
+        verdict = (
+            f"the first on_progress call came only at {first:.2f} s, for "
+            f"{downloads.reports[0]!r}: download_all waited for a slower download before it "
+            "reported the fastest page."
+        )
+    pytest.fail(
+        f"{CALL}: {verdict}\nExpected: the first report about {scaled(fastest):.2f} s after the "
+        f"call, as soon as '/small' is in (between {low:.2f} s and {high:.2f} s).\n"
+        f"Try: {AS_COMPLETED}\n\n{downloads.timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_all_downloads_finish_in_about_the_longest_delay(downloads: Downloads) -> None:
+    with downloads.timeline.expect_duration(
+        max(DELAYS.values()),
+        delays=tuple(DELAYS.values()),
+        what=CALL,
+        advice="start every download before you wait for any of them (tasks in a TaskGroup), "
+        "then take them as they complete with asyncio.as_completed.",
+    ):
+        await downloads.download_all()

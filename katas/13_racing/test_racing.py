@@ -1,0 +1,314 @@
+import pytest
+import racing
+from harness import EARLY, Timeline, scaled
+
+# Every race here is decided within 0.2 s: an answer that never gives the loop back fails in 2 s.
+pytestmark = pytest.mark.timeout(2)
+
+# The fastest mirror is not the first in the list: answering "by position" is caught.
+MIRRORS = {"mirror eu": 0.3, "mirror us": 0.1, "mirror asia": 0.2}
+FASTEST = "mirror us"
+LOSERS = ["mirror eu", "mirror asia"]
+RACE = "first_answer([eu 0.3 s, us 0.1 s, asia 0.2 s])"
+FIRST_COMPLETED = (
+    "create a task per mirror, then done, pending = await asyncio.wait(tasks, "
+    "return_when=asyncio.FIRST_COMPLETED)"
+)
+CANCEL_AND_AWAIT = (
+    "call .cancel() on every task that did not win, then "
+    "`await asyncio.gather(*losers, return_exceptions=True)`, which returns once they have "
+    "really stopped"
+)
+
+# hedged() scenarios: (primary's delay, backup's delay, hedge_after), in seconds.
+FAST_PRIMARY = (0.1, 0.2, 0.3)  # answers within hedge_after: no backup
+SLOW_PRIMARY = (0.5, 0.1, 0.1)  # silent at hedge_after: the backup answers first
+LATE_PRIMARY = (0.2, 0.3, 0.1)  # silent at hedge_after, yet answers before the backup
+WAIT_WITH_A_LIMIT = (
+    "wait for the primary's task alone with a time limit that does not cancel it: "
+    "done, _ = await asyncio.wait({primary_task}, timeout=hedge_after); "
+    "only if `done` is empty, start the backup and race the two with "
+    "return_when=asyncio.FIRST_COMPLETED."
+)
+
+
+class MirrorDown(Exception):
+    """A server that failed instead of answering."""
+
+
+def answer_of(label: str) -> str:
+    return f"{label}: 42"
+
+
+def request(
+    timeline: Timeline, label: str, delay: float, error: Exception | None = None
+) -> racing.Request:
+    """A fake server on the timeline: answers "<label>: 42" after `delay` (or raises `error`)."""
+
+    async def ask() -> str:
+        return str(await timeline.work(label, delay, answer_of(label), error=error))
+
+    return ask
+
+
+def mirrors(timeline: Timeline, failing: str = "") -> list[racing.Request]:
+    return [
+        request(
+            timeline, label, delay, MirrorDown(f"{label} is down") if label == failing else None
+        )
+        for label, delay in MIRRORS.items()
+    ]
+
+
+def expect_stopped(timeline: Timeline, labels: list[str], call: str, when: str) -> None:
+    """Probe, right after `call` returned or raised: every one of `labels` was cancelled and ended.
+
+    Run it before any other await, or the event loop gets a chance to finish what `call` left.
+    """
+    __tracebackhide__ = True
+    spans = [timeline.span(label) for label in labels]
+    answered = [s.label for s in spans if s.end is not None and not s.cancelled]
+    running = [s for s in spans if s.end is None]
+    asked_to_stop = [s.label for s in running if s.task is not None and s.task.cancelling()]
+    ignored = [s.label for s in running if s.label not in asked_to_stop]
+    if answered:
+        mistake = (
+            f"{' and '.join(answered)} answered before {call} {when}: it waited for the slower "
+            "ones instead of stopping them, so the race lasted as long as its slowest runner "
+            "(asyncio.gather waits for every task)."
+        )
+        advice = (
+            "asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED) returns at the first "
+            f"answer; then {CANCEL_AND_AWAIT}."
+        )
+    elif ignored:
+        mistake = (
+            f"{call} {when} while {' and '.join(ignored)} {_were(ignored)} still running, never "
+            "cancelled: a task you no longer need keeps running (and keeps its server busy) "
+            "until you cancel it."
+        )
+        if when.startswith("raised"):
+            mistake += (
+                "\nLikely mistake: no clean-up on the error path. done.pop().result() (or "
+                "asyncio.gather) raises the winner's error, and the lines after it that would "
+                "cancel the losers never run."
+            )
+        advice = (
+            f"{CANCEL_AND_AWAIT}. Do it in a `finally:` block, so it runs after an answer and "
+            "after an error alike."
+        )
+    elif asked_to_stop:
+        mistake = (
+            f"{call} {when} while {' and '.join(asked_to_stop)} had been cancelled but had not "
+            "stopped yet: task.cancel() only asks a task to stop. The task stops later, at its "
+            f"next await, and by then {call} had already {when}."
+        )
+        advice = (
+            "after the .cancel() calls, await the losers: `await asyncio.gather(*losers, "
+            "return_exceptions=True)` returns once they have really stopped (a TaskGroup waits "
+            "for them for you)."
+        )
+    else:
+        return
+    pytest.fail(
+        f"{mistake}\nExpected: every loser cancelled AND finished by the time {call} {when}, "
+        f"so nothing it started is still running.\nTry: {advice}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+def _were(labels: list[str]) -> str:
+    return "was" if len(labels) == 1 else "were"
+
+
+async def test_the_fastest_mirrors_answer_wins(timeline: Timeline) -> None:
+    answer = await racing.first_answer(mirrors(timeline))
+    expected = answer_of(FASTEST)
+    if answer == expected:
+        return
+    if sorted(timeline.finished) == sorted(MIRRORS):
+        mistake = (
+            "Every mirror answered before it returned: it waited for all of them (asyncio.gather "
+            "does) and then picked an answer by its place in the list, not by time."
+        )
+    elif timeline.started == ["mirror eu"]:
+        mistake = "It asked only mirror eu, the first in the list, and waited for its answer."
+    else:
+        mistake = "Is another mirror's answer returned, or a task instead of its result?"
+    pytest.fail(
+        f"{RACE} returned {answer!r}, expected {expected!r}: the answer of the mirror that "
+        f"answered first (us, 0.1 s), whatever its place in the list.\n{mistake}\n"
+        f"Try: {FIRST_COMPLETED}; the winner is in `done`.\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_every_mirror_is_asked_at_once(timeline: Timeline) -> None:
+    await racing.first_answer(mirrors(timeline))
+    missing = [label for label in MIRRORS if label not in timeline.started]
+    if missing:
+        pytest.fail(
+            f"{RACE} never asked {' and '.join(missing)} (it asked {timeline.started}).\n"
+            "Expected: every mirror asked at the same time, so the fastest one can win.\n"
+            "Likely mistake: asking the mirrors one after another and returning the first "
+            "answer, so the mirrors further down the list never get their chance (and a slow "
+            f"first mirror makes you wait).\nTry: {FIRST_COMPLETED}.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    timeline.expect_all_started_before_any_finished("the mirrors of the race")
+
+
+async def test_the_answer_arrives_in_about_the_fastest_delay(timeline: Timeline) -> None:
+    with timeline.expect_duration(
+        min(MIRRORS.values()),
+        what=RACE,
+        advice="return as soon as the FIRST mirror has answered: asyncio.wait(tasks, "
+        "return_when=asyncio.FIRST_COMPLETED). Waiting for every mirror (asyncio.gather) "
+        "waits for the slowest one; asking them in turn adds up their delays.",
+    ):
+        await racing.first_answer(mirrors(timeline))
+
+
+async def test_the_losers_are_cancelled_and_finished_before_it_returns(timeline: Timeline) -> None:
+    await racing.first_answer(mirrors(timeline))
+    expect_stopped(timeline, LOSERS, RACE, "returned")  # no await in between: checked at return
+
+
+async def test_an_error_of_the_first_finisher_is_raised_after_stopping_the_others(
+    timeline: Timeline,
+) -> None:
+    call = "first_answer([eu 0.3 s, us fails at 0.1 s, asia 0.2 s])"
+    try:
+        answer = await racing.first_answer(mirrors(timeline, failing=FASTEST))
+    except MirrorDown:
+        pass
+    except ExceptionGroup as group:  # a TaskGroup wraps the error: that is fine too
+        if group.subgroup(MirrorDown) is None:
+            raise
+    else:
+        pytest.fail(
+            f"{call} returned {answer!r}, expected it to raise MirrorDown('mirror us is down'): "
+            "the first mirror to finish failed, and in this kata a failure counts as the first "
+            "answer.\nLikely mistake: skipping the failed mirror and waiting for the next one.\n"
+            "Try: return done.pop().result(): it returns the winner's answer, or raises its "
+            f"error.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    expect_stopped(timeline, LOSERS, call, "raised MirrorDown")
+
+
+async def hedge(timeline: Timeline, scenario: tuple[float, float, float]) -> tuple[str, float]:
+    """hedged(primary, backup, hedge_after) in `scenario`: its answer and when it was called."""
+    primary, backup, hedge_after = scenario
+    called_at = timeline.now()
+    answer = await racing.hedged(
+        request(timeline, "primary", primary),
+        request(timeline, "backup", backup),
+        scaled(hedge_after),
+    )
+    return answer, called_at
+
+
+def hedge_call(scenario: tuple[float, float, float]) -> str:
+    primary, backup, hedge_after = scenario
+    return f"hedged(primary {primary} s, backup {backup} s, hedge_after={hedge_after})"
+
+
+async def test_a_fast_primary_answers_and_the_backup_is_never_called(timeline: Timeline) -> None:
+    answer, called_at = await hedge(timeline, FAST_PRIMARY)
+    call, hedge_after = hedge_call(FAST_PRIMARY), scaled(FAST_PRIMARY[2])
+    primary = timeline.span("primary")
+    backup = next((s for s in timeline.spans if s.label == "backup"), None)
+    if backup is not None:
+        answered = f"{primary.end - called_at:.2f} s" if primary.end is not None else "once"
+        pytest.fail(
+            f"{call} called the backup at {backup.start - called_at:.2f} s, although the "
+            f"primary answered at {answered}, within hedge_after ({hedge_after:.2f} s). "
+            "Each hedge costs an extra request: fire the backup only when the primary is "
+            "late.\nExpected: the backup never called when the primary answers within "
+            f"hedge_after.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    assert answer == answer_of("primary"), (
+        f"{call} returned {answer!r}, expected the primary's answer {answer_of('primary')!r}."
+    )
+
+
+async def test_a_fast_primary_answers_without_waiting_out_hedge_after(timeline: Timeline) -> None:
+    with timeline.expect_duration(
+        FAST_PRIMARY[0],
+        what=hedge_call(FAST_PRIMARY),
+        advice="return the moment the primary answers. asyncio.wait({primary_task}, "
+        "timeout=hedge_after) returns as soon as the task is done, while "
+        "asyncio.sleep(hedge_after) always waits the whole hedge_after.",
+    ):
+        await hedge(timeline, FAST_PRIMARY)
+
+
+async def test_a_slow_primary_gets_a_backup_only_once_hedge_after_is_up(
+    timeline: Timeline,
+) -> None:
+    answer, called_at = await hedge(timeline, SLOW_PRIMARY)
+    call, hedge_after = hedge_call(SLOW_PRIMARY), scaled(SLOW_PRIMARY[2])
+    backup = next((s for s in timeline.spans if s.label == "backup"), None)
+    if backup is None:
+        pytest.fail(
+            f"{call} never called the backup, although the primary was still silent after "
+            f"hedge_after ({hedge_after:.2f} s).\nExpected: the backup fired at about "
+            f"{hedge_after:.2f} s, and its answer returned.\nTry: {WAIT_WITH_A_LIMIT}\n\n"
+            f"{timeline.draw()}",
+            pytrace=False,
+        )
+    fired = backup.start - called_at
+    if fired < EARLY * hedge_after:
+        pytest.fail(
+            f"{call} called the backup at {fired:.2f} s, before hedge_after ({hedge_after:.2f} "
+            "s) was up: it did not give the primary its chance first, so every request costs "
+            f"two.\nExpected: the backup fired at about {hedge_after:.2f} s, and only because "
+            f"the primary was still silent then.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    assert answer == answer_of("backup"), (
+        f"{call} returned {answer!r}, expected the backup's answer {answer_of('backup')!r}: "
+        "the backup answered first (the primary takes 0.5 s).\n\n" + timeline.draw()
+    )
+    expect_stopped(timeline, ["primary"], call, "returned")
+
+
+async def test_a_slow_primary_is_beaten_in_about_hedge_after_plus_the_backups_delay(
+    timeline: Timeline,
+) -> None:
+    _, backup, hedge_after = SLOW_PRIMARY
+    with timeline.expect_duration(
+        hedge_after + backup,
+        what=hedge_call(SLOW_PRIMARY),
+        advice="fire the backup once hedge_after is up and return the FIRST of the two "
+        "answers (asyncio.wait(..., return_when=asyncio.FIRST_COMPLETED)): hedge_after + the "
+        "backup's 0.1 s = 0.2 s. Do not wait for the slow primary as well.",
+        too_early="give the primary hedge_after on its own first. A backup fired at once wins "
+        "sooner here, but then every request costs two.",
+    ):
+        await hedge(timeline, SLOW_PRIMARY)
+
+
+async def test_a_late_primary_keeps_running_and_beats_a_slower_backup(timeline: Timeline) -> None:
+    answer, called_at = await hedge(timeline, LATE_PRIMARY)
+    call, hedge_after = hedge_call(LATE_PRIMARY), scaled(LATE_PRIMARY[2])
+    primary = timeline.span("primary")
+    if primary.cancelled:
+        stopped = f"{primary.end - called_at:.2f} s" if primary.end is not None else "once"
+        pytest.fail(
+            f"{call} cancelled the primary at {stopped}, when hedge_after ({hedge_after:.2f} s) "
+            "was up: a hedge is a second chance, not a replacement. Left running, the primary "
+            "would have answered at 0.20 s, before the backup (0.40 s).\n"
+            "Likely mistake: asyncio.timeout() or asyncio.wait_for() around the primary, which "
+            "cancel it when the time is up.\nExpected: the primary still running beside the "
+            f"backup, and its answer returned.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    timeline.expect_overlap("primary", "backup", "once the backup was fired")
+    assert answer == answer_of("primary"), (
+        f"{call} returned {answer!r}, expected the primary's answer {answer_of('primary')!r}: "
+        "it answered first (at 0.2 s; the backup needs until 0.4 s).\n\n" + timeline.draw()
+    )
+    expect_stopped(timeline, ["backup"], call, "returned")

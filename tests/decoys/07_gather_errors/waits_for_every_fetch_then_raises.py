@@ -1,0 +1,23 @@
+"""Gathers every result with return_exceptions=True, then raises the first error: after the slowest.
+
+caught by: test_or_fail_raises_as_soon_as_a_fetch_fails_not_after_the_slowest
+says: waited for every fetch
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[str], Coroutine[Any, Any, str]]
+
+
+async def fetch_all_reporting(fetch: Fetch, urls: list[str]) -> list[str | BaseException]:
+    return await asyncio.gather(*(fetch(url) for url in urls), return_exceptions=True)
+
+
+async def fetch_all_or_fail(fetch: Fetch, urls: list[str]) -> list[str]:
+    results = await asyncio.gather(*(fetch(url) for url in urls), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [str(page) for page in results]

@@ -1,0 +1,28 @@
+"""Gathers the calls under one timeout and returns {} when it fires, losing the fares already in.
+
+caught by: test_the_batch_keeps_the_fares_that_arrived_in_time
+says: it lost Skylark and Bluejay, which answered before the deadline
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[], Coroutine[Any, Any, str]]
+
+
+async def fetch_or_fallback(fetch: Fetch, deadline: float, fallback: str) -> str:
+    try:
+        async with asyncio.timeout(deadline):
+            return await fetch()
+    except TimeoutError:
+        return fallback
+
+
+async def fetch_batch_within(fetches: dict[str, Fetch], deadline: float) -> dict[str, str]:
+    try:
+        async with asyncio.timeout(deadline):
+            fares = await asyncio.gather(*(fetch() for fetch in fetches.values()))
+    except TimeoutError:
+        return {}
+    return dict(zip(fetches, fares, strict=True))

@@ -1,0 +1,19 @@
+"""Gathers every download, then reports the pages: in url order, and only once all are in.
+
+caught by: test_progress_is_reported_fastest_first
+says: asyncio.gather returns its results in the order you passed them
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[str], Coroutine[Any, Any, str]]
+OnProgress = Callable[[str], None]
+
+
+async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -> list[str]:
+    pages = await asyncio.gather(*(fetch(url) for url in urls))
+    for page in pages:
+        on_progress(page)
+    return list(pages)

@@ -1,0 +1,20 @@
+"""Downloads the urls one after another in a for loop, so the delays add up.
+
+caught by: test_all_downloads_finish_in_about_the_longest_delay
+says: one after another
+"""
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[str], Coroutine[Any, Any, str]]
+OnProgress = Callable[[str], None]
+
+
+async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -> list[str]:
+    pages = []
+    for url in urls:
+        page = await fetch(url)
+        on_progress(page)
+        pages.append(page)
+    return pages

@@ -1,0 +1,25 @@
+"""Polls the download tasks every 10 ms with time.sleep, which freezes the loop: nothing downloads.
+
+caught by: test_all_downloads_finish_in_about_the_longest_delay
+says: time.sleep()
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[str], Coroutine[Any, Any, str]]
+OnProgress = Callable[[str], None]
+
+
+async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -> list[str]:
+    pending = [asyncio.create_task(fetch(url)) for url in urls]
+    pages = []
+    while pending:
+        for task in [t for t in pending if t.done()]:
+            pending.remove(task)
+            on_progress(task.result())
+            pages.append(task.result())
+        time.sleep(0.01)  # look again in 10 ms
+    return pages

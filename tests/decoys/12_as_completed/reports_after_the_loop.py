@@ -1,0 +1,19 @@
+"""Uses as_completed but collects every page first and reports them after the loop, too late.
+
+caught by: test_the_first_report_comes_as_soon_as_the_fastest_page_is_in
+says: after every download had finished
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[str], Coroutine[Any, Any, str]]
+OnProgress = Callable[[str], None]
+
+
+async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -> list[str]:
+    pages = [await next_done for next_done in asyncio.as_completed([fetch(u) for u in urls])]
+    for page in pages:
+        on_progress(page)
+    return pages

@@ -1,0 +1,22 @@
+"""Starts every download as a task, then awaits them in url order: the slow first holds up the rest.
+
+caught by: test_progress_is_reported_fastest_first
+says: awaiting the downloads in a for loop over the urls
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+Fetch = Callable[[str], Coroutine[Any, Any, str]]
+OnProgress = Callable[[str], None]
+
+
+async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -> list[str]:
+    tasks = [asyncio.create_task(fetch(url)) for url in urls]
+    pages = []
+    for task in tasks:
+        page = await task
+        on_progress(page)
+        pages.append(page)
+    return pages

@@ -1,0 +1,34 @@
+"""Races the primary and the backup from the start: every request costs two.
+
+caught by: test_a_fast_primary_answers_and_the_backup_is_never_called
+says: although the primary answered
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+# A request to one server: call it to get a coroutine that returns the server's answer.
+Request = Callable[[], Coroutine[Any, Any, str]]
+
+
+async def first_answer(mirrors: list[Request]) -> str:
+    tasks = [asyncio.create_task(mirror()) for mirror in mirrors]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return done.pop().result()
+
+
+async def hedged(primary: Request, backup: Request, hedge_after: float) -> str:
+    tasks = [asyncio.create_task(primary()), asyncio.create_task(backup())]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return done.pop().result()

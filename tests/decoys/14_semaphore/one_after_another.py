@@ -1,0 +1,18 @@
+"""Awaits each fetch in turn in a for loop: never over the limit, but the delays add up.
+
+caught by: test_six_fetches_two_at_a_time_take_three_rounds
+says: one after another
+"""
+
+from collections.abc import Awaitable, Callable
+
+Fetch = Callable[[str], Awaitable[str]]
+
+
+async def fetch_all_limited(fetch: Fetch, items: list[str], limit: int) -> list[str]:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    pages = []
+    for item in items:
+        pages.append(await fetch(item))
+    return pages
