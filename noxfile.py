@@ -135,6 +135,17 @@ def matrix(session: nox.Session) -> None:
     tests(session)
 
 
+@nox.session(python=PYTHONS, default=False)
+def stress(session: nox.Session) -> None:
+    """Prove every kata under jitter, eager tasks and uvloop with both cores busy."""
+    _install(session, "proofs")
+    try:
+        session.install("uvloop")
+    except nox.command.CommandFailed:
+        session.log("uvloop does not install here: that variant is left out")
+    session.run("python", "tests/stress.py", *session.posargs)
+
+
 @nox.session(default=False, reuse_venv=True)
 def messages(session: nox.Session) -> None:
     """Print what a learner sees for a kata's stub and decoys (nox -s messages -- NN [decoy])."""

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import warnings
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,9 @@ from harness import TIME_SCALE_PROBLEM, Timeline, scaled
 
 # asyncio's own notion of a slow callback: anything this long without an await blocks the loop.
 BLOCKING_THRESHOLD = 0.1
+# Stress variants (nox -s stress): eager tasks (3.12+) and another event loop (uvloop).
+EAGER = os.environ.get("KATA_EAGER", "") not in ("", "0")
+LOOP = os.environ.get("KATA_LOOP", "asyncio")
 # Where the learner's tools keep which follow-up stage of each kata is unlocked (read only here).
 STATE = Path(__file__).resolve().parents[1] / ".katas" / "state.json"
 # The asyncio deadline of a test, as a share of its pytest-timeout (which stays the backstop).
@@ -46,6 +50,17 @@ def timeline(monkeypatch: pytest.MonkeyPatch) -> Timeline:
 def pytest_configure(config: pytest.Config) -> None:
     if TIME_SCALE_PROBLEM:
         raise pytest.UsageError(TIME_SCALE_PROBLEM)
+
+
+if LOOP == "uvloop":  # defined only then: pytest-asyncio wants a factory from every hook
+
+    def pytest_asyncio_loop_factories(
+        config: pytest.Config, item: pytest.Item
+    ) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+        """KATA_LOOP=uvloop runs every async test on uvloop instead of asyncio's own loop."""
+        import uvloop
+
+        return {"uvloop": uvloop.new_event_loop}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,7 +103,10 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
     @functools.wraps(test)
     async def guarded(*args: Any, **kwargs: Any) -> None:
         __tracebackhide__ = True
-        asyncio.get_running_loop().slow_callback_duration = scaled(BLOCKING_THRESHOLD)
+        loop = asyncio.get_running_loop()
+        loop.slow_callback_duration = scaled(BLOCKING_THRESHOLD)
+        if EAGER and sys.version_info >= (3, 12):
+            loop.set_task_factory(asyncio.eager_task_factory)
         _repeat_the_timeout_alarm()
         before = asyncio.all_tasks()
         with _asyncio_log() as records, warnings.catch_warnings(record=True) as caught:
@@ -101,9 +119,10 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
                 test_task.cancel()
                 await asyncio.wait({test_task}, timeout=scaled(1.0))
             gc.collect()  # so "never awaited" and "never retrieved" surface in this test
+        # A blocked loop first: it also makes the deadline pass, but it is the cause.
+        _fail_on_blocked_loop(records, _timed_out(test_task))
         if stuck:
             pytest.fail(stuck, pytrace=False)
-        _fail_on_blocked_loop(records, _timed_out(test_task))
         never_awaited = _reraise_other_warnings(caught)
         if never_awaited:
             pytest.fail(never_awaited, pytrace=False)

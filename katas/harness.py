@@ -13,6 +13,7 @@ import asyncio
 import functools
 import itertools
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -35,6 +36,9 @@ def _time_scale() -> tuple[float, str]:
 
 
 TIME_SCALE, TIME_SCALE_PROBLEM = _time_scale()
+# Stress mode (nox -s stress): fake work varies its delays slightly and yields at random points,
+# to prove a kata measures behaviour, not one lucky scheduling.
+JITTER = os.environ.get("KATA_JITTER", "") not in ("", "0")
 # Scheduling overhead of a sleep-bound gather: 17 ms at p99 with both cores busy, 48 ms worst seen.
 MARGIN = 0.05
 # The tolerated early finish (timers may fire a little early on coarse clocks).
@@ -103,8 +107,9 @@ class Timeline:
 
         Returns `result`, or raises `error` at the end of the delay (a failing service).
         """
+        await _jitter()
         with self._record(label) as span:
-            await asyncio.sleep(scaled(delay))
+            await asyncio.sleep(scaled(delay) + (random.uniform(0, 0.01) if JITTER else 0))
             if error is not None:
                 span.error = error
                 raise error
@@ -141,6 +146,7 @@ class Timeline:
         @functools.wraps(original)
         async def recorded(*args: Any, **kwargs: Any) -> Any:
             shown = label(*args, **kwargs) if label else _call_text(name, args, kwargs)
+            await _jitter()
             with self._record(shown):
                 return await original(*args, **kwargs)
 
@@ -289,6 +295,13 @@ class Timeline:
             "await the other.\n\n" + self.draw(),
             pytrace=False,
         )
+
+
+async def _jitter() -> None:
+    """In stress mode, let other tasks run first a random number of times."""
+    if JITTER:
+        for _ in range(random.randint(0, 2)):
+            await asyncio.sleep(0)
 
 
 def _call_text(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:

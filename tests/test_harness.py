@@ -417,3 +417,22 @@ def test_a_loop_blocked_again_and_again_is_stopped_each_time(tmp_path: Path) -> 
     assert frozen.outcome == "failed", result.output
     assert frozen.duration < 6, frozen.duration
     assert result.outcome_of("test_after").outcome == "passed", result.output
+
+
+def test_a_loop_blocked_past_the_deadline_is_named_as_blocked_not_as_a_deadlock(
+    tmp_path: Path,
+) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import pytest
+
+        @pytest.mark.timeout(1)
+        async def test_polls_with_time_sleep() -> None:
+            while True:
+                time.sleep(0.2)
+    """,
+    )
+    text = result.outcome_of("test_polls_with_time_sleep").text
+    assert "The event loop was blocked" in text, text
+    assert "did not finish within" not in text

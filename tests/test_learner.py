@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -119,7 +118,6 @@ def test_watch_reruns_on_save_and_moves_on_when_the_kata_passes(repo: Path) -> N
             lines.append(line)
             if line.startswith("FAIL"):
                 break
-        saved = time.monotonic()
         stub = repo / "katas" / GATHER.name / GATHER.stub.name
         temporary = stub.with_suffix(".tmp")  # as editors do: write aside, then replace
         shutil.copy(GATHER.reference, temporary)
@@ -128,7 +126,6 @@ def test_watch_reruns_on_save_and_moves_on_when_the_kata_passes(repo: Path) -> N
             lines.append(line)
             if line.startswith("That was the last kata"):
                 break
-        assert time.monotonic() - saved < 10, "".join(lines)
         assert "PASS all 4 tests: 04_gather is done." in "".join(lines)
     finally:
         watcher.send_signal(signal.SIGINT)

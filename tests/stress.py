@@ -1,0 +1,98 @@
+"""Stress the proofs: every reference, stub and decoy under varied scheduling, cores kept busy.
+
+Usage: python tests/stress.py [VARIANT ...]   (default: every variant this Python supports)
+Variants: base, jitter (fake work varies its delays and yields at random points), eager (the
+eager task factory, Python 3.12+), uvloop (if it is installed). Prints one line per variant:
+references passed, stubs failing, decoys caught; exit 1 if any proof failed anywhere.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from importlib.util import find_spec
+from pathlib import Path
+
+VARIANTS = {
+    "base": {},
+    "jitter": {"KATA_JITTER": "1"},
+    "eager": {"KATA_EAGER": "1"},
+    "uvloop": {"KATA_LOOP": "uvloop"},
+}
+PROOFS = {
+    "references passed": "test_the_reference_passes_every_test",
+    "stubs failing": "test_the_stub_fails_every_test_with_notimplementederror",
+    "decoys caught": "test_the_decoy_is_caught_and_its_mistake_named",
+}
+
+
+def available() -> list[str]:
+    chosen = ["base", "jitter"]
+    if sys.version_info >= (3, 12):
+        chosen.append("eager")
+    if find_spec("uvloop") is not None:
+        chosen.append("uvloop")
+    return chosen
+
+
+def run(variant: str, repo: Path) -> tuple[str, bool]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "proofs.xml"
+        started = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "tests/test_proofs.py",
+                "-q",
+                "-n",
+                "2",
+                f"--junitxml={report}",
+                "-p",
+                "no:cacheprovider",
+            ],
+            cwd=repo,
+            env={**os.environ, **VARIANTS[variant]},
+            capture_output=True,
+            check=False,
+        )
+        took = time.monotonic() - started
+        cases = ET.parse(report).getroot().iter("testcase")
+        outcomes = [
+            (case.get("name", ""), not any(c.tag in ("failure", "error") for c in case))
+            for case in cases
+        ]
+    counts, green = [], True
+    for label, prefix in PROOFS.items():
+        mine = [ok for name, ok in outcomes if name.startswith(prefix)]
+        counts.append(f"{label} {sum(mine)}/{len(mine)}")
+        green &= all(mine)
+    failed = [name for name, ok in outcomes if not ok]
+    line = (
+        f"{variant:<7} Python {sys.version_info.major}.{sys.version_info.minor}: "
+        f"{', '.join(counts)}  ({took:.0f} s)"
+    )
+    return line + "".join(f"\n    FAILED {name}" for name in failed), green and not failed
+
+
+def main(argv: list[str]) -> int:
+    repo = Path(__file__).resolve().parents[1]
+    variants = argv or available()
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        results = [run(variant, repo) for variant in variants]
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    print("\nStress, both cores kept busy by two CPU burners:")
+    for line, _ in results:
+        print(f"  {line}")
+    return 0 if all(green for _, green in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
