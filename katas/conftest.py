@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from harness import TIME_SCALE_PROBLEM, Timeline, scaled
+from harness import LIVE, TIME_SCALE_PROBLEM, Timeline, scaled
 
 # asyncio's own notion of a slow callback: anything this long without an await blocks the loop.
 BLOCKING_THRESHOLD = 0.1
@@ -118,6 +118,8 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
             if not done:
                 test_task.cancel()
                 await asyncio.wait({test_task}, timeout=scaled(1.0))
+            for timeline in list(LIVE):
+                timeline.forget_tracebacks()
             gc.collect()  # so "never awaited" and "never retrieved" surface in this test
         # A blocked loop first: it also makes the deadline pass, but it is the cause.
         _fail_on_blocked_loop(records, _timed_out(test_task))
@@ -240,7 +242,7 @@ def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> str:
                 f"{name}() was called but never awaited: calling an async function only "
                 f"creates a coroutine object, and nothing in it runs until it is awaited.{created}"
                 f"\nTry: `await {name}(...)`, or hand it to asyncio.gather / create_task and "
-                "await that."
+                "await that; a coroutine you decide not to run, close() it."
             )
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

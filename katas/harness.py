@@ -15,6 +15,7 @@ import itertools
 import os
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,10 @@ def _fmt(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+# Every Timeline of the running test, so the guard can release what they hold (see conftest).
+LIVE: weakref.WeakSet[Timeline] = weakref.WeakSet()
+
+
 @dataclass
 class Span:
     """One call of fake work: when it started and ended, in seconds since the timeline began."""
@@ -76,10 +81,17 @@ class Timeline:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self._monkeypatch = monkeypatch
+        LIVE.add(self)
         self._origin = time.perf_counter()
         self.spans: list[Span] = []
         self.in_flight = 0
         self.peak = 0
+
+    def forget_tracebacks(self) -> None:
+        """Drop the tracebacks of recorded errors: they keep frames (and coroutines) alive."""
+        for span in self.spans:
+            if span.error is not None:
+                span.error.__traceback__ = None
 
     def now(self) -> float:
         """Seconds since this timeline began."""
@@ -171,12 +183,12 @@ class Timeline:
         begin = min(s.start for s in self.spans)
         step = max((end - begin) / width, 0.005)  # at least 5 ms a column, to stay readable
         name_width = max(len(s.label) for s in self.spans)
-        rows = [f"Timeline (one row per call, each # is {step * 1000:.0f} ms, | an instant):"]
+        rows = [f"Timeline (one row per call, each # is {step * 1000:.0f} ms, * an instant):"]
         for s in sorted(self.spans, key=lambda s: s.start):
             stop = s.end if s.end is not None else self.now()
             first = min(round((s.start - begin) / step), width - 1)
             last = min(max(round((stop - begin) / step), first + 1), width)
-            bar = " " * first + ("|" if stop == s.start else "#" * (last - first))
+            bar = " " * first + ("*" if stop == s.start else "#" * (last - first))
             note = (
                 " cancelled"
                 if s.cancelled

@@ -1,6 +1,7 @@
 """The harness on purpose-built good and bad coroutines: its detectors and its messages."""
 
 import itertools
+import re
 import textwrap
 from pathlib import Path
 
@@ -82,7 +83,8 @@ def test_partly_sequential_work_is_told_apart_from_fully_sequential(tmp_path: Pa
     """,
     )
     text = result.outcome_of("test_it").text
-    assert "took 0.4" in text and "some calls waited for others" in text, text
+    assert re.search(r"took \d\.\d\d s: slower than the 0\.30 s it needs, yet faster", text), text
+    assert "some calls waited for others" in text, text
 
 
 def test_work_that_returns_too_early_is_told_it_did_not_wait(tmp_path: Path) -> None:
@@ -123,7 +125,7 @@ def test_time_sleep_in_a_coroutine_is_reported_as_a_blocked_loop(tmp_path: Path)
     """,
     )
     text = result.outcome_of("test_it").text
-    assert "The event loop was blocked for 0.1" in text and "by sleepy()" in text, text
+    assert re.search(r"The event loop was blocked for \d\.\d\d s by sleepy\(\)", text), text
     assert "time.sleep()" in text
 
 
@@ -384,9 +386,9 @@ def test_failed_calls_instants_and_a_custom_slow_verdict_are_drawn(tmp_path: Pat
     )
     text = result.outcome_of("test_it").text
     assert "slower than the 0.10 s it needs: it waited for the slowest call." in text, text
-    assert "0.00-0.10 s failed: ConnectionError" in text, text
+    assert re.search(r"A +\|#+ +\| 0\.00-0\.1\d s failed: ConnectionError", text), text
     instant = next(line for line in text.splitlines() if line.lstrip().startswith("returned"))
-    assert "#" not in instant and instant.count("|") == 3, text
+    assert "#" not in instant and instant.count("*") == 1, text
 
 
 def test_a_loop_blocked_again_and_again_is_stopped_each_time(tmp_path: Path) -> None:
