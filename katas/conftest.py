@@ -188,7 +188,7 @@ def _fail_on_blocked_loop(records: list[logging.LogRecord], timed_out: str) -> N
         return
     seconds, handle = max(slow)
     # "<Task ... coro=<task() running at katas/04_gather/gather.py:9> ...>": name the coroutine.
-    where = re.search(r"coro=<([\w.]+)\(\)(?: running at| done, defined at) (\S+?:\d+)>", handle)
+    where = re.search(r"coro=<([\w.<>]+)\(\)(?: running at| done, defined at) (\S+?:\d+)>", handle)
     culprit = _culprit(where[1], _short_paths(where[2])) if where else _short_paths(handle)
     pytest.fail(
         f"The event loop was blocked for {seconds:.2f} s by {culprit}: it ran that long "
