@@ -9,6 +9,8 @@ async def task(name: str, delay: float) -> str:
 async def run_all(jobs: list[tuple[str, float]]) -> list[str]:
     """Run task(name, delay) for every job at the same time; return the results in job order.
 
+    Stage 2: a task that raises leaves "Error from <name>: <error>" in its place.
+
     >>> asyncio.run(run_all([("A", 0.1), ("B", 0.2)]))
     ['Result from A', 'Result from B']
     """

@@ -1,4 +1,5 @@
 import gather
+import pytest
 from harness import Timeline, scaled
 
 DELAYS = (0.1, 0.2, 0.3)
@@ -33,4 +34,90 @@ async def test_results_come_back_in_the_order_of_the_jobs(timeline: Timeline) ->
         "must follow the order of the jobs, not the order in which they finished. "
         "asyncio.gather keeps the order of its arguments; collecting results as they "
         "complete does not.\n\n" + timeline.draw()
+    )
+
+
+# Stage 2: one service is down. B fails after its delay; A and C answer as before.
+FAILING, DOWN = "B", ConnectionError("service unavailable")
+WITH_A_FAILURE = ["Result from A", "Error from B: service unavailable", "Result from C"]
+KEEP_GOING = (
+    "one asyncio.gather over every job, where a failure becomes a result: either each job's "
+    "own small coroutine awaits task() in try/except and returns "
+    '"Error from <name>: <error>", or gather(..., return_exceptions=True) hands you the '
+    "exception in its place and you turn it into that text."
+)
+
+
+def one_task_fails(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace gather.task with a fake whose call for job B raises after its delay."""
+    delays = dict(zip("ABC", DELAYS, strict=True))
+
+    async def task(name: str, delay: float) -> str:
+        error = DOWN if name == FAILING else None
+        shown = f"task({name!r}, {delays[name]})"
+        return str(await timeline.work(shown, delays[name], f"Result from {name}", error=error))
+
+    monkeypatch.setattr(gather, "task", task)
+
+
+@pytest.mark.stage(2)
+async def test_a_failed_task_leaves_its_error_in_its_place(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_task_fails(timeline, monkeypatch)
+    call = "run_all(A 0.1, B 0.2, C 0.3) where task('B', 0.2) raises ConnectionError"
+    raised: Exception | None = None
+    try:
+        results = await gather.run_all(JOBS)
+    except (ConnectionError, ExceptionGroup) as error:
+        raised = error
+    if isinstance(raised, ExceptionGroup):
+        mistake = (
+            f"run_all raised {raised!r}: a TaskGroup stops everything when one of its tasks "
+            "fails (it cancelled the others, see the timeline) and raises the error in a group."
+        )
+    elif raised is not None:
+        mistake = (
+            f"run_all raised {raised!r}: one failing task made the whole of run_all fail, and "
+            "the results of A and C were lost."
+        )
+    if raised is not None:  # outside `except`, so the failure shows this explanation once
+        pytest.fail(
+            f"{call}: {mistake}\nExpected: {WITH_A_FAILURE}.\n"
+            f"Try: {KEEP_GOING}"
+            f"\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    if any(isinstance(r, BaseException) for r in results):
+        mistake = (
+            "some places hold the exception object itself, not its text: build the string "
+            'f"Error from {name}: {error}" for each result that is an exception.'
+        )
+    else:
+        mistake = 'a failed task leaves "Error from <name>: <error>" in its place.'
+    assert results == WITH_A_FAILURE, (
+        f"{call} returned {results!r}, expected {WITH_A_FAILURE!r}: {mistake}\n\n" + timeline.draw()
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_failed_task_does_not_stop_the_others_or_cost_extra_time(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one_task_fails(timeline, monkeypatch)
+    with timeline.expect_duration(
+        max(DELAYS),
+        what="run_all(A 0.1, B 0.2, C 0.3) where task('B', 0.2) raises",
+        too_slow="the failure cost extra time: a failed task should only leave its error in "
+        "its place, while the other tasks go on at the same time. Running the jobs again "
+        "after an error, or one by one to find the failing one, adds up their delays.",
+        advice=KEEP_GOING,
+    ):
+        await gather.run_all(JOBS)
+    stopped = [s.label for s in timeline.spans if s.cancelled]
+    assert not stopped, (
+        f"run_all cancelled {', '.join(stopped)} when task('B') failed: the other jobs must "
+        "run to the end and keep their results. A TaskGroup cancels the others on the first "
+        "error.\n"
+        f"Try: {KEEP_GOING}\n\n{timeline.draw()}"
     )

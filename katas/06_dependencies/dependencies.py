@@ -20,7 +20,7 @@ class Dashboard:
     user: User
     orders: list[str]
     news: list[str]
-    weather: str
+    weather: str | None  # None: the weather missed its deadline (stage 2)
 
 
 class Api(Protocol):
@@ -43,10 +43,15 @@ class Api(Protocol):
         ...
 
 
-async def build_dashboard(api: Api, user_id: int) -> Dashboard:
+async def build_dashboard(
+    api: Api, user_id: int, *, weather_deadline: float | None = None
+) -> Dashboard:
     """Ask the four services and assemble the dashboard, in max(0.1 + 0.1, 0.3, 0.2) = 0.3 s.
 
     fetch_orders must wait for fetch_user (it needs the User); nothing else waits for anything.
+
+    Stage 2: with a `weather_deadline` (seconds), a weather that has not answered by then is
+    cancelled and the dashboard is built without it (weather=None). None: no deadline.
     """
     raise NotImplementedError(
         "write build_dashboard(): fetch the user then their orders, alongside the news and weather"

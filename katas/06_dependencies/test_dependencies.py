@@ -4,7 +4,7 @@ from typing import TypeVar
 import dependencies
 import pytest
 from dependencies import Dashboard, User
-from harness import Timeline
+from harness import EARLY, MARGIN, Timeline, scaled
 
 T = TypeVar("T")
 
@@ -26,15 +26,16 @@ class FakeApi:
     `log` keeps "<call> started" / "<call> ended" in the order they happened: a probe, no clock.
     """
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, weather: float = DELAYS["fetch_weather"]) -> None:
         self.timeline = timeline
+        self.delays = {**DELAYS, "fetch_weather": weather}  # stage 2 slows the weather down
         self.log: list[str] = []
         self.user: User | None = None  # what fetch_user returned, once it has returned
         self.mistake = ""
 
     async def _serve(self, name: str, shown: str, result: T) -> T:
         self.log.append(f"{name} started")
-        answer: T = await self.timeline.work(shown, DELAYS[name], result)
+        answer: T = await self.timeline.work(shown, self.delays[name], result)
         self.log.append(f"{name} ended")
         return answer
 
@@ -81,10 +82,10 @@ class FakeApi:
         return ended in self.log and self.log.index(ended) < self.log.index(started)
 
 
-async def build(api: FakeApi) -> Dashboard:
+async def build(api: FakeApi, **options: float) -> Dashboard:
     """build_dashboard(api, 7), failing the test at once if a service is misused."""
     try:
-        dashboard = await dependencies.build_dashboard(api, USER_ID)
+        dashboard = await dependencies.build_dashboard(api, USER_ID, **options)
     except Exception:
         if not api.mistake:
             raise
@@ -172,3 +173,133 @@ async def test_the_dashboard_is_ready_in_the_time_of_the_slowest_branch(timeline
         0.3, delays=tuple(DELAYS.values()), what=f"build_dashboard(api, {USER_ID})", advice=advice
     ):
         await build(FakeApi(timeline))
+
+
+# Stage 2: the weather is optional. Past its deadline it is cancelled and left out (None).
+WEATHER_DEADLINE = 0.15
+SLOW_WEATHER, QUICK_WEATHER = 0.5, 0.05  # answers long after, or well before, the deadline
+WITH_DEADLINE = f"build_dashboard(api, {USER_ID}, weather_deadline={WEATHER_DEADLINE})"
+OWN_DEADLINE = (
+    "put the deadline around fetch_weather() alone: a small coroutine that awaits it inside "
+    "`async with asyncio.timeout(weather_deadline)` and returns None on TimeoutError, run as "
+    "the weather's task beside the other two."
+)
+
+
+async def build_with_a_deadline(api: FakeApi) -> Dashboard:
+    """build_dashboard(api, 7, weather_deadline=0.15), explaining an error the deadline caused."""
+    raised: Exception | None = None
+    try:
+        return await build(api, weather_deadline=scaled(WEATHER_DEADLINE))
+    except (TimeoutError, ExceptionGroup) as error:
+        raised = error
+    weather = api.delays["fetch_weather"]
+    others = [s.label for s in api.timeline.spans if s.cancelled and "weather" not in s.label]
+    lost = f"it cancelled {' and '.join(others)} too" if others else "it failed"
+    if isinstance(raised, TimeoutError):
+        mistake = (
+            f"the deadline was put around the whole dashboard, so when it passed {lost}, "
+            "although only the weather has a deadline."
+        )
+    else:
+        mistake = (
+            "the weather's TimeoutError escaped from its task into the TaskGroup, and a "
+            f"TaskGroup whose task fails cancels all the others: {lost}."
+        )
+    pytest.fail(  # outside `except`, so the failure shows this explanation once
+        f"{WITH_DEADLINE} raised {raised!r} with a weather of {weather} s: {mistake}\n"
+        "Expected: the dashboard with its user, orders and news, and weather=None if the "
+        f"weather misses its deadline.\nTry: {OWN_DEADLINE}\n\n{api.timeline.draw()}",
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_weather_past_its_deadline_is_left_out(timeline: Timeline) -> None:
+    dashboard = await build_with_a_deadline(FakeApi(timeline, weather=SLOW_WEATHER))
+    expected = Dashboard(ADA, ORDERS, NEWS, None)
+    assert dashboard == expected, (
+        f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s returned\n  {dashboard!r}\n"
+        f"expected\n  {expected!r}\nThe weather misses its {WEATHER_DEADLINE} s deadline, so "
+        "the dashboard is built without it: weather=None (not an exception object, not the "
+        f"weather that came late), everything else as before.\nTry: {OWN_DEADLINE}\n\n"
+        + timeline.draw()
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_late_weather_does_not_hold_up_the_dashboard(timeline: Timeline) -> None:
+    started = timeline.now()
+    await build_with_a_deadline(FakeApi(timeline, weather=SLOW_WEATHER))
+    took, ideal = timeline.now() - started, max(DELAYS["fetch_news"], WEATHER_DEADLINE)
+    low, high = EARLY * scaled(ideal), scaled(ideal) + scaled(MARGIN)
+    if low <= took <= high:
+        return
+    weather = timeline.span("fetch_weather()")
+    if took < low:
+        why = "It returned before the news (0.3 s) could have arrived: await every branch."
+    elif weather.end is not None and not weather.cancelled:
+        why = (
+            f"It waited until the slow weather had finished ({SLOW_WEATHER} s), although the "
+            f"dashboard does without it after {WEATHER_DEADLINE} s.\nLikely mistake: giving up "
+            "on waiting for the weather (asyncio.wait(..., timeout=...)) without cancelling "
+            "it: a TaskGroup (or gather) still waits for every task it holds.\n"
+            f"Try: {OWN_DEADLINE} asyncio.timeout cancels the call at the deadline."
+        )
+    else:
+        why = (
+            "It kept waiting after the news had arrived and the weather's deadline had "
+            f"passed.\nTry: {OWN_DEADLINE}"
+        )
+    pytest.fail(
+        f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s returned after {took:.2f} s.\n"
+        f"Expected: about {scaled(ideal):.2f} s, when the news is in (between {low:.2f} s and "
+        f"{high:.2f} s): max(0.1 + 0.1, 0.3, deadline {WEATHER_DEADLINE}).\n{why}\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_the_late_weather_call_is_cancelled_not_left_running(timeline: Timeline) -> None:
+    await build_with_a_deadline(FakeApi(timeline, weather=SLOW_WEATHER))
+    weather = timeline.span("fetch_weather()")
+    if weather.cancelled and weather.end is not None:
+        return
+    if weather.end is None and weather.task is not None and weather.task.cancelling():
+        problem = (
+            "fetch_weather() had been asked to cancel, but was still running when "
+            "build_dashboard returned: task.cancel() only requests the cancellation.\n"
+            "Try: await the cancelled task before you return, or let asyncio.timeout cancel "
+            "and wait for you."
+        )
+    elif weather.end is None:
+        problem = (
+            "fetch_weather() was still running when build_dashboard returned: giving up on "
+            "waiting for a call does not stop it, it goes on behind your back.\nLikely mistake: "
+            "asyncio.wait({weather}, timeout=...) and no cancel().\n"
+            f"Try: {OWN_DEADLINE} asyncio.timeout cancels the call and waits until it stops."
+        )
+    else:
+        problem = (
+            "fetch_weather() ran to its end: nothing cancelled it at the deadline.\n"
+            f"Try: {OWN_DEADLINE}"
+        )
+    pytest.fail(
+        f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s: {problem}\nExpected: the weather "
+        f"cancelled at {WEATHER_DEADLINE} s and stopped before build_dashboard returns.\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_weather_that_answers_in_time_is_kept(timeline: Timeline) -> None:
+    dashboard = await build_with_a_deadline(FakeApi(timeline, weather=QUICK_WEATHER))
+    expected = Dashboard(ADA, ORDERS, NEWS, WEATHER)
+    assert dashboard == expected, (
+        f"{WITH_DEADLINE} with a weather of {QUICK_WEATHER} s returned\n  {dashboard!r}\n"
+        f"expected\n  {expected!r}\nThe weather answered within its {WEATHER_DEADLINE} s "
+        "deadline, so the dashboard shows it: only a weather that misses the deadline is "
+        f"left out.\n\n{timeline.draw()}"
+    )

@@ -308,3 +308,153 @@ async def test_a_batch_that_answers_early_does_not_wait_for_the_deadline(
         "asyncio.timeout around the TaskGroup, or asyncio.wait(tasks, timeout=deadline).",
         too_early="It returned before the fares could have arrived: wait for the calls.",
     )
+
+
+# Stage 2: retry once. The n-th call of the fetch takes the n-th delay, drawn as "fetch() #n".
+ATTEMPTS = 2
+OWN_DEADLINES = (
+    "a loop over the attempts, and inside it, for each attempt, a fresh "
+    "`async with asyncio.timeout(deadline): return await fetch()` in a try whose "
+    "`except TimeoutError:` goes on to the next attempt; the fallback after the loop."
+)
+
+
+def attempts_service(timeline: Timeline, delays: tuple[float, ...]) -> tuple[Fetch, str]:
+    """A fetch whose successive calls take `delays` (the last one repeats); the call, as shown."""
+    calls = 0
+
+    async def fetch() -> str:
+        nonlocal calls
+        calls += 1
+        delay = delays[min(calls, len(delays)) - 1]
+        return str(await timeline.work(f"fetch() #{calls}", delay, PICKS))
+
+    shown = " then ".join(f"{delay} s" for delay in delays)
+    call = (
+        f"fetch_or_fallback(fetch, {DEADLINE}, {BESTSELLERS!r}, attempts={ATTEMPTS}) with "
+        f"calls that take {shown}"
+    )
+    return fetch, call
+
+
+async def with_retries(timeline: Timeline, fetch: Fetch, call: str) -> tuple[str, float]:
+    """Call fetch_or_fallback with attempts=2: its answer and how long it took."""
+    started = timeline.now()
+    raised: RuntimeError | None = None
+    try:
+        answer = await timeouts.fetch_or_fallback(
+            fetch, scaled(DEADLINE), BESTSELLERS, attempts=ATTEMPTS
+        )
+    except RuntimeError as error:
+        if "reuse" not in str(error):
+            raise
+        raised = error
+    if raised is not None:  # outside `except`, so the failure shows this explanation once
+        pytest.fail(
+            f"{call} raised {raised!r}: the second attempt awaited the coroutine of the first "
+            "one again. A coroutine can be awaited only once, and this one had already been "
+            "cancelled by the first deadline.\n"
+            "Try: each attempt is a fresh call: `await fetch()` inside the loop, not a "
+            "`call = fetch()` made once before it.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+    return answer, timeline.now() - started
+
+
+def calls_made(timeline: Timeline) -> list[str]:
+    return [s.label for s in timeline.spans if s.label.startswith("fetch() #")]
+
+
+@pytest.mark.stage(2)
+async def test_a_retry_after_a_timeout_can_still_bring_the_answer(timeline: Timeline) -> None:
+    fetch, call = attempts_service(timeline, (SLOW, FAST))
+    answer, took = await with_retries(timeline, fetch, call)
+    if answer != PICKS:
+        if len(calls_made(timeline)) < ATTEMPTS:
+            mistake = (
+                "the first call missed its deadline and no second attempt was made.\n"
+                "Likely mistake: one asyncio.timeout around both attempts. When it fires, it "
+                "ends the whole block: the TimeoutError comes out where the `async with` ends, "
+                "past your loop, so there is no second attempt. Each attempt needs a deadline "
+                "of its own."
+            )
+        else:
+            mistake = (
+                f"the second attempt answered after {FAST} s, within its own {DEADLINE} s "
+                "deadline, so its answer is due."
+            )
+        pytest.fail(
+            f"{call} returned {answer!r} after {len(calls_made(timeline))} call(s), expected "
+            f"{PICKS!r}: {mistake}\nTry: {OWN_DEADLINES}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    expect_returned_in_about(
+        timeline,
+        took,
+        DEADLINE + FAST,
+        call,
+        too_late=f"Expected the first deadline ({DEADLINE} s), then the second call ({FAST} s). "
+        "It kept waiting longer than that: does a timed-out call run on to its end?\n"
+        f"Try: {OWN_DEADLINES}",
+        too_early="It returned before the second call could have answered.",
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_timed_out_attempt_is_cancelled_before_the_retry_starts(
+    timeline: Timeline,
+) -> None:
+    fetch, call = attempts_service(timeline, (SLOW, FAST))
+    await with_retries(timeline, fetch, call)
+    first, second = timeline.find("fetch() #1"), timeline.find("fetch() #2")
+    if first is None or second is None:
+        pytest.fail(
+            f"{call} made {len(calls_made(timeline))} call(s), expected {ATTEMPTS}: the first "
+            f"call misses its deadline, so a second attempt is due.\nTry: {OWN_DEADLINES}\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    if first.end is None or first.end > second.start:
+        pytest.fail(
+            f"{call}: fetch() #1 was still running when the retry started at "
+            f"{second.start:.2f} s, so the service had two calls of yours at once. A retry "
+            "replaces the attempt that timed out; it does not run beside it (that doubles "
+            "the load on a service that is already too slow).\n"
+            "Expected: fetch() #1 cancelled at its deadline and stopped, then fetch() #2.\n"
+            f"Try: {OWN_DEADLINES} asyncio.timeout cancels the call and waits until it has "
+            f"stopped.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    expect_cancelled(timeline, ["fetch() #1"], call)
+
+
+@pytest.mark.stage(2)
+async def test_when_every_attempt_times_out_the_fallback_comes_after_two_deadlines(
+    timeline: Timeline,
+) -> None:
+    fetch, call = attempts_service(timeline, (SLOW, SLOW))
+    answer, took = await with_retries(timeline, fetch, call)
+    made = calls_made(timeline)
+    if answer != BESTSELLERS or len(made) != ATTEMPTS:
+        got = (
+            f"made {len(made)} call(s) before the fallback"
+            if answer == BESTSELLERS
+            else f"returned {answer!r} after {len(made)} call(s)"
+        )
+        pytest.fail(
+            f"{call} {got}, expected {BESTSELLERS!r} after exactly {ATTEMPTS} calls: both "
+            "calls miss their deadline, so both attempts are made and then the fallback is "
+            f"due.\nTry: {OWN_DEADLINES}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    expect_returned_in_about(
+        timeline,
+        took,
+        ATTEMPTS * DEADLINE,
+        call,
+        too_late=f"Each attempt should end at its own {DEADLINE} s deadline: two deadlines, one "
+        f"after the other. Does an attempt wait for its slow call ({SLOW} s)?\n"
+        f"Try: {OWN_DEADLINES}",
+        too_early=f"It gave up before both attempts had had their {DEADLINE} s each.",
+    )
+    expect_cancelled(timeline, made, call)

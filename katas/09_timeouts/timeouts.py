@@ -8,7 +8,9 @@ from typing import Any
 Fetch = Callable[[], Coroutine[Any, Any, str]]
 
 
-async def fetch_or_fallback(fetch: Fetch, deadline: float, fallback: str) -> str:
+async def fetch_or_fallback(
+    fetch: Fetch, deadline: float, fallback: str, *, attempts: int = 1
+) -> str:
     """Return fetch()'s answer if it arrives within `deadline` seconds, else `fallback`.
 
     A call that misses the deadline is cancelled, and the fallback comes at the deadline. A call
@@ -16,6 +18,9 @@ async def fetch_or_fallback(fetch: Fetch, deadline: float, fallback: str) -> str
 
     >>> asyncio.run(fetch_or_fallback(recommendations, 0.2, "bestsellers"))  # a 0.5 s call
     'bestsellers'
+
+    Stage 2: up to `attempts` calls, one after another, each a fresh fetch() with a deadline of
+    its own; the fallback comes only when every attempt has missed its deadline.
     """
     raise NotImplementedError(
         "write fetch_or_fallback(): await fetch() under a deadline; on timeout return the fallback"

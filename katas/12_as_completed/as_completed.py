@@ -1,6 +1,6 @@
 """Kata 12: as_completed - handle each result the moment it arrives, fastest first."""
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 # fetch(url) downloads one page: call it to get a coroutine (like an async HTTP client's get).
@@ -25,3 +25,23 @@ async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -
     raise NotImplementedError(
         "write download_all(): start every fetch, then report each page as it completes"
     )
+
+
+async def stream_downloads(fetch: Fetch, urls: list[str]) -> AsyncIterator[str]:
+    """Stage 2: download every url at once and yield each page the moment it arrives.
+
+    An async generator, read with `async for`: the pages come fastest first. A consumer may stop
+    early and close the stream (aclose(), or `async with contextlib.aclosing(...)`): then the
+    downloads still running are cancelled, and have stopped by the time aclose() returns.
+
+    >>> async with contextlib.aclosing(stream_downloads(fetch, ["/big", "/small"])) as pages:
+    ...     async for page in pages:
+    ...         print(page)
+    page small
+    page big
+    """
+    raise NotImplementedError(
+        "write stream_downloads(): start every fetch, yield each page as it completes, and "
+        "cancel the downloads still running when the stream is closed"
+    )
+    yield ""  # the `yield` makes this an async generator (this one is never reached)

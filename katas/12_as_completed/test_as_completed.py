@@ -1,3 +1,7 @@
+import contextlib
+import inspect
+from collections.abc import AsyncGenerator
+
 import as_completed
 import pytest
 from harness import EARLY, MARGIN, Timeline, scaled
@@ -147,3 +151,140 @@ async def test_all_downloads_finish_in_about_the_longest_delay(downloads: Downlo
         "then take them as they complete with asyncio.as_completed.",
     ):
         await downloads.download_all()
+
+
+# Stage 2: the same downloads as a stream, read with `async for`.
+STREAM = "stream_downloads(fetch, ['/big' 0.3 s, '/small' 0.1 s, '/medium' 0.2 s])"
+YIELD_AS_COMPLETED = (
+    "start every download as a task, then `for next_done in asyncio.as_completed(downloads): "
+    "yield await next_done`, inside try/finally: the finally cancels the downloads and awaits "
+    "them (asyncio.gather(*downloads, return_exceptions=True))."
+)
+
+
+def open_stream(downloads: Downloads) -> AsyncGenerator[str, None]:
+    """stream_downloads(fetch, URLS), failing the test at once if it is no async generator."""
+    stream = as_completed.stream_downloads(downloads.fetch, URLS)
+    if inspect.isasyncgen(stream):
+        return stream
+    if inspect.iscoroutine(stream):
+        stream.close()  # never started: nothing ran, and no "never awaited" warning
+    pytest.fail(
+        f"{STREAM} returned {stream!r}, not an async generator: an `async def` with a `yield` "
+        "in it is an async generator, read with `async for`, handing out one page at a time; "
+        "an `async def` that returns a list is a coroutine, whose caller gets everything at "
+        f"once, at the end.\nTry: {YIELD_AS_COMPLETED}",
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_the_stream_yields_each_page_the_moment_it_arrives(downloads: Downloads) -> None:
+    timeline = downloads.timeline
+    started = timeline.now()
+    pages: list[str] = []
+    at: list[float] = []
+    async with contextlib.aclosing(open_stream(downloads)) as stream:
+        async for page in stream:
+            pages.append(page)
+            at.append(timeline.now() - started)
+            timeline.mark(f"got {page!r}")
+    if pages != FASTEST_FIRST:
+        mistake = (
+            "These are the pages in the order of the urls: the stream waited for the slow "
+            "'/big' before it handed out the faster pages (asyncio.gather, or awaiting the "
+            "downloads one by one in url order)."
+            if pages == IN_URL_ORDER
+            else "Is a page missing, or a coroutine or task yielded instead of its page?"
+        )
+        pytest.fail(
+            f"`async for` over {STREAM} got {pages!r}, expected {FASTEST_FIRST!r}: each page "
+            f"as it arrives, the fastest first.\n{mistake}\nTry: {YIELD_AS_COMPLETED}\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    fastest = min(DELAYS.values())
+    low, high = EARLY * scaled(fastest), scaled(fastest) + scaled(MARGIN)
+    if low <= at[0] <= high:
+        return
+    if at[0] > high and at[0] >= EARLY * scaled(max(DELAYS.values())):
+        verdict = (
+            f"the first page came out of the stream only at {at[0]:.2f} s, after every "
+            "download had finished: the stream collected the pages first (download_all, "
+            "asyncio.gather, a list) and yielded them only then, so the consumer waited for "
+            "the slowest one."
+        )
+    elif at[0] > high:
+        verdict = f"the first page came out of the stream only at {at[0]:.2f} s."
+    else:
+        verdict = (
+            f"the first page came out after only {at[0]:.2f} s, before any download could "
+            "have finished."
+        )
+    pytest.fail(
+        f"`async for` over {STREAM}: {verdict}\nExpected: 'page small' about "
+        f"{scaled(fastest):.2f} s after the start, as soon as it is in (between {low:.2f} s and "
+        f"{high:.2f} s).\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_closing_the_stream_early_cancels_the_downloads_still_running(
+    downloads: Downloads,
+) -> None:
+    timeline = downloads.timeline
+    stream = open_stream(downloads)
+    first = await anext(stream)
+    timeline.mark(f"got {first!r}, then aclose()")
+    closing: BaseExceptionGroup[BaseException] | None = None
+    try:
+        await stream.aclose()  # the consumer stops after the first page
+    except BaseExceptionGroup as error:
+        closing = error
+    call = f"{STREAM}, closed with aclose() after its first page ({first!r}):"
+    if closing is not None:  # outside `except`, so the failure shows this explanation once
+        pytest.fail(
+            f"{call} aclose() raised {closing!r}. Closing a stream raises GeneratorExit "
+            "at its `yield`; a `yield` inside a TaskGroup turns that into an error of the "
+            "group, so every consumer that stops early gets an exception.\n"
+            "Likely mistake: a yield inside a TaskGroup. In a generator, never yield inside a "
+            "TaskGroup or an asyncio.timeout block.\n"
+            f"Try: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    slower = [f"fetch {url}" for url in URLS if f"page {url[1:]}" != first]
+    spans = [s for s in timeline.spans if s.label in slower]
+    running = [s for s in spans if s.end is None]
+    finished = [s for s in spans if s.end is not None and not s.cancelled]
+    if len(spans) < len(slower):
+        problem = (
+            "the other downloads were never started: a stream starts every download at once, "
+            "before it yields the first page."
+        )
+    elif running and all(s.task is not None and s.task.cancelling() for s in running):
+        problem = (
+            f"{' and '.join(s.label for s in running)} had been asked to cancel, but were still "
+            "running when aclose() returned: task.cancel() only requests the cancellation, and "
+            "the task stops later, at its next await.\n"
+            "Likely mistake: cancel() in the finally without awaiting the cancelled tasks."
+        )
+    elif running:
+        problem = (
+            f"{' and '.join(s.label for s in running)} were still running after the stream was "
+            "closed: the consumer is gone, but the downloads the stream started go on behind "
+            "its back.\nClosing a stream raises GeneratorExit at its `yield`: a try/finally "
+            "around the loop is where the stream cleans up."
+        )
+    elif finished:
+        problem = (
+            f"{' and '.join(s.label for s in finished)} ran to their end: closing the stream "
+            "waited for downloads nobody will read instead of cancelling them."
+        )
+    else:
+        return
+    pytest.fail(
+        f"{call} {problem}\nExpected: the downloads still running cancelled, and stopped by "
+        f"the time aclose() returns.\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
+        pytrace=False,
+    )

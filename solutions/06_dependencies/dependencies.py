@@ -21,7 +21,7 @@ class Dashboard:
     user: User
     orders: list[str]
     news: list[str]
-    weather: str
+    weather: str | None  # None: the weather missed its deadline (stage 2)
 
 
 class Api(Protocol):
@@ -44,10 +44,15 @@ class Api(Protocol):
         ...
 
 
-async def build_dashboard(api: Api, user_id: int) -> Dashboard:
+async def build_dashboard(
+    api: Api, user_id: int, *, weather_deadline: float | None = None
+) -> Dashboard:
     """Ask the four services and assemble the dashboard, in max(0.1 + 0.1, 0.3, 0.2) = 0.3 s.
 
     fetch_orders must wait for fetch_user (it needs the User); nothing else waits for anything.
+
+    Stage 2: with a `weather_deadline` (seconds), a weather that has not answered by then is
+    cancelled and the dashboard is built without it (weather=None). None: no deadline.
     """
 
     # The orders need the user: chain those two awaits in one small coroutine.
@@ -55,10 +60,19 @@ async def build_dashboard(api: Api, user_id: int) -> Dashboard:
         user = await api.fetch_user(user_id)
         return user, await api.fetch_orders(user)
 
+    # The weather is optional: past its deadline it is cancelled and left out (None), and the
+    # TimeoutError is caught here, inside its own task, so the TaskGroup never sees it.
+    async def weather_or_none() -> str | None:
+        try:
+            async with asyncio.timeout(weather_deadline):  # None: no deadline at all
+                return await api.fetch_weather()
+        except TimeoutError:
+            return None
+
     # The chain, the news and the weather need nothing from each other: run them together.
     async with asyncio.TaskGroup() as tg:
         chain = tg.create_task(user_and_orders())
         news = tg.create_task(api.fetch_news())
-        weather = tg.create_task(api.fetch_weather())
+        weather = tg.create_task(weather_or_none())
     user, orders = chain.result()
     return Dashboard(user, orders, news.result(), weather.result())

@@ -9,7 +9,9 @@ from typing import Any
 Fetch = Callable[[], Coroutine[Any, Any, str]]
 
 
-async def fetch_or_fallback(fetch: Fetch, deadline: float, fallback: str) -> str:
+async def fetch_or_fallback(
+    fetch: Fetch, deadline: float, fallback: str, *, attempts: int = 1
+) -> str:
     """Return fetch()'s answer if it arrives within `deadline` seconds, else `fallback`.
 
     A call that misses the deadline is cancelled, and the fallback comes at the deadline. A call
@@ -17,14 +19,20 @@ async def fetch_or_fallback(fetch: Fetch, deadline: float, fallback: str) -> str
 
     >>> asyncio.run(fetch_or_fallback(recommendations, 0.2, "bestsellers"))  # a 0.5 s call
     'bestsellers'
+
+    Stage 2: up to `attempts` calls, one after another, each a fresh fetch() with a deadline of
+    its own; the fallback comes only when every attempt has missed its deadline.
     """
-    try:
-        # At the deadline, asyncio.timeout cancels the await inside the block...
-        async with asyncio.timeout(deadline):
-            return await fetch()
-    except TimeoutError:
-        # ...and turns that cancellation into TimeoutError once the call has stopped.
-        return fallback
+    for _ in range(attempts):
+        try:
+            # At the deadline, asyncio.timeout cancels the await inside the block...
+            async with asyncio.timeout(deadline):
+                # A fresh call for each attempt: a coroutine can be awaited only once.
+                return await fetch()
+        except TimeoutError:
+            # ...and turns that cancellation into TimeoutError once the call has stopped.
+            continue  # this attempt is over: try again, if attempts are left
+    return fallback
 
 
 async def fetch_batch_within(fetches: dict[str, Fetch], deadline: float) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Kata 12: as_completed - handle each result the moment it arrives, fastest first."""
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 # fetch(url) downloads one page: call it to get a coroutine (like an async HTTP client's get).
@@ -33,3 +33,31 @@ async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -
             on_progress(page)  # report it now, while the slower ones are still on their way
             pages.append(page)
     return pages
+
+
+async def stream_downloads(fetch: Fetch, urls: list[str]) -> AsyncIterator[str]:
+    """Stage 2: download every url at once and yield each page the moment it arrives.
+
+    An async generator, read with `async for`: the pages come fastest first. A consumer may stop
+    early and close the stream (aclose(), or `async with contextlib.aclosing(...)`): then the
+    downloads still running are cancelled, and have stopped by the time aclose() returns.
+
+    >>> async with contextlib.aclosing(stream_downloads(fetch, ["/big", "/small"])) as pages:
+    ...     async for page in pages:
+    ...         print(page)
+    page small
+    page big
+    """
+    # Start every download at once.
+    downloads = [asyncio.create_task(fetch(url)) for url in urls]
+    try:
+        # as_completed hands them back fastest first: yield each page as soon as it is in.
+        for next_done in asyncio.as_completed(downloads):
+            yield await next_done
+    finally:
+        # Closed early (aclose() raises GeneratorExit at the `yield`) or a download failed:
+        # cancel what is still running and wait until it has stopped. (Not a TaskGroup around
+        # the `yield`: closing the stream would make it raise a BaseExceptionGroup.)
+        for download in downloads:
+            download.cancel()
+        await asyncio.gather(*downloads, return_exceptions=True)

@@ -5,7 +5,7 @@ says: asyncio.gather returns its results in the order you passed them
 """
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 Fetch = Callable[[str], Coroutine[Any, Any, str]]
@@ -17,3 +17,14 @@ async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -
     for page in pages:
         on_progress(page)
     return list(pages)
+
+
+async def stream_downloads(fetch: Fetch, urls: list[str]) -> AsyncIterator[str]:
+    downloads = [asyncio.create_task(fetch(url)) for url in urls]
+    try:
+        for next_done in asyncio.as_completed(downloads):
+            yield await next_done
+    finally:
+        for download in downloads:
+            download.cancel()
+        await asyncio.gather(*downloads, return_exceptions=True)

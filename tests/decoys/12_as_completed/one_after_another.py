@@ -4,7 +4,8 @@ caught by: test_all_downloads_finish_in_about_the_longest_delay
 says: one after another
 """
 
-from collections.abc import Callable, Coroutine
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 Fetch = Callable[[str], Coroutine[Any, Any, str]]
@@ -18,3 +19,14 @@ async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -
         on_progress(page)
         pages.append(page)
     return pages
+
+
+async def stream_downloads(fetch: Fetch, urls: list[str]) -> AsyncIterator[str]:
+    downloads = [asyncio.create_task(fetch(url)) for url in urls]
+    try:
+        for next_done in asyncio.as_completed(downloads):
+            yield await next_done
+    finally:
+        for download in downloads:
+            download.cancel()
+        await asyncio.gather(*downloads, return_exceptions=True)

@@ -6,7 +6,7 @@ says: time.sleep()
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 Fetch = Callable[[str], Coroutine[Any, Any, str]]
@@ -23,3 +23,14 @@ async def download_all(fetch: Fetch, urls: list[str], on_progress: OnProgress) -
             pages.append(task.result())
         time.sleep(0.01)  # look again in 10 ms
     return pages
+
+
+async def stream_downloads(fetch: Fetch, urls: list[str]) -> AsyncIterator[str]:
+    downloads = [asyncio.create_task(fetch(url)) for url in urls]
+    try:
+        for next_done in asyncio.as_completed(downloads):
+            yield await next_done
+    finally:
+        for download in downloads:
+            download.cancel()
+        await asyncio.gather(*downloads, return_exceptions=True)

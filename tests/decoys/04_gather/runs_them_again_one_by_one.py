@@ -1,0 +1,25 @@
+"""When the gather fails, runs every job again one by one to find the failing one: time adds up.
+
+caught by: test_a_failed_task_does_not_stop_the_others_or_cost_extra_time
+says: the failure cost extra time
+"""
+
+import asyncio
+
+
+async def task(name: str, delay: float) -> str:
+    await asyncio.sleep(delay)
+    return f"Result from {name}"
+
+
+async def run_all(jobs: list[tuple[str, float]]) -> list[str]:
+    try:
+        return await asyncio.gather(*(task(name, delay) for name, delay in jobs))
+    except Exception:
+        results = []
+        for name, delay in jobs:
+            try:
+                results.append(await task(name, delay))
+            except Exception as error:
+                results.append(f"Error from {name}: {error}")
+        return results

@@ -1,0 +1,64 @@
+"""Stops waiting for the weather at its deadline but leaves it in the TaskGroup, which waits anyway.
+
+caught by: test_a_late_weather_does_not_hold_up_the_dashboard
+says: a TaskGroup (or gather) still waits for every task it holds
+"""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class User:
+    """A user as the user service knows them; the orders service knows them by `account`."""
+
+    id: int
+    name: str
+    account: str
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the dashboard page shows."""
+
+    user: User
+    orders: list[str]
+    news: list[str]
+    weather: str | None
+
+
+class Api(Protocol):
+    """The four services behind the dashboard (the times are what each call takes)."""
+
+    async def fetch_user(self, user_id: int) -> User:
+        """The user with this id (0.1 s)."""
+        ...
+
+    async def fetch_orders(self, user: User) -> list[str]:
+        """The user's orders (0.1 s). Needs the User that fetch_user returned."""
+        ...
+
+    async def fetch_news(self) -> list[str]:
+        """Today's headlines (0.3 s). Needs nothing."""
+        ...
+
+    async def fetch_weather(self) -> str:
+        """Today's forecast (0.2 s). Needs nothing."""
+        ...
+
+
+async def build_dashboard(
+    api: Api, user_id: int, *, weather_deadline: float | None = None
+) -> Dashboard:
+    async def user_and_orders() -> tuple[User, list[str]]:
+        user = await api.fetch_user(user_id)
+        return user, await api.fetch_orders(user)
+
+    async with asyncio.TaskGroup() as tg:
+        chain = tg.create_task(user_and_orders())
+        news = tg.create_task(api.fetch_news())
+        weather = tg.create_task(api.fetch_weather())
+        done, _ = await asyncio.wait({weather}, timeout=weather_deadline)
+    user, orders = chain.result()
+    return Dashboard(user, orders, news.result(), weather.result() if weather in done else None)
