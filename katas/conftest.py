@@ -108,6 +108,9 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
         if EAGER and sys.version_info >= (3, 12):
             loop.set_task_factory(asyncio.eager_task_factory)
         _repeat_the_timeout_alarm()
+        with warnings.catch_warnings():  # what an earlier failed test left is not this one's
+            warnings.simplefilter("ignore")
+            gc.collect()
         before = asyncio.all_tasks()
         with _asyncio_log() as records, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
