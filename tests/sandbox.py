@@ -81,9 +81,10 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     return Run(outcomes, output)
 
 
-def run_kata(tmp: Path, kata: Kata, answer: Path | None) -> Run:
-    """The kata's tests with `answer` in place of its stub (None: the stub itself)."""
-    return run(build(tmp, kata, answer), f"katas/{kata.name}")
+def run_kata(tmp: Path, kata: Kata, answer: Path | None, only: str = "") -> Run:
+    """The kata's tests (or just the test `only`) with `answer` in place of its stub."""
+    target = f"katas/{kata.name}/{kata.tests.name}::{only}" if only else f"katas/{kata.name}"
+    return run(build(tmp, kata, answer), target)
 
 
 @dataclass
