@@ -114,7 +114,9 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
         before = asyncio.all_tasks()
         with _asyncio_log() as records, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            test_task = asyncio.create_task(test(*args, **kwargs), name=test.__name__)
+            # Not through the task factory: an eager test task would run its first step inside
+            # the guard's own step, hiding a blocked loop from the detector.
+            test_task = asyncio.Task(test(*args, **kwargs), name=test.__name__)
             done, _ = await asyncio.wait({test_task}, timeout=deadline)
             stuck = "" if done else _describe_stuck(test_task, before, deadline)
             left_behind = await _stop_leftovers(before | {test_task})

@@ -119,8 +119,8 @@ class Timeline:
 
         Returns `result`, or raises `error` at the end of the delay (a failing service).
         """
-        await _jitter()
         with self._record(label) as span:
+            await _jitter()  # inside the span: a call cancelled meanwhile still shows
             await asyncio.sleep(scaled(delay) + (random.uniform(0, 0.01) if JITTER else 0))
             if error is not None:
                 span.error = error
@@ -158,8 +158,8 @@ class Timeline:
         @functools.wraps(original)
         async def recorded(*args: Any, **kwargs: Any) -> Any:
             shown = label(*args, **kwargs) if label else _call_text(name, args, kwargs)
-            await _jitter()
             with self._record(shown):
+                await _jitter()
                 return await original(*args, **kwargs)
 
         self._monkeypatch.setattr(module, name, recorded)

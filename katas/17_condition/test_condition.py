@@ -1,0 +1,428 @@
+import asyncio
+import itertools
+from collections.abc import Awaitable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+import condition
+import pytest
+from harness import Timeline, scaled
+
+pytestmark = pytest.mark.timeout(2)  # a lost wake-up deadlocks: fail in 1.6 s, not in 5
+
+QUIET = 0.1  # seconds a waiting call is watched while nothing changes
+PATIENCE = 0.5  # seconds a woken call gets to go on (a correct one needs a few milliseconds)
+TURNS = 10  # event-loop turns that let every task that can move take its steps
+WAIT_FOR_ROOM = "await self._changed.wait_for(lambda: len(self._items) < self.capacity)"
+WAIT_FOR_ITEM = "await self._changed.wait_for(lambda: len(self._items) > 0)"
+
+
+async def settle() -> None:
+    """Let every task that can move take its steps: a few loop turns, no clock."""
+    for _ in range(TURNS):
+        await asyncio.sleep(0)
+
+
+class Steps:
+    """Awaits `call` and counts how many times its task was woken up: a probe, no clock."""
+
+    def __init__(self, call: Awaitable[Any]) -> None:
+        self.call = call
+        self.woken = 0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        inner: Any = self.call.__await__()
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            try:
+                signal = inner.send(sent) if thrown is None else inner.throw(thrown)
+            except StopIteration as done:
+                return done.value
+            try:
+                sent, thrown = (yield signal), None
+            except BaseException as error:  # a cancellation: pass it on to the call
+                sent, thrown = None, error
+            self.woken += 1
+
+
+@dataclass
+class Call:
+    """A put() or get() running in a task of its own."""
+
+    name: str
+    task: asyncio.Task[Any]
+    steps: Steps
+
+    def outcome(self) -> str:
+        if not self.task.done():
+            return "still waiting"
+        error = self.task.exception()
+        return f"raised {error!r}" if error else f"returned {self.task.result()!r}"
+
+
+class Buffer:
+    """condition.BoundedBuffer watched from outside: calls drawn on the timeline, items counted.
+
+    `held` is what the callers saw: items whose put() returned minus items get() returned;
+    `most` is its peak. `put_order` and `got_order` list the items as the calls returned.
+    """
+
+    def __init__(self, timeline: Timeline, capacity: int, *, draw: bool = True) -> None:
+        self.timeline = timeline
+        self.capacity = capacity
+        self.buffer = condition.BoundedBuffer(capacity)
+        self.held = self.most = 0
+        self.put_order: list[str] = []
+        self.got_order: list[str] = []
+        self.calls: list[Call] = []
+        self._numbers = itertools.count(1)
+        self.draw = draw
+        if draw:
+            timeline.spy(self.buffer, "put", label=lambda item: f"put({item!r})")
+            timeline.spy(self.buffer, "get", label=_getter_name)
+
+    async def __aenter__(self) -> "Buffer":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop the calls still waiting, so that a failing test leaves no task behind."""
+        for call in self.calls:
+            call.task.cancel()
+        await asyncio.gather(*(call.task for call in self.calls), return_exceptions=True)
+
+    async def put(self, item: str) -> None:
+        await self.buffer.put(item)
+        self.put_order.append(item)
+        self.held += 1
+        self.most = max(self.most, self.held)
+
+    async def get(self) -> str:
+        item = await self.buffer.get()
+        self.got_order.append(item)
+        self.held -= 1
+        return item
+
+    def start(self, call: Awaitable[Any], name: str) -> Call:
+        """Run `call` in a task named `name`, counting its wake-ups."""
+        steps = Steps(call)
+
+        async def run() -> Any:
+            return await steps
+
+        started = Call(name, asyncio.create_task(run(), name=name), steps)
+        self.calls.append(started)
+        return started
+
+    def putting(self, item: str) -> Call:
+        return self.start(self.put(item), f"put({item!r})")
+
+    def getting(self) -> Call:
+        return self.start(self.get(), f"get() #{next(self._numbers)}")
+
+    def expect_waiting(self, call: Call, because: str, until: str, wait_for: str) -> None:
+        """The call has not returned: it waits (a failure of its own is raised here)."""
+        __tracebackhide__ = True
+        if not call.task.done():
+            return
+        error = call.task.exception()
+        if isinstance(error, NotImplementedError):
+            raise error
+        pytest.fail(
+            f"{call.name} {call.outcome()} although {because}: it did not wait.\n"
+            f"Expected: {call.name} waits (its task stays suspended) until {until}.\n"
+            f"Try: inside `async with self._changed:`, `{wait_for}` before you touch the "
+            f"items.{self.picture()}",
+            pytrace=False,
+        )
+
+    def picture(self) -> str:
+        """The timeline of the calls, to end a failure message with (when they are drawn)."""
+        return f"\n\n{self.timeline.draw()}" if self.draw else ""
+
+    async def expect_asleep(self, call: Call, quiet: str, still: str) -> None:
+        """The waiting call is not woken while nothing happens for QUIET seconds (`quiet`)."""
+        __tracebackhide__ = True
+        before = call.steps.woken
+        await self.timeline.work(quiet, QUIET)
+        woken = call.steps.woken - before
+        if woken > 2:
+            pytest.fail(
+                f"{call.name} was woken {woken:,} times in {scaled(QUIET):.2f} s while {still}: "
+                "it busy-waits, checking the buffer again and again with `await asyncio.sleep()` "
+                "in between. That keeps the event loop spinning and burns CPU for nothing.\n"
+                "Expected: no wake-up at all until another call changes the buffer.\n"
+                "Try: `await self._changed.wait_for(predicate)` inside `async with "
+                "self._changed:`: the task sleeps until a notify, then checks the predicate "
+                f"again.{self.picture()}",
+                pytrace=False,
+            )
+
+    async def expect_done(self, calls: list[Call], after: str, likely: str, fix: str) -> None:
+        """Every call returns within PATIENCE seconds of `after` (a failed call raises here)."""
+        __tracebackhide__ = True
+        await asyncio.wait({call.task for call in calls}, timeout=scaled(PATIENCE))
+        stuck = [call.name for call in calls if not call.task.done()]
+        if stuck:
+            self._fail_stuck(stuck, after, likely, fix)
+        self.expect_no_error(calls)
+
+    def expect_no_error(self, calls: list[Call]) -> None:
+        """None of the finished calls raised (the stub's NotImplementedError is raised as is)."""
+        __tracebackhide__ = True
+        for call in calls:
+            error = call.task.exception() if call.task.done() else None
+            if isinstance(error, NotImplementedError):
+                raise error
+            if error is not None:
+                pytest.fail(
+                    f"{call.name} raised {error!r} once it was woken: it went on without "
+                    "checking the buffer again, and another task had been there first.\n"
+                    "Likely mistake: `if ...: await self._changed.wait()`: an `if` checks once.\n"
+                    "Try: a `while` loop around wait(), or simply `await "
+                    f"self._changed.wait_for(predicate)`.{self.picture()}",
+                    pytrace=False,
+                )
+
+    async def expect_one_woken(self, calls: list[Call], after: str, likely: str, fix: str) -> None:
+        """One of the calls returns within PATIENCE seconds of `after`; the others may take
+        their turns too (the test checks what they did)."""
+        __tracebackhide__ = True
+        tasks = {call.task for call in calls}
+        await asyncio.wait(tasks, timeout=scaled(PATIENCE), return_when=asyncio.FIRST_COMPLETED)
+        if not any(task.done() for task in tasks):
+            self._fail_stuck([call.name for call in calls], after, likely, fix)
+        await settle()
+
+    def _fail_stuck(self, stuck: list[str], after: str, likely: str, fix: str) -> None:
+        __tracebackhide__ = True
+        one = len(stuck) == 1
+        pytest.fail(
+            f"{_listed(stuck)} {'was' if one else 'were'} still waiting "
+            f"{scaled(PATIENCE):.2f} s after {after}: nobody woke {'it' if one else 'them'}.\n"
+            f"Likely mistake: {likely}\nTry: {fix}{self.picture()}",
+            pytrace=False,
+        )
+
+
+def _listed(names: list[str]) -> str:
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _getter_name() -> str:
+    """The row of a get() on the timeline: the task's name when the test started it as one."""
+    task = asyncio.current_task()
+    name = task.get_name() if task else ""
+    return name if name.startswith("get() #") else "get()"
+
+
+async def test_items_come_out_in_the_order_they_went_in(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=3) as buffer:
+        for item in "abc":
+            await buffer.put(item)
+        got = [await buffer.get() for _ in range(3)]
+    assert got == ["a", "b", "c"], (
+        f"put('a'), put('b'), put('c'), then three get()s returned {got}; expected "
+        "['a', 'b', 'c']: first in, first out.\n"
+        "Likely mistake: self._items.pop() takes the newest item.\n"
+        "Try: self._items.popleft() takes the oldest."
+    )
+
+
+async def test_a_get_on_an_empty_buffer_waits_for_the_next_put(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        getter = buffer.getting()
+        await settle()
+        buffer.expect_waiting(
+            getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
+        )
+        await buffer.expect_asleep(getter, "(no put yet)", "the buffer stayed empty")
+        await buffer.put("x")
+        await buffer.expect_done(
+            [getter],
+            after="put('x') added an item",
+            likely="put() does not notify the condition after it adds an item, so the get() "
+            "waiting in wait_for() (or wait()) sleeps on.",
+            fix="self._changed.notify_all() right after self._items.append(item), still "
+            "inside `async with self._changed:`.",
+        )
+        assert getter.task.result() == "x", f"{getter.name} {getter.outcome()}; expected 'x'."
+
+
+async def test_a_put_on_a_full_buffer_waits_until_a_get_makes_room(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        await buffer.put("a")
+        putter = buffer.putting("b")
+        await settle()
+        buffer.expect_waiting(
+            putter,
+            "the buffer was full (capacity 1, holding 'a')",
+            "a get() makes room",
+            WAIT_FOR_ROOM,
+        )
+        await buffer.expect_asleep(putter, "(no get yet)", "the buffer stayed full")
+        first = await buffer.get()
+        await buffer.expect_done(
+            [putter],
+            after=f"get() took {first!r} and made room",
+            likely="get() does not notify the condition after it removes an item, so the "
+            "put() waiting for room sleeps on.",
+            fix="self._changed.notify_all() right after self._items.popleft(), still inside "
+            "`async with self._changed:`.",
+        )
+        second = await buffer.get()
+    assert [first, second] == ["a", "b"], (
+        f"put('a'), then put('b') waiting for room, then two get()s returned {[first, second]}; "
+        "expected ['a', 'b'].\n\n" + timeline.draw()
+    )
+
+
+async def test_one_get_lets_only_one_of_two_waiting_puts_in(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        await buffer.put("a")
+        putters = [buffer.putting("b"), buffer.putting("c")]
+        await settle()
+        for putter in putters:
+            buffer.expect_waiting(
+                putter, "the buffer was full (capacity 1)", "a get() makes room", WAIT_FOR_ROOM
+            )
+        await buffer.get()
+        await buffer.expect_one_woken(
+            putters,
+            after="get() took 'a' and made room",
+            likely="get() does not notify the condition after it removes an item.",
+            fix="self._changed.notify_all() right after self._items.popleft().",
+        )
+        buffer.expect_no_error(putters)
+        gone_in = [p for p in putters if p.task.done()]
+        if len(gone_in) > 1:
+            pytest.fail(
+                "One get() took 'a' and made room for ONE item, yet put('b') and put('c') both "
+                f"went in: the buffer now holds {buffer.held} items, over its capacity of 1.\n"
+                "What happened: the get() woke both waiting puts (as notify_all() should); the "
+                "first one filled the room, and the second went on without looking again.\n"
+                "Likely mistake: `if len(self._items) >= self.capacity: await "
+                "self._changed.wait()`: an `if` checks once, but a woken task must check the "
+                "condition again, since another task may have got there first.\n"
+                f"Try: a `while` loop around wait(), or simply `{WAIT_FOR_ROOM}`."
+                + buffer.picture(),
+                pytrace=False,
+            )
+
+
+async def test_one_put_feeds_only_one_of_two_waiting_gets(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        getters = [buffer.getting(), buffer.getting()]
+        await settle()
+        for getter in getters:
+            buffer.expect_waiting(
+                getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
+            )
+        await buffer.put("x")
+        await buffer.expect_one_woken(
+            getters,
+            after="put('x') added an item",
+            likely="put() does not notify the condition after it adds an item.",
+            fix="self._changed.notify_all() right after self._items.append(item).",
+        )
+        outcomes = sorted(g.outcome() for g in getters)
+        if outcomes != ["returned 'x'", "still waiting"]:
+            pytest.fail(
+                "Two get()s waited on an empty buffer, then put('x') added one item: "
+                f"{'; '.join(f'{g.name} {g.outcome()}' for g in getters)}.\n"
+                "Expected: one get() returns 'x', the other goes on waiting for the next put().\n"
+                "What happened: the put() woke both waiting gets (as notify_all() should); the "
+                "first took 'x', and the second went on without looking again, into an empty "
+                "buffer.\n"
+                "Likely mistake: `if not self._items: await self._changed.wait()`: an `if` checks "
+                "once, but a woken task must check the condition again, since another task may "
+                "have got there first.\n"
+                f"Try: a `while` loop around wait(), or simply `{WAIT_FOR_ITEM}`."
+                + buffer.picture(),
+                pytrace=False,
+            )
+
+
+async def test_a_get_wakes_the_waiting_put_even_while_another_get_waits(
+    timeline: Timeline,
+) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        getters = [buffer.getting(), buffer.getting()]
+        await settle()
+        for getter in getters:
+            buffer.expect_waiting(
+                getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
+            )
+        # Started together: put('y') finds 'x' in the buffer and waits beside get() #2.
+        calls = [*getters, buffer.putting("x"), buffer.putting("y")]
+        await asyncio.wait({c.task for c in calls}, timeout=scaled(PATIENCE))
+        stuck = [c.name for c in calls if not c.task.done()]
+        if stuck:
+            pytest.fail(
+                "Two get()s waited on an empty buffer (capacity 1), then put('x') and put('y') "
+                f"came in together. {scaled(PATIENCE):.2f} s later, {_listed(stuck)} "
+                f"{'was' if len(stuck) == 1 else 'were'} still waiting, with "
+                f"{buffer.held} item(s) in the buffer: a wake-up was lost.\n"
+                "What happens with notify(): put('x') wakes get() #1; put('y') finds the buffer "
+                "full and waits; get() #1 takes 'x' and wakes just ONE waiter, the oldest: "
+                "get() #2, which finds the buffer empty and goes back to sleep. put('y'), the "
+                "one that could go on, is never woken.\n"
+                "Likely mistake: notify() (it wakes one waiter) where getters and putters wait "
+                "on the same condition, so the one woken may be one that cannot go on.\n"
+                "Try: self._changed.notify_all() after every change: every waiter wakes, checks "
+                "its own predicate again (wait_for does that), and whoever can go on, goes."
+                + buffer.picture(),
+                pytrace=False,
+            )
+        buffer.expect_no_error(calls)
+        got = sorted(g.task.result() for g in getters)
+        assert got == ["x", "y"], f"the two get()s returned {got}; expected 'x' and 'y'."
+
+
+async def test_producers_and_consumers_pass_every_item_once_without_overfilling(
+    timeline: Timeline,
+) -> None:
+    made = [f"{producer}{n}" for producer in "ABC" for n in range(1, 5)]
+    async with Buffer(timeline, capacity=2, draw=False) as buffer:
+
+        async def produce(producer: str) -> None:
+            for item in made:
+                if item.startswith(producer):
+                    await buffer.put(item)
+
+        async def consume() -> None:
+            for _ in range(len(made) // 2):
+                item = await buffer.get()
+                await timeline.work(f"use {item}", 0.01)  # a slow consumer: the buffer fills
+
+        consumers = [buffer.start(consume(), f"consumer {n}") for n in (1, 2)]
+        await settle()  # the consumers wait on an empty buffer
+        producers = [buffer.start(produce(p), f"producer {p}") for p in "ABC"]
+        await buffer.expect_done(
+            consumers + producers,
+            after=f"3 producers began putting {len(made)} items for 2 consumers (capacity 2)",
+            likely="a wake-up is lost: notify() instead of notify_all(), or a put() or get() "
+            "that does not notify at all.",
+            fix="self._changed.notify_all() after every change to the items.",
+        )
+    said = f"3 producers put {len(made)} items into a buffer of capacity 2, 2 consumers took them"
+    if buffer.most > buffer.capacity:
+        pytest.fail(
+            f"{said}; at one moment the buffer held {buffer.most} items (puts returned minus "
+            "gets returned), over its capacity of 2.\n"
+            "Likely mistake: put() checks for room once (`if`) or not at all; a woken task "
+            f"must check again.\nTry: `{WAIT_FOR_ROOM}`.",
+            pytrace=False,
+        )
+    if sorted(buffer.got_order) != sorted(made):
+        pytest.fail(
+            f"{said}: the consumers got {sorted(buffer.got_order)}, expected {made}: every "
+            "item comes out exactly once, none lost and none twice.",
+            pytrace=False,
+        )
+    if buffer.got_order != buffer.put_order:
+        pytest.fail(
+            f"{said}: items went in as {buffer.put_order} but came out as {buffer.got_order}.\n"
+            "Expected: first in, first out.\nTry: append() at the end, popleft() from the front.",
+            pytrace=False,
+        )

@@ -1,0 +1,91 @@
+"""Kata 21: connection pool - `async with` gives every connection back, whatever happens."""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Protocol
+
+
+class Connection(Protocol):
+    """An open database connection."""
+
+    async def execute(self, query: str) -> str:
+        """Run one query and return its result."""
+        ...
+
+
+# Opens a new connection (slow: a network round trip, TLS, a login).
+Connect = Callable[[], Awaitable[Connection]]
+
+
+class Pool:
+    """Lends out at most `size` connections at once, opened with `connect()` and then reused.
+
+    pool = Pool(connect, size=2)
+    async with pool.connection() as conn:  # the generator form
+        await conn.execute("SELECT 1")
+    async with PooledConnection(pool) as conn:  # the class form, the same behaviour
+        await conn.execute("SELECT 1")
+    """
+
+    def __init__(self, connect: Connect, size: int) -> None:
+        self.connect = connect
+        self.size = size
+        # Add here what acquire() and release() share: the connections given back (idle),
+        # and what makes a user wait while `size` connections are out.
+
+    async def acquire(self) -> Connection:
+        """Wait while `size` connections are out; then lend an idle one, or open a new one.
+
+        connect() is called only when no connection given back is free, so a pool never
+        opens more than `size` connections. A user who finds them all out waits (it does not
+        fail) until release() gives one back.
+        """
+        raise NotImplementedError(
+            "write acquire(): wait for a free slot, then reuse an idle connection or connect()"
+        )
+
+    def release(self, conn: Connection) -> None:
+        """Take `conn` back: it is idle again, and a user waiting in acquire() may have it."""
+        raise NotImplementedError("write release(): keep `conn` for the next user, free its slot")
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        """`async with pool.connection() as conn:` lends `conn` for the block, then takes it back.
+
+        It is given back however the block ends: normally, by an exception (which goes on up
+        to the caller, not swallowed), or cancelled (the task still ends cancelled).
+        """
+        raise NotImplementedError(
+            "write connection(): acquire, yield the connection, give it back however the block ends"
+        )
+        yield  # unreachable, but it makes this an async generator, as @asynccontextmanager needs
+
+
+class PooledConnection:
+    """`async with PooledConnection(pool) as conn:`: pool.connection() written as a class.
+
+    Python calls `await __aenter__()` on entering the block (its result is bound to `conn`) and
+    `await __aexit__(...)` on leaving it, however it is left.
+    """
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.conn: Connection | None = None  # the connection lent for the block
+
+    async def __aenter__(self) -> Connection:
+        """Borrow a connection from the pool and return it (it becomes `conn`)."""
+        raise NotImplementedError("write __aenter__(): acquire a connection and return it")
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Give the connection back, however the block ended (`exc` is its exception, or None).
+
+        Return None: a true value would tell Python to swallow the block's exception.
+        """
+        raise NotImplementedError("write __aexit__(): give the connection back to the pool")

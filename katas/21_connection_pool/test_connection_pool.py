@@ -1,0 +1,303 @@
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import connection_pool
+import pytest
+from connection_pool import Connection, Pool
+from harness import Timeline, scaled
+
+CONNECT, QUERY = 0.1, 0.05  # seconds a connect() and a query take on the timeline
+SLOW_QUERY = "SELECT pg_sleep(10)"  # a query still running when the test cancels it
+BAD_QUERY = "SELECT * FROM no_such_table"  # a query that fails
+PATIENCE = 1.0  # how long a test waits for a connection that should be free at once
+
+# The two forms of the same context manager; every test runs with each of them.
+Form = Callable[[Pool], AbstractAsyncContextManager[Connection]]
+FORMS: dict[str, tuple[Form, str]] = {
+    "class": (lambda pool: connection_pool.PooledConnection(pool), "PooledConnection(pool)"),
+    "asynccontextmanager": (lambda pool: pool.connection(), "pool.connection()"),
+}
+each_form = pytest.mark.parametrize("form", list(FORMS))
+
+FINALLY = {
+    "class": "__aexit__ is called on every way out of the block: release there, always",
+    "asynccontextmanager": "`try: yield conn` and `finally: pool.release(conn)`",
+}
+
+
+class QueryError(Exception):
+    """The database refused a query."""
+
+
+class FakeConnection:
+    def __init__(self, db: "Database", number: int) -> None:
+        self.db = db
+        self.name = f"conn {number}"
+
+    def __repr__(self) -> str:
+        return self.name
+
+    async def execute(self, query: str) -> str:
+        if not self.db.querying.done():
+            self.db.querying.set_result(None)
+        error = QueryError(f"no such table (query: {query})") if query == BAD_QUERY else None
+        delay = 10.0 if query == SLOW_QUERY else QUERY
+        result: str = await self.db.timeline.work(f"{self}: {query}", delay, "ok", error=error)
+        return result
+
+
+class Database:
+    """A fake database on the timeline: connect() takes 0.1 s and is counted; queries 0.05 s."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self.opened: list[FakeConnection] = []
+        self.querying = asyncio.get_running_loop().create_future()  # done once a query starts
+
+    async def connect(self) -> FakeConnection:
+        conn = FakeConnection(self, len(self.opened) + 1)
+        self.opened.append(conn)
+        await self.timeline.work(f"connect() -> {conn}", CONNECT)
+        return conn
+
+
+def borrow(form: str, pool: Pool) -> AbstractAsyncContextManager[Connection]:
+    return FORMS[form][0](pool)
+
+
+async def next_user_gets(form: str, pool: Pool, db: Database, after: str, mistake: str) -> None:
+    """One more `async with` on the pool of size 1: fails the test unless its connection is back."""
+    call = FORMS[form][1]
+    first = db.opened[0] if db.opened else None
+    try:
+        async with asyncio.timeout(scaled(PATIENCE)), borrow(form, pool) as conn:
+            pass
+    except TimeoutError:
+        got = f"waited {scaled(PATIENCE):.1f} s and got no connection"
+    else:
+        if conn is first and len(db.opened) == 1:
+            return
+        got = f"got {conn}, a new connection opened with connect()"
+    pytest.fail(
+        f"`async with {call} as conn:` {after}. The pool has size 1, and the next user {got}: "
+        f"{first} never came back to the pool (lose a few like this and the pool runs dry).\n"
+        f"{mistake}\nExpected: {first} back in the pool, lent to the next user at once.\n"
+        f"Try: {FINALLY[form]}.\n\n{db.timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def cancel_mid_query(form: str, pool: Pool, db: Database) -> asyncio.Task[None]:
+    """A task running a slow query in the block, cancelled while the query runs."""
+
+    async def user() -> None:
+        async with borrow(form, pool) as conn:
+            await conn.execute(SLOW_QUERY)
+
+    task = asyncio.create_task(user(), name="user")
+    await asyncio.wait({task, db.querying}, return_when=asyncio.FIRST_COMPLETED)
+    if not db.querying.done():
+        task.result()  # the context manager's own error (or a user that never queried)
+    task.cancel()
+    await asyncio.wait({task}, timeout=scaled(PATIENCE))
+    if task.done() and not task.cancelled():
+        task.exception()  # seen here, so it is not reported again as a lost error
+    return task
+
+
+@each_form
+async def test_uses_one_after_another_share_one_connection(form: str, timeline: Timeline) -> None:
+    db = Database(timeline)
+    pool = Pool(db.connect, size=2)
+    used = []
+    for _ in range(3):
+        async with borrow(form, pool) as conn:
+            used.append(conn)
+            await conn.execute("SELECT 1")
+    if len(db.opened) == 1 and used == [db.opened[0]] * 3:
+        return
+    verdict = (
+        "the pool opened a new connection for every use instead of reusing the free one"
+        if len(db.opened) == len(used)
+        else "the pool opened a connection while one was free (open them only when needed)"
+    )
+    pytest.fail(
+        f"Three `async with {FORMS[form][1]} as conn:` blocks one after another (pool size 2) "
+        f"called connect() {len(db.opened)} times and got {used}, although each block had "
+        f"given its connection back before the next one began: {verdict}.\n"
+        "Opening a connection is the slow part (0.1 s here; TCP, TLS and a login for real): "
+        "reusing it is why pools exist.\n"
+        "Expected: connect() once, and conn 1 lent to all three blocks.\n"
+        "Try: release() keeps the connection (a list of idle connections), and acquire() "
+        f"lends an idle one when there is one, calling connect() only when there is none.\n\n"
+        f"{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+@each_form
+async def test_never_more_than_size_connections_out_and_the_others_wait(
+    form: str, timeline: Timeline
+) -> None:
+    db = Database(timeline)
+    pool = Pool(db.connect, size=2)
+    holding: list[Connection] = []
+    shared: set[Connection] = set()
+
+    async def user(n: int) -> str:
+        async with borrow(form, pool) as conn:
+            if conn in holding:
+                shared.add(conn)
+            holding.append(conn)
+            try:
+                return await conn.execute(f"SELECT {n}")
+            finally:
+                holding.remove(conn)
+
+    async with borrow(form, pool):  # a first user: conn 1 is idle when the four arrive
+        pass
+    results = await asyncio.gather(*(user(n) for n in range(1, 5)), return_exceptions=True)
+    call = (
+        f"Four users at once, each in `async with {FORMS[form][1]} as conn:` (pool size 2, "
+        "conn 1 idle)"
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    peak = timeline.peak  # connects and queries in flight: connections opening or in use
+    if errors and all(isinstance(e, NotImplementedError) for e in errors):
+        raise errors[0]
+    if errors:
+        mistake = (
+            f"{len(errors)} of them failed with {errors[0]!r} instead of waiting for a "
+            "connection. A full pool is not an error: the user waits until one comes back.\n"
+            "Try: an asyncio.Semaphore(size): `await` its acquire() in acquire(), release() it "
+            "in release(); a user finding no free slot waits there."
+        )
+    elif peak > 2:
+        why = (
+            "nothing limited them"
+            if peak >= 4
+            else "some users got one without waiting for a free slot. Does acquire() lend an "
+            "idle connection before it waits (only connect() waits)? Then release() frees a "
+            "slot nobody took, and the limit grows with every use"
+        )
+        mistake = (
+            f"{peak} connections were in use or being opened at the same time: {why}; "
+            f"connect() was called {len(db.opened)} times.\n"
+            "Try: an asyncio.Semaphore(size) created in __init__: acquire() awaits it first, "
+            "before it lends or opens a connection; release() releases it."
+        )
+    elif peak < 2:
+        mistake = (
+            "only one connection was out at a time: the users went one at a time, although "
+            "the pool may lend 2 at once. An asyncio.Lock lets one holder through, not `size`.\n"
+            "Try: asyncio.Semaphore(size), which lets `size` holders through at once."
+        )
+    elif shared:
+        mistake = (
+            f"{sorted(map(str, shared))} was lent to two users at the same time: a connection "
+            "still out was handed out again.\nTry: take a connection out of the idle ones "
+            "when you lend it (list.pop()), and put it back only in release()."
+        )
+    elif len(db.opened) > 2:
+        mistake = (
+            f"connect() was called {len(db.opened)} times: users got new connections "
+            "instead of the ones given back.\n"
+            "Try: acquire() lends an idle connection when there is one."
+        )
+    else:
+        return
+    pytest.fail(f"{call}: {mistake}\n\n{timeline.draw()}", pytrace=False)
+
+
+@each_form
+async def test_the_connection_comes_back_after_the_body_raises(
+    form: str, timeline: Timeline
+) -> None:
+    db = Database(timeline)
+    pool = Pool(db.connect, size=1)
+    with contextlib.suppress(QueryError):  # whether it goes on up is the next test's concern
+        async with borrow(form, pool) as conn:
+            await conn.execute(BAD_QUERY)
+    await next_user_gets(
+        form,
+        pool,
+        db,
+        after="ran a query that raised QueryError",
+        mistake="Likely mistake: the connection is given back only when the body succeeds. "
+        "In an @asynccontextmanager function the body's exception is raised AT the `yield`, "
+        "so a release written after the `yield` is skipped; in __aexit__, a release under "
+        "`if exc_type is None:` is skipped the same way.",
+    )
+
+
+@each_form
+async def test_the_error_raised_in_the_body_reaches_the_caller(
+    form: str, timeline: Timeline
+) -> None:
+    db = Database(timeline)
+    pool = Pool(db.connect, size=1)
+    try:
+        async with borrow(form, pool) as conn:
+            await conn.execute(BAD_QUERY)
+    except QueryError:
+        return
+    pytest.fail(
+        f"`async with {FORMS[form][1]} as conn:` ran a query that raised QueryError, and "
+        "the block ended as if nothing had happened: the context manager swallowed the "
+        "exception. The caller now believes the query succeeded.\n"
+        "Likely mistake: __aexit__ returns True (a true value tells Python the exception was "
+        "handled), or an `except Exception:` around the `yield` that does not re-raise.\n"
+        "Expected: the connection given back, then the QueryError going on up to the caller.\n"
+        "Try: return None from __aexit__ (no return statement); around the `yield`, "
+        f"try/finally, not except.\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+@each_form
+async def test_a_body_cancelled_mid_query_gives_the_connection_back(
+    form: str, timeline: Timeline
+) -> None:
+    db = Database(timeline)
+    pool = Pool(db.connect, size=1)
+    await cancel_mid_query(form, pool, db)
+    await next_user_gets(
+        form,
+        pool,
+        db,
+        after="was cancelled in the middle of a query (task.cancel())",
+        mistake="Likely mistake: the release is in `except Exception:` or after the `yield` "
+        "(in __aexit__: under `if exc_type is None:` or `if issubclass(exc_type, Exception):`). "
+        "CancelledError is not an Exception: it is a BaseException, so that `except "
+        "Exception:` does not stop a cancel, and it skips such a release.",
+    )
+
+
+@each_form
+async def test_a_body_cancelled_mid_query_ends_cancelled(form: str, timeline: Timeline) -> None:
+    db = Database(timeline)
+    task = await cancel_mid_query(form, Pool(db.connect, size=1), db)
+    if task.cancelled():
+        return
+    if not task.done():
+        what = f"was still running {scaled(PATIENCE):.1f} s later: it ignored the cancel"
+    elif task.exception() is not None:
+        what = f"ended with {task.exception()!r} instead of ending cancelled"
+    else:
+        what = (
+            "returned normally: the context manager swallowed the CancelledError, so whoever "
+            "cancelled the task (a timeout, a TaskGroup, a shutdown) believes it finished its "
+            "work.\nLikely mistake: __aexit__ returns True, or an `except BaseException:` "
+            "(or a bare `except:`) around the `yield` that does not re-raise"
+        )
+    pytest.fail(
+        f"A task in `async with {FORMS[form][1]} as conn:` was cancelled in the middle of a "
+        f"query and {what}.\n"
+        "Expected: the connection given back, then the task ends cancelled "
+        "(task.cancelled() is True).\n"
+        "Try: return None from __aexit__; around the `yield`, try/finally, which lets the "
+        f"CancelledError go on up by itself.\n\n{timeline.draw()}",
+        pytrace=False,
+    )

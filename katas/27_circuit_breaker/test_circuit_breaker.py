@@ -1,0 +1,469 @@
+import asyncio
+import time
+from typing import Any
+
+import circuit_breaker
+import pytest
+from harness import Timeline, scaled
+
+ANSWER, REFUSED, HANGS = 0.1, 0.02, 1.0  # seconds a call takes: answered, refused, hung
+COOL_DOWN = 30.0  # seconds of the fake clock
+CALL_TIMEOUT = 0.2  # stage 2: seconds (real time) a call may take
+FAST = 0.05  # seconds: at most what refusing takes (scheduling noise, not work)
+
+
+class FakeClock:
+    """The time as the test sets it: the test moves it on instead of sleeping, and counts how
+    often the breaker asked it."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self.now = 1000.0
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.timeline.mark(f"clock +{seconds:.0f} s")
+
+
+class Service:
+    """A fake service on the timeline: answers "ok" after 0.1 s; while `down`, refuses the
+    connection after 0.02 s (a new ConnectionError each time); while `hangs`, answers only
+    after 1 s."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
+        self.down = False
+        self.hangs = False
+        self.calls = 0  # the calls that reached the service
+        self.errors: list[ConnectionError] = []
+
+    async def fn(self) -> str:
+        """The call the breaker guards: `breaker.call(service.fn)`."""
+        self.calls += 1
+        label = f"service call {self.calls}"
+        if not self.down:
+            return str(await self.timeline.work(label, HANGS if self.hangs else ANSWER, "ok"))
+        error = ConnectionError(f"connection refused (call {self.calls})")
+        self.errors.append(error)
+        return str(await self.timeline.work(label, REFUSED, error=error))
+
+
+Breaker = circuit_breaker.CircuitBreaker
+CircuitOpen = circuit_breaker.CircuitOpen
+
+
+def setup(timeline: Timeline, threshold: int, **options: Any) -> tuple[Breaker, Service, FakeClock]:
+    """A breaker for the fake service, with a fake clock; the service and the clock."""
+    clock = FakeClock(timeline)
+    breaker = Breaker(threshold, COOL_DOWN, clock, **options)
+    return breaker, Service(timeline), clock
+
+
+async def attempt(breaker: Breaker, service: Service) -> Any:
+    """breaker.call(service.fn): what it returned, or the exception it raised (a refusal is
+    drawn on the timeline as an instant)."""
+    try:
+        return await breaker.call(service.fn)
+    except NotImplementedError:
+        raise
+    except CircuitOpen as refused:
+        service.timeline.mark("CircuitOpen")
+        return refused
+    except Exception as error:
+        return error
+
+
+async def trip(breaker: Breaker, service: Service, threshold: int) -> None:
+    """Open the circuit: `threshold` failures in a row."""
+    service.down = True
+    for _ in range(threshold):
+        await attempt(breaker, service)
+    if breaker.state != "open":
+        pytest.fail(
+            f"To set up this test, {threshold} calls failed in a row (threshold {threshold}), "
+            f"but then breaker.state was {breaker.state!r}, not 'open'. "
+            "test_the_circuit_opens_after_exactly_threshold_failures_in_a_row explains.\n\n"
+            + service.timeline.draw(),
+            pytrace=False,
+        )
+
+
+def shown(outcomes: list[Any]) -> str:
+    """The outcomes of some calls, a run of equal ones shown once: "'ok', CircuitOpen(...) x3"."""
+    runs: list[tuple[str, int]] = []
+    for text in map(repr, outcomes):
+        if runs and runs[-1][0] == text:
+            runs[-1] = (text, runs[-1][1] + 1)
+        else:
+            runs.append((text, 1))
+    return ", ".join(text + (f" x{n}" if n > 1 else "") for text, n in runs)
+
+
+async def test_calls_through_a_closed_breaker_run_at_the_same_time(timeline: Timeline) -> None:
+    breaker, service, _ = setup(timeline, threshold=3)
+    results = await asyncio.gather(*(attempt(breaker, service) for _ in range(3)))
+    assert results == ["ok"] * 3, (
+        f"3 calls at once through a closed breaker returned {shown(results)}; expected 'ok' "
+        "three times: what the service answered.\n\n" + timeline.draw()
+    )
+    if timeline.peak < 3:
+        pytest.fail(
+            f"3 calls at once through a closed breaker: only {timeline.peak} reached the service "
+            "at a time: the breaker made them wait for each other, so they ran one after "
+            "another. A breaker must not turn a busy service into a queue.\n"
+            "Likely mistake: an asyncio.Lock held around `await fn()`.\n"
+            "Expected: all 3 in flight together.\n"
+            "Try: keep the `await fn()` outside any lock. The breaker's bookkeeping contains no "
+            "`await`, so on one event loop nothing can run in the middle of it: it needs no "
+            "lock at all.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+
+
+async def test_the_circuit_opens_after_exactly_threshold_failures_in_a_row(
+    timeline: Timeline,
+) -> None:
+    breaker, service, _ = setup(timeline, threshold=3)
+    service.down = True
+    for _ in range(2):
+        await attempt(breaker, service)
+    after_two = breaker.state
+    if after_two != "closed" or service.calls < 2:
+        pytest.fail(
+            f"CircuitBreaker(failure_threshold=3): after 2 failures in a row breaker.state was "
+            f"{after_two!r} and {service.calls} call(s) had reached the service; expected "
+            "'closed' and 2: the circuit opened one failure early, an off-by-one.\n"
+            "Try: add the failure first, then open when `failures >= failure_threshold`.\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    third = await attempt(breaker, service)
+    after_three = breaker.state
+    fourth = await attempt(breaker, service)
+    if after_three == "open" and isinstance(fourth, CircuitOpen) and service.calls == 3:
+        return
+    pytest.fail(
+        "CircuitBreaker(failure_threshold=3): 4 calls while the service refused connections.\n"
+        f"  the 3rd call: {third!r}, then breaker.state was {after_three!r}\n"
+        f"  the 4th call: {fourth!r}; calls that reached the service: {service.calls}\n"
+        "Expected: the 3rd failure opens the circuit (state 'open') and the 4th call raises "
+        "CircuitOpen without reaching the service (3 calls in all).\n"
+        + (
+            "The circuit opened one failure late, an off-by-one: `>` where `>=` belongs?\n"
+            if after_three == "closed" and service.calls == 4
+            else ""
+        )
+        + "Try: count the failures in a row; the moment the count reaches failure_threshold, "
+        "note the time the circuit opened, clock().\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_success_resets_the_count_of_failures_in_a_row(timeline: Timeline) -> None:
+    breaker, service, _ = setup(timeline, threshold=3)
+    outcomes = []
+    for down in (True, True, False, True, True):
+        service.down = down
+        outcomes.append(await attempt(breaker, service))
+    if breaker.state == "closed" and service.calls == 5:
+        return
+    pytest.fail(
+        "CircuitBreaker(failure_threshold=3), and the service fails, fails, answers, fails, "
+        f"fails: the 5 calls gave {shown(outcomes)}; {service.calls} reached the service; "
+        f"then breaker.state was {breaker.state!r}.\n"
+        "Expected: all 5 reach the service and the state stays 'closed': there were never 3 "
+        "failures IN A ROW, because the success of call 3 started the count again.\n"
+        "Likely mistake: counting the total of failures, never reset on success (the breaker "
+        "of a busy service would then open on its 3rd failure of the day).\n"
+        "Try: set the count back to 0 on every success.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_while_open_calls_fail_fast_without_reaching_the_service(
+    timeline: Timeline,
+) -> None:
+    breaker, service, _ = setup(timeline, threshold=2)
+    await trip(breaker, service, threshold=2)
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(scaled(0.5)):
+            outcomes = [await attempt(breaker, service) for _ in range(3)]
+    except TimeoutError:
+        pytest.fail(
+            "3 calls while the circuit is open were still waiting after 0.5 s: an open circuit "
+            "refuses at once (it does not wait for the cool-down to end).\n"
+            "Try: while open, raise CircuitOpen right away.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+    took = time.perf_counter() - started
+    if service.calls > 2:
+        pytest.fail(
+            f"3 calls while the circuit is open gave {shown(outcomes)}, but "
+            f"{service.calls - 2} of them still reached the service (after the 2 that opened "
+            "it): the breaker kept calling a service that is down, which is what it is there "
+            "to prevent (a struggling service needs the load taken off).\n"
+            "Expected: each call raises CircuitOpen WITHOUT calling fn().\n"
+            "Try: check the state at the very start of call(), and raise CircuitOpen before "
+            "`await fn()`, not after it failed.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+    assert all(isinstance(o, CircuitOpen) for o in outcomes), (
+        f"3 calls while the circuit is open gave {shown(outcomes)}; expected CircuitOpen from "
+        "each (the exception class in circuit_breaker.py), so callers can tell 'refused by "
+        "the breaker' from a failure of the service.\n\n" + timeline.draw()
+    )
+    assert took <= scaled(FAST), (
+        f"3 calls while the circuit is open were refused, right, but took {took:.2f} s; "
+        f"expected less than {scaled(FAST):.2f} s: an open circuit refuses at once, before "
+        "anything is awaited.\n\n" + timeline.draw()
+    )
+
+
+async def test_after_the_cool_down_only_one_of_five_callers_probes(timeline: Timeline) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    await trip(breaker, service, threshold=2)
+    service.down = False
+    clock.advance(COOL_DOWN)
+    outcomes = await asyncio.gather(*(attempt(breaker, service) for _ in range(5)))
+    probes = service.calls - 2
+    call = (
+        f"The circuit opened, the fake clock moved on by the cool-down ({COOL_DOWN:.0f} s), "
+        "then 5 callers called at once"
+    )
+    if probes == 0:
+        pytest.fail(
+            f"{call}: none of them reached the service ({shown(outcomes)}): no probe was sent, "
+            "although the cool-down had passed.\n"
+            + (
+                "Your breaker never read the clock it was given (0 reads): it reads the time "
+                "itself (time.monotonic()), which the test cannot move on.\n"
+                if clock.reads == 0
+                else ""
+            )
+            + "Expected: one of them goes to the service (the probe).\n"
+            "Try: note clock() when the circuit opens; once clock() - that >= cool_down, the "
+            "circuit is half-open and the next call goes through.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+    if probes > 1:
+        pytest.fail(
+            f"{call}: {probes} of them reached the service; expected exactly 1, the probe. "
+            f"{'Every caller probed' if probes == 5 else 'More than one caller probed'}: "
+            "each one saw 'half-open' before the first probe had marked itself, and a service "
+            "that is just coming back gets the whole stampede again.\n"
+            "Likely mistake: marking the probe in flight only after an `await` (or not at "
+            "all), or holding a lock that queues the others behind the probe.\n"
+            "Try: a flag, `self._probing = True`, set BEFORE `await fn()`: on one event loop "
+            "no other caller runs between your check and that line. Callers that find it set "
+            "raise CircuitOpen at once; reset it in `finally`.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+    refused = sum(isinstance(o, CircuitOpen) for o in outcomes)
+    assert outcomes.count("ok") == 1 and refused == 4, (
+        f"{call}: exactly one reached the service, right, but the 5 got {shown(outcomes)}; "
+        "expected 'ok' for the probe (the service answered) and CircuitOpen for the 4 others, "
+        "refused at once while the probe was out.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_successful_probe_closes_the_circuit(timeline: Timeline) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    await trip(breaker, service, threshold=2)
+    service.down = False
+    clock.advance(COOL_DOWN)
+    probe = await attempt(breaker, service)
+    if isinstance(probe, CircuitOpen):
+        pytest.fail(
+            f"The circuit opened at clock() = 1000, then the fake clock moved on to "
+            f"{clock.now:.0f}, a cool-down of {COOL_DOWN:.0f} s later, and the next call was "
+            "still refused with CircuitOpen: the cool-down never ended.\n"
+            + (
+                "Your breaker never read the clock it was given (0 reads): it reads the time "
+                "itself (time.monotonic(), time.time()), which the test cannot move on, and "
+                "which in real code makes a breaker impossible to test without waiting.\n"
+                "Try: read the time only through the clock you were given: `self.clock()`."
+                if clock.reads == 0
+                else "Try: the cool-down has passed once clock() - (clock() when it opened) "
+                ">= cool_down; then let the next call through as the probe."
+            )
+            + "\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    after_probe = breaker.state
+    service.down = True
+    failure = await attempt(breaker, service)
+    if probe == "ok" and after_probe == "closed" and breaker.state == "closed":
+        return
+    pytest.fail(
+        f"The circuit opened, the cool-down passed, and the probe returned {probe!r}; then "
+        f"breaker.state was {after_probe!r}. One more call failed ({failure!r}), and then "
+        f"breaker.state was {breaker.state!r}.\n"
+        "Expected: the probe returns 'ok' and closes the circuit ('closed'), with a fresh "
+        "count: one failure after it is 1 of 2, so the circuit stays 'closed'.\n"
+        "Try: on the probe's success, forget when the circuit opened and set the count of "
+        "failures back to 0.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_failed_probe_opens_the_circuit_again_for_a_fresh_cool_down(
+    timeline: Timeline,
+) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    await trip(breaker, service, threshold=2)
+    clock.advance(COOL_DOWN)
+    probe = await attempt(breaker, service)
+    after_probe = breaker.state
+    if not isinstance(probe, ConnectionError) or after_probe != "open":
+        if after_probe == "closed":
+            mistake = (
+                "Likely mistake: half-open handled as closed with a fresh count, so the failed "
+                "probe is only 1 failure of 2 and the circuit stays closed.\n"
+                "Try: a probe that fails opens the circuit again by itself, whatever the count."
+            )
+        elif after_probe == "half-open":
+            mistake = (
+                "The circuit reopened, but the cool-down did not start again: it still counts "
+                "from the time the circuit first opened, so it is over already.\n"
+                "Try: when the probe fails, note the time again: `opened_at = clock()`."
+            )
+        else:
+            mistake = (
+                "Try: let the probe reach the service and its exception reach the caller "
+                "unchanged; a probe that fails opens the circuit again by itself."
+            )
+        pytest.fail(
+            f"The circuit opened, the cool-down passed, and the probe call, to a service still "
+            f"down, gave {probe!r}; then breaker.state was {after_probe!r}.\n"
+            "Expected: the probe reaches the service, its ConnectionError reaches the caller, "
+            "and the circuit is 'open' again at once, for a fresh cool-down: the service is "
+            f"still down.\n{mistake}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    calls = service.calls
+    clock.advance(COOL_DOWN - 1)
+    early = await attempt(breaker, service)
+    if service.calls > calls or not isinstance(early, CircuitOpen):
+        pytest.fail(
+            f"The probe failed at clock() = {clock.now - COOL_DOWN + 1:.0f}, and "
+            f"{COOL_DOWN - 1:.0f} s later (less than the cool-down) a call gave {early!r} "
+            f"and reached the service ({service.calls - calls} call): the cool-down did not "
+            "start again when the probe failed.\n"
+            "Expected: CircuitOpen, without a call: a failed probe starts a fresh cool-down.\n"
+            "Likely mistake: keeping the time the circuit first opened, so every call after "
+            "the first cool-down is a probe.\n"
+            "Try: on the probe's failure, note the time again: `opened_at = clock()`.\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    clock.advance(1)
+    await attempt(breaker, service)
+    assert service.calls == calls + 1, (
+        f"The probe failed, and {COOL_DOWN:.0f} s of the clock later, a fresh cool-down, "
+        "the next call did not reach the service: expected a new probe.\n\n" + timeline.draw()
+    )
+
+
+async def test_while_closed_the_service_error_reaches_the_caller_unchanged(
+    timeline: Timeline,
+) -> None:
+    breaker, service, _ = setup(timeline, threshold=3)
+    service.down = True
+    outcomes = [await attempt(breaker, service) for _ in range(3)]
+    wrong = [
+        (n, got, sent)
+        for n, (got, sent) in enumerate(zip(outcomes, service.errors, strict=False), 1)
+        if got is not sent
+    ]
+    if not wrong and len(outcomes) == len(service.errors):
+        return
+    n, got, sent = wrong[0] if wrong else (len(service.errors) + 1, outcomes[-1], None)
+    which = "the call that opened the circuit" if n == 3 else f"call {n}"
+    pytest.fail(
+        "CircuitBreaker(failure_threshold=3), 3 calls while the service refuses connections: "
+        f"{which} raised {got!r}; expected the very exception the service raised, "
+        f"{sent!r}.\n"
+        + (
+            "That call reached the service, so it failed for the service's reason: "
+            "CircuitOpen is only for calls the breaker refused without calling.\n"
+            if n == 3 and isinstance(got, CircuitOpen)
+            else "The breaker wrapped or replaced the service's error: callers must be able to "
+            "`except ConnectionError:` as if there were no breaker.\n"
+        )
+        + "Try: count the failure, then a bare `raise` in the `except` block.\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+# Stage 2: the service no longer refuses connections; it hangs. call_timeout=0.2 (real time).
+
+
+@pytest.mark.stage(2)
+async def test_a_call_slower_than_call_timeout_is_cancelled_with_timeouterror(
+    timeline: Timeline,
+) -> None:
+    breaker, service, _ = setup(timeline, threshold=2, call_timeout=scaled(CALL_TIMEOUT))
+    service.hangs = True
+    call = f"CircuitBreaker(..., call_timeout={CALL_TIMEOUT}).call(a service that hangs)"
+    with timeline.expect_duration(
+        CALL_TIMEOUT,
+        what=call,
+        too_slow="the call was not cut off at call_timeout.",
+        advice="run `await fn()` inside `async with asyncio.timeout(self.call_timeout):`.",
+    ):
+        outcome = await attempt(breaker, service)
+    hung = timeline.span("service call 1")
+    if isinstance(outcome, TimeoutError) and hung.cancelled:
+        return
+    pytest.fail(
+        f"{call} gave {outcome!r}; the service call was "
+        + (
+            "cancelled."
+            if hung.cancelled
+            else "left running: the caller stopped waiting, but the call goes on behind its "
+            "back, holding a connection to a service that is already struggling."
+            if hung.end is None
+            else "not cancelled."
+        )
+        + "\nExpected: TimeoutError after 0.2 s, and the service call cancelled.\n"
+        "Try: asyncio.timeout() cancels what it wraps and raises TimeoutError; "
+        "asyncio.wait(..., timeout=...) only stops waiting.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_timeouts_count_as_failures_and_open_the_circuit(timeline: Timeline) -> None:
+    breaker, service, _ = setup(timeline, threshold=2, call_timeout=scaled(CALL_TIMEOUT))
+    service.hangs = True
+    outcomes = [await attempt(breaker, service) for _ in range(2)]
+    after_two = breaker.state
+    third = await attempt(breaker, service)
+    if after_two == "open" and isinstance(third, CircuitOpen) and service.calls == 2:
+        return
+    pytest.fail(
+        f"CircuitBreaker(failure_threshold=2, call_timeout={CALL_TIMEOUT}), 2 calls to a "
+        f"service that hangs gave {shown(outcomes)}; then breaker.state was {after_two!r}, and "
+        f"a 3rd call gave {third!r} ({service.calls} calls reached the service).\n"
+        "Expected: each timeout counts as a failure, so the circuit is 'open' after 2 and "
+        "the 3rd call is refused with CircuitOpen: a hanging service is as down as a refusing "
+        "one.\n"
+        + (
+            "Likely mistake: the failure is counted INSIDE `async with asyncio.timeout()`, "
+            "where the timeout is still a CancelledError (not an Exception): it becomes "
+            "TimeoutError only as it leaves the block.\n"
+            if after_two == "closed" and all(isinstance(o, TimeoutError) for o in outcomes)
+            else ""
+        )
+        + "Try: `try:` around the whole `async with asyncio.timeout(...)` block, and count "
+        "the failure in its `except Exception:`.\n\n" + timeline.draw(),
+        pytrace=False,
+    )

@@ -1,0 +1,625 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import deadline_pool
+import pytest
+from harness import Timeline, scaled
+
+# A stuck pool fails after STALL (1 s), saying what it waits for; pytest-timeout's backstop
+# (2 s) is only for a loop that never gives control back.
+pytestmark = pytest.mark.timeout(2)
+STALL = 1.0
+
+WORKERS = 3
+STEP = 0.1  # a short job
+FIVE = list("abcde")  # five jobs of 0.1 s on three workers: two rounds, 0.2 s
+SLOW, TIMEOUT = 0.5, 0.2  # a job needing 0.5 s, submitted with timeout=0.2
+LONG = 0.4  # the jobs a cancelling shutdown interrupts (draining four on two workers: 0.8 s)
+GRACE = 0.3  # stage 2: shutdown(grace=0.3)
+
+Future = asyncio.Future[Any]
+Job = Callable[[], Awaitable[str]]
+
+SET_THE_FUTURE = (
+    "each worker takes (job, timeout, future) from the queue and settles that future: "
+    "`future.set_result(await job())`, or `future.set_exception(error)` when the job raises."
+)
+STOP_THE_WORKERS = (
+    "cancel every worker task, then wait for them: `await asyncio.gather(*workers, "
+    "return_exceptions=True)` (task.cancel() only asks)."
+)
+
+
+class ServiceDown(Exception):
+    """What the failing job raises."""
+
+
+def job(timeline: Timeline, label: str, delay: float = STEP, error: Exception | None = None) -> Job:
+    """A fake job for submit(): `delay` s of work on the timeline, returning "<label> done"."""
+
+    async def run() -> str:
+        return str(await timeline.work(label, delay, f"{label} done", error=error))
+
+    return run
+
+
+def submitted(futures: Mapping[str, Any]) -> dict[str, Future]:
+    """The futures submit() returned, checked to be futures (not coroutines, not results)."""
+    __tracebackhide__ = True
+    wrong = {label: f for label, f in futures.items() if not isinstance(f, asyncio.Future)}
+    if not wrong:
+        for future in futures.values():
+            # The test is the caller: it looks at every outcome, even when it fails early.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return dict(futures)
+    for f in wrong.values():
+        if inspect.iscoroutine(f):
+            f.close()  # "never awaited" would only mislead: submit must not be awaited
+    label, got = next(iter(wrong.items()))
+    pytest.fail(
+        f"pool.submit(job {label!r}) returned {got!r}; expected an asyncio.Future.\n"
+        "submit() is a plain method (def, not async def): it queues the job and returns at "
+        "once a future that a worker settles later; the caller awaits that future.\n"
+        "Try: `future = asyncio.get_running_loop().create_future()`, queue it with the job, "
+        "return it.",
+        pytrace=False,
+    )
+
+
+def outcome(future: Future) -> str:
+    if not future.done():
+        return "still pending"
+    if future.cancelled():
+        return "cancelled"
+    error = future.exception()
+    return f"raised {error!r}" if error is not None else f"returned {future.result()!r}"
+
+
+def outcomes(futures: Mapping[str, Future]) -> str:
+    return "\n".join(f"  future of job {label!r}: {outcome(f)}" for label, f in futures.items())
+
+
+def raised(future: Future, kind: type[BaseException]) -> bool:
+    return future.done() and not future.cancelled() and isinstance(future.exception(), kind)
+
+
+def done(label: str) -> str:
+    """The outcome of a job of this file that ran to its end."""
+    return f"returned '{label} done'"
+
+
+async def settle(futures: Mapping[str, Future], within: float) -> None:
+    """Wait until every future is done, `within` seconds at most (what is pending stays so)."""
+    await asyncio.wait(futures.values(), timeout=within)
+
+
+async def within(seconds: float, step: Awaitable[None]) -> bool:
+    """Await `step`, `seconds` at most: True if it ended in time, False if it was cut short."""
+    try:
+        async with asyncio.timeout(seconds) as guard:
+            await step
+    except TimeoutError:
+        if not guard.expired():
+            raise  # a TimeoutError of the code under test
+        return False
+    return True
+
+
+async def abandon(pool: deadline_pool.JobPool) -> None:
+    """Shut a broken pool down by cancelling, as far as it goes: the test has failed already."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(scaled(STALL)):
+            await pool.shutdown(cancel_pending=True)
+
+
+@contextlib.asynccontextmanager
+async def open_pool(timeline: Timeline, workers: int) -> AsyncIterator[deadline_pool.JobPool]:
+    """`async with deadline_pool.JobPool(workers) as pool:`, guarded for the tests.
+
+    If the body fails, the pool is shut down with cancel_pending=True instead of drained, and
+    a drain that has not returned after STALL fails the test: a broken pool cannot hang it.
+    """
+    pool = deadline_pool.JobPool(workers)
+    entered = await pool.__aenter__()
+    if entered is not pool:
+        await abandon(pool)
+        pytest.fail(
+            f"`async with JobPool({workers}) as pool` gave pool = {entered!r}; expected the "
+            "pool itself.\nTry: end __aenter__ with `return self`.",
+            pytrace=False,
+        )
+    try:
+        yield pool
+    except BaseException:
+        await abandon(pool)
+        raise
+    if not await within(scaled(STALL), pool.__aexit__(None, None, None)):
+        await abandon(pool)
+        pytest.fail(
+            f"Leaving `async with JobPool({workers})` (a drain: shutdown()) had not returned "
+            f"{STALL} s after the test's jobs: it waits for something that never happens.\n"
+            "Likely mistake: queue.join() waits for a task_done() that was never called (call "
+            "it once per job taken, in a `finally:`), or for a job no worker is left to run (one "
+            "left in the queue by shutdown(cancel_pending=True), or behind a dead worker).\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+
+
+async def shut_down(
+    pool: deadline_pool.JobPool, timeline: Timeline, cancel_pending: bool = False
+) -> None:
+    """`await pool.shutdown(cancel_pending)`; fail if it has not returned after STALL."""
+    __tracebackhide__ = True
+    if not await within(scaled(STALL), pool.shutdown(cancel_pending=cancel_pending)):
+        pytest.fail(
+            f"pool.shutdown(cancel_pending={cancel_pending}) had not returned {STALL} s later "
+            f"(the test's jobs take at most {LONG} s): it waits for something that never "
+            "happens: a queue.join() whose task_done() calls are missing, or workers that "
+            f"are never cancelled.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def until_running(timeline: Timeline, count: int, call: str) -> None:
+    """Wait until `count` jobs are in flight (a probe, no clock); fail if they never are."""
+    __tracebackhide__ = True
+
+    async def started() -> None:
+        # Polling a probe: the timeline records a start, it has no event to wait on.
+        while timeline.in_flight < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+
+    if not await within(scaled(STALL), started()):
+        pytest.fail(
+            f"{call}: {timeline.in_flight} job(s) were running {STALL} s after the submits; "
+            f"expected {count} at once, one per worker.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+def still_running(before: set[asyncio.Task[Any]]) -> list[str]:
+    """The tasks started since `before` that have not ended, each with its coroutine."""
+    left = [t for t in asyncio.all_tasks() - before if not t.done()]
+    return [f"task {t.get_name()!r} running {t.get_coro().__qualname__}()" for t in left]
+
+
+async def test_every_future_gets_the_result_of_its_job(timeline: Timeline) -> None:
+    async with open_pool(timeline, WORKERS) as pool:
+        futures = submitted({label: pool.submit(job(timeline, label)) for label in FIVE})
+        await settle(futures, within=scaled(2 * STEP + STALL))
+        if all(outcome(futures[label]) == done(label) for label in FIVE):
+            return
+        pytest.fail(
+            f"5 jobs submitted to JobPool({WORKERS}) (0.1 s each, returning '<label> done'); "
+            f"{STALL} s after they should have ended, their futures were:\n"
+            f"{outcomes(futures)}\n"
+            "Expected: each future returns its own job's result, while the pool is still open "
+            "(no shutdown needed).\n"
+            f"Try: {SET_THE_FUTURE}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def test_three_workers_run_three_jobs_at_once_never_more(timeline: Timeline) -> None:
+    async with open_pool(timeline, WORKERS) as pool:
+        futures = submitted({label: pool.submit(job(timeline, label)) for label in FIVE})
+        await settle(futures, within=scaled(2 * STEP + STALL))
+    peak = timeline.peak
+    if peak == WORKERS:
+        return
+    if peak > WORKERS:
+        mistake = (
+            f"More than {WORKERS}: the pool did not hold the jobs back. Likely mistake: one "
+            "task per job (asyncio.create_task in submit), so every job starts at once.\n"
+            f"Try: start exactly `workers` worker tasks in __aenter__; each takes one job at a "
+            "time from an asyncio.Queue that submit() fills."
+        )
+    else:
+        mistake = (
+            f"Fewer than {WORKERS}: the jobs waited for each other. Likely mistake: a single "
+            "worker task (or workers that take turns), so the jobs ran one at a time.\n"
+            f"Try: start `workers` worker tasks in __aenter__, all taking jobs from one queue."
+        )
+    pytest.fail(
+        f"5 jobs of 0.1 s submitted at once to JobPool({WORKERS}): {peak} ran at the same "
+        f"time; expected {WORKERS}, one per worker (never more: the limit is the pool's point, "
+        f"{WORKERS} connections to a database, say).\n{mistake}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_leaving_the_block_waits_for_every_job(timeline: Timeline) -> None:
+    call = f"`async with JobPool({WORKERS}) as pool:` submitting 5 jobs of 0.1 s, then leaving"
+    futures: dict[str, Future] = {}
+
+    async def use_the_pool() -> None:
+        async with deadline_pool.JobPool(WORKERS) as pool:
+            futures.update(submitted({label: pool.submit(job(timeline, label)) for label in FIVE}))
+
+    if not await within(scaled(2 * STEP + STALL), use_the_pool()):
+        pytest.fail(
+            f"{call}: leaving the block had not returned {STALL} s after the jobs should have "
+            "ended: the drain waits for something that never happens.\n"
+            "Likely mistake: queue.join() waits for task_done() calls that never come (one per "
+            "job taken from the queue, in a `finally:`), or the workers are waited for but "
+            f"never cancelled.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    if all(outcome(futures[label]) == done(label) for label in FIVE):
+        return
+    cancelled = [label for label in FIVE if futures[label].cancelled()]
+    mistake = (
+        f"it cancelled jobs that were still running ({', '.join(cancelled)}): the drain "
+        "stopped the workers as soon as the last job had STARTED (queue.empty() is true once "
+        "every job has been taken), not once every job had finished"
+        if cancelled
+        else "it returned before every job had finished: the drain did not wait for them"
+    )
+    pytest.fail(
+        f"{call}: {mistake}. When the block was left, the futures were:\n{outcomes(futures)}\n"
+        "Expected: leaving the block (shutdown()) waits until every submitted job has finished, "
+        "then stops the workers.\n"
+        "Try: `await queue.join()`: it returns once task_done() has been called for every job "
+        f"put, that is once every job has finished; then {STOP_THE_WORKERS}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_a_job_past_its_timeout_is_cancelled_and_its_future_raises_timeouterror(
+    timeline: Timeline,
+) -> None:
+    call = (
+        f"pool.submit(job 'slow' needing {SLOW} s, timeout={TIMEOUT}) on JobPool({WORKERS}), "
+        "beside 'quick' (0.1 s) and 'steady' (0.3 s) without timeout"
+    )
+    async with open_pool(timeline, WORKERS) as pool:
+        slow = pool.submit(job(timeline, "slow", SLOW), timeout=scaled(TIMEOUT))
+        quick = pool.submit(job(timeline, "quick", 0.1))
+        steady = pool.submit(job(timeline, "steady", 0.3))
+        submitted({"slow": slow, "quick": quick, "steady": steady})
+        others = {"quick": quick, "steady": steady}
+        with timeline.expect_duration(
+            TIMEOUT,
+            what=f"waiting for the future of {call}",
+            too_slow=f"the job was not stopped at its timeout ({TIMEOUT} s): its future got an "
+            "outcome only when the job ended by itself, or never.",
+            advice="in the worker, `async with asyncio.timeout(timeout):` around `await job()`: "
+            "it cancels the job when time is up and raises TimeoutError in its place, which "
+            "goes to the job's future.",
+        ):
+            await asyncio.wait([slow], timeout=scaled(SLOW + 0.2))
+        if not raised(slow, TimeoutError):
+            pytest.fail(
+                f"{call}: the future of 'slow' {outcome(slow)}; expected it to raise "
+                "TimeoutError.\n"
+                + (
+                    "A cancelled future means 'someone gave up on it'; a job past its timeout "
+                    "is an error the caller can catch: TimeoutError, as asyncio.timeout raises.\n"
+                    if slow.cancelled()
+                    else ""
+                )
+                + f"\n{timeline.draw()}",
+                pytrace=False,
+            )
+        span = timeline.span("slow")
+        if not span.cancelled:
+            state = "still running" if span.end is None else f"ran to {span.end:.2f} s"
+            pytest.fail(
+                f"{call}: the future of 'slow' raised TimeoutError, but the job itself was "
+                f"not cancelled ({state}): the timeout stopped the waiting, not the job, which "
+                "goes on holding its worker (asyncio.wait(..., timeout=) and a bare "
+                "wait_for on a shielded job do not cancel it).\n"
+                "Expected: the job cancelled at its deadline.\n"
+                "Try: `async with asyncio.timeout(timeout): result = await job()` in the "
+                f"worker: at the deadline it cancels the job.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        await settle(others, within=scaled(0.3 + STALL))
+        hurt = [label for label in others if outcome(others[label]) != done(label)]
+        if hurt:
+            pytest.fail(
+                f"{call}: 'slow' timed out, and the other jobs suffered too:\n"
+                f"{outcomes(others)}\n"
+                "Expected: a timeout is per job: 'quick' and 'steady' run to their end and "
+                "return their results.\n"
+                "Try: the asyncio.timeout around that one job's `await job()`, not around "
+                f"the worker's loop or the whole pool.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+
+
+async def test_the_timeout_counts_from_the_moment_the_job_starts(timeline: Timeline) -> None:
+    call = (
+        f"JobPool(1): job 'first' (0.2 s), then job 'slow' needing {SLOW} s submitted with "
+        f"timeout={TIMEOUT}, which starts when 'first' ends"
+    )
+    async with open_pool(timeline, 1) as pool:
+        first = pool.submit(job(timeline, "first", 0.2))
+        slow = pool.submit(job(timeline, "slow", SLOW), timeout=scaled(TIMEOUT))
+        futures = submitted({"first": first, "slow": slow})
+        with timeline.expect_duration(
+            0.2 + TIMEOUT,
+            what=f"waiting for the future of 'slow' ({call})",
+            too_early=f"its future raised TimeoutError before 'slow' had RUN {TIMEOUT} s: the "
+            "deadline was counted from submit(), so the time the job spent waiting in the "
+            "queue (0.2 s behind 'first') counted against it. A timeout limits the job's "
+            "running time: start it when a worker starts the job, with "
+            "`async with asyncio.timeout(timeout):` around `await job()` in the worker.",
+            too_slow=f"the job was not stopped {TIMEOUT} s after it started.",
+            advice="`async with asyncio.timeout(timeout):` around `await job()`, in the worker.",
+        ):
+            await asyncio.wait([slow], timeout=scaled(0.2 + SLOW + 0.2))
+        if outcome(first) != done("first") or not raised(slow, TimeoutError):
+            pytest.fail(
+                f"{call}: the futures were:\n{outcomes(futures)}\n"
+                "Expected: 'first' returns its result; 'slow' raises TimeoutError "
+                f"{TIMEOUT} s after it started.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+
+
+async def test_a_failing_job_raises_on_its_future_and_the_worker_goes_on(
+    timeline: Timeline,
+) -> None:
+    error = ServiceDown("the payment service is down")
+    call = "JobPool(1): job 'broken' (raises ServiceDown after 0.1 s), then job 'next' (0.1 s)"
+    async with open_pool(timeline, 1) as pool:
+        broken = pool.submit(job(timeline, "broken", error=error))
+        after = pool.submit(job(timeline, "next"))
+        futures = submitted({"broken": broken, "next": after})
+        await settle(futures, within=scaled(2 * STEP + STALL))
+        if raised(broken, ServiceDown) and outcome(after) == done("next"):
+            return
+        if timeline.find("next") is None:
+            mistake = (
+                "job 'next' never started: the pool's only worker died with the exception "
+                "of 'broken' (it left the worker's loop), so no worker was left to take the "
+                "next job, and its future waits forever.\n"
+                "Likely mistake: the worker task dies when a job raises: nothing catches the "
+                "job's exception between `await job()` and the worker's loop."
+            )
+        else:
+            mistake = (
+                "the exception of 'broken' did not reach its future: whoever awaits it "
+                "never learns that the job failed."
+            )
+        pytest.fail(
+            f"{call}: {STALL} s after both should have ended, the futures were:\n"
+            f"{outcomes(futures)}\n{mistake}\n"
+            "Expected: 'broken' raises ServiceDown on its future, and the same worker goes on "
+            "with 'next'.\n"
+            "Try: in the worker, `except Exception as error: future.set_exception(error)` "
+            f"around `await job()`: the error belongs to the job's caller, not to the worker."
+            f"\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def cancel_midway(timeline: Timeline, pool: deadline_pool.JobPool) -> dict[str, Future]:
+    """Submit jobs a-d (0.4 s each) to a pool of 2; once a and b run, shutdown(cancel_pending)."""
+    futures = submitted({label: pool.submit(job(timeline, label, LONG)) for label in "abcd"})
+    await until_running(timeline, 2, "JobPool(2) with jobs a, b, c and d submitted")
+    await shut_down(pool, timeline, cancel_pending=True)
+    return futures
+
+
+CANCEL_CALL = (
+    f"JobPool(2) running jobs a and b ({LONG} s each) with c and d queued: "
+    "pool.shutdown(cancel_pending=True)"
+)
+
+
+async def test_a_cancelling_shutdown_cancels_the_running_jobs(timeline: Timeline) -> None:
+    async with open_pool(timeline, 2) as pool:
+        futures = await cancel_midway(timeline, pool)
+        running = {label: futures[label] for label in "ab"}
+        spans = [timeline.span(label) for label in running]
+        if any(span.end is None for span in spans):
+            pytest.fail(
+                f"{CANCEL_CALL} returned while jobs a and b were still running: their workers "
+                "were not stopped, or not waited for.\n"
+                "Expected: the running jobs cancelled, and shutdown returning once they have "
+                f"stopped.\nTry: {STOP_THE_WORKERS}\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        if not all(span.cancelled for span in spans):
+            pytest.fail(
+                f"{CANCEL_CALL}: jobs a and b ran to their end ({LONG} s): the shutdown "
+                "waited for them instead of cancelling them (ThreadPoolExecutor.shutdown("
+                "cancel_futures=True) does that, because a thread cannot be cancelled; an "
+                "asyncio task can).\n"
+                "Expected: cancel_pending=True cancels the running jobs at once.\n"
+                "Try: cancel the worker tasks: the CancelledError is raised inside the job "
+                f"they are running.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        if not all(f.cancelled() for f in running.values()):
+            pytest.fail(
+                f"{CANCEL_CALL}: jobs a and b were cancelled, but their futures were:\n"
+                f"{outcomes(running)}\n"
+                "Whoever awaits them must learn that the job was cancelled (a pending future "
+                "keeps its caller waiting forever).\n"
+                "Expected: their futures cancelled too.\n"
+                "Try: in the worker, `except asyncio.CancelledError: future.cancel(); raise` "
+                f"around `await job()`.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+
+
+async def test_a_cancelling_shutdown_cancels_the_queued_jobs_before_they_start(
+    timeline: Timeline,
+) -> None:
+    async with open_pool(timeline, 2) as pool:
+        futures = await cancel_midway(timeline, pool)
+        queued = {label: futures[label] for label in "cd"}
+        started = [label for label in queued if timeline.find(label) is not None]
+        if started:
+            pytest.fail(
+                f"{CANCEL_CALL}: queued job(s) {', '.join(started)} started after all.\n"
+                "Expected: the queued jobs never start.\n"
+                "Try: take every job left in the queue out of it (queue.get_nowait() until "
+                f"queue.empty()) and cancel its future.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        if not all(f.cancelled() for f in queued.values()):
+            pytest.fail(
+                f"{CANCEL_CALL}: the queued jobs c and d never started (right), but their "
+                f"futures were:\n{outcomes(queued)}\n"
+                "The shutdown left the futures of the queued jobs pending: whoever awaits them "
+                "waits forever, for a job no worker will ever run.\n"
+                "Expected: their futures cancelled.\n"
+                "Try: take every job left in the queue out of it (queue.get_nowait() until "
+                "queue.empty()), cancel its future, and call queue.task_done() for it.\n\n"
+                + timeline.draw(),
+                pytrace=False,
+            )
+
+
+async def test_no_worker_is_left_running_after_shutdown(timeline: Timeline) -> None:
+    before = asyncio.all_tasks()
+    for cancel_pending in (False, True):
+        async with open_pool(timeline, WORKERS) as pool:
+            submitted({label: pool.submit(job(timeline, label)) for label in "abc"})
+            await shut_down(pool, timeline, cancel_pending)
+            left = still_running(before)
+            if left:
+                pytest.fail(
+                    f"JobPool({WORKERS}) with 3 jobs: pool.shutdown(cancel_pending="
+                    f"{cancel_pending}) returned, but {len(left)} task(s) it started were "
+                    "still running:\n  " + "\n  ".join(left) + "\n"
+                    "A worker waiting in `await queue.get()` never stops on its own: it "
+                    "would wait for jobs forever, behind the pool owner's back.\n"
+                    "Likely mistake: returning after queue.join() without stopping the workers, "
+                    "or cancelling them without waiting for them.\n"
+                    f"Try: {STOP_THE_WORKERS}",
+                    pytrace=False,
+                )
+
+
+async def test_submit_after_shutdown_raises_runtimeerror(timeline: Timeline) -> None:
+    async with open_pool(timeline, 1) as pool:
+        first = submitted({"first": pool.submit(job(timeline, "first"))})["first"]
+        await shut_down(pool, timeline)
+        if outcome(first) != done("first"):
+            pytest.fail(
+                f"JobPool(1) with job 'first' (0.1 s): pool.shutdown() returned, and the "
+                f"future of 'first' was {outcome(first)}: shutdown() is a drain, it waits for "
+                f"every submitted job.\nTry: `await queue.join()` before stopping the workers."
+                f"\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        try:
+            late = pool.submit(job(timeline, "late"))
+        except RuntimeError:
+            return
+        if inspect.iscoroutine(late):
+            late.close()
+        pytest.fail(
+            f"pool.submit(job) after pool.shutdown() returned {late!r} instead of raising "
+            "RuntimeError: no worker is left to run that job, so whoever awaits its future "
+            "waits forever.\n"
+            "Try: shutdown() marks the pool closed first; submit() checks that flag and "
+            "raises RuntimeError.",
+            pytrace=False,
+        )
+
+
+# Stage 2: a grace period. Jobs a-e on two workers; b and d need 0.6 s.
+#   a |#|              done at 0.1
+#   b |############|   cancelled at 0.3
+#   c   |#|            done at 0.2
+#   d     |##########  cancelled at 0.3 (it started at 0.2)
+#   e                  cancelled without ever starting
+GRACE_JOBS = [("a", 0.1), ("b", 0.6), ("c", 0.1), ("d", 0.6), ("e", 0.1)]
+GRACE_CALL = (
+    f"JobPool(2) with jobs a 0.1, b 0.6, c 0.1, d 0.6, e 0.1 s: pool.shutdown(grace={GRACE})"
+)
+
+
+async def shut_down_with_grace(pool: deadline_pool.JobPool, timeline: Timeline, call: str) -> None:
+    try:
+        await pool.shutdown(grace=scaled(GRACE))
+    except TimeoutError:
+        pass  # failed below, outside `except`: one message, not a chain of exceptions
+    else:
+        return
+    pytest.fail(
+        f"{call} raised TimeoutError: the end of the grace period is not an error, it is "
+        "when the shutdown stops waiting and cancels what is left.\n"
+        "Likely mistake: asyncio.wait_for(queue.join(), grace) (or asyncio.timeout) "
+        "raises TimeoutError, and nothing caught it, so nothing was cancelled either.\n"
+        "Try: `with contextlib.suppress(TimeoutError): async with asyncio.timeout(grace): "
+        "await queue.join()`, then cancel what is queued and running, as "
+        f"cancel_pending=True does.\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_grace_period_cancels_what_is_still_running_when_it_ends(
+    timeline: Timeline,
+) -> None:
+    async with open_pool(timeline, 2) as pool:
+        futures = submitted(
+            {label: pool.submit(job(timeline, label, delay)) for label, delay in GRACE_JOBS}
+        )
+        with timeline.expect_duration(
+            GRACE,
+            what=GRACE_CALL,
+            too_slow=f"it waited past its grace period ({GRACE} s) for jobs still running.",
+            advice="wait for queue.join() under `asyncio.timeout(grace)`; when it expires, "
+            "cancel the queued jobs and the workers, as cancel_pending=True does.",
+        ):
+            await shut_down_with_grace(pool, timeline, GRACE_CALL)
+        expected = {
+            "a": done("a"),
+            "b": "cancelled",
+            "c": done("c"),
+            "d": "cancelled",
+            "e": "cancelled",
+        }
+        got = {label: outcome(f) for label, f in futures.items()}
+        b, d = timeline.find("b"), timeline.find("d")
+        if got == expected and b and b.cancelled and d and d.cancelled and not timeline.find("e"):
+            return
+        pytest.fail(
+            f"{GRACE_CALL}: the futures were:\n{outcomes(futures)}\n"
+            "Expected: a and c (done within the grace period) returned their results; b and d "
+            "(still running at 0.3 s) cancelled, jobs and futures; e (still queued) cancelled "
+            "without ever starting.\n"
+            "Try: after the grace period, do what shutdown(cancel_pending=True) does.\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+
+
+@pytest.mark.stage(2)
+async def test_a_grace_period_is_not_waited_out_when_the_jobs_finish_sooner(
+    timeline: Timeline,
+) -> None:
+    call = f"JobPool(2) with jobs a and b (0.1 s each): pool.shutdown(grace={GRACE})"
+    async with open_pool(timeline, 2) as pool:
+        futures = submitted({label: pool.submit(job(timeline, label)) for label in "ab"})
+        with timeline.expect_duration(
+            STEP,
+            what=call,
+            too_slow=f"it waited out its whole grace period ({GRACE} s) although every job had "
+            f"finished at {STEP} s. The grace period is the most a shutdown may wait, not a "
+            "sleep.",
+            advice="wait for queue.join() under `asyncio.timeout(grace)`: it returns as soon "
+            "as the jobs are done, and gives up when the grace period ends.",
+        ):
+            await shut_down_with_grace(pool, timeline, call)
+        if [outcome(futures[x]) for x in "ab"] != [done("a"), done("b")]:
+            pytest.fail(
+                f"{call}: the futures were:\n{outcomes(futures)}\n"
+                "Expected: both jobs finished within the grace period and returned their "
+                f"results.\n\n{timeline.draw()}",
+                pytrace=False,
+            )

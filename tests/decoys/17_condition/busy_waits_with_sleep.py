@@ -1,0 +1,28 @@
+"""Skips the Condition and loops on 'while full: await asyncio.sleep(0)', polling the buffer.
+
+caught by: test_a_put_on_a_full_buffer_waits_until_a_get_makes_room
+says: busy-waits
+"""
+
+import asyncio
+from collections import deque
+
+
+class BoundedBuffer:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: deque[str] = deque()
+        self._changed = asyncio.Condition()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def put(self, item: str) -> None:
+        while len(self._items) >= self.capacity:
+            await asyncio.sleep(0)
+        self._items.append(item)
+
+    async def get(self) -> str:
+        while not self._items:
+            await asyncio.sleep(0)
+        return self._items.popleft()

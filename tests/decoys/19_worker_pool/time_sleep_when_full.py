@@ -1,0 +1,50 @@
+"""Lets the workers catch up with time.sleep when the queue is full, which freezes them too.
+
+caught by: test_the_queue_never_holds_more_than_maxsize_items
+says: time.sleep()
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+
+Handle = Callable[[str], Awaitable[str]]
+
+
+async def worker(queue: asyncio.Queue[str], handle: Handle, results: list[str]) -> None:
+    while True:
+        item = await queue.get()
+        try:
+            results.append(await handle(item))
+        finally:
+            queue.task_done()
+
+
+async def process_all(items: list[str], handle: Handle, workers: int) -> list[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    results: list[str] = []
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(worker(queue, handle, results)) for _ in range(workers)]
+        await queue.join()
+        for task in tasks:
+            task.cancel()
+    return results
+
+
+async def produce_and_consume(
+    source: AsyncIterable[str], handle: Handle, workers: int, maxsize: int
+) -> list[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+    results: list[str] = []
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(worker(queue, handle, results)) for _ in range(workers)]
+        async for item in source:
+            if queue.full():
+                time.sleep(0.2)  # give the workers time to catch up
+            await queue.put(item)
+        await queue.join()
+        for task in tasks:
+            task.cancel()
+    return results

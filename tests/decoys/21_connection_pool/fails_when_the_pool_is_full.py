@@ -1,0 +1,65 @@
+"""Raises an error when all `size` connections are out, instead of waiting for one to come back.
+
+caught by: test_never_more_than_size_connections_out_and_the_others_wait[class]
+says: instead of waiting
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Protocol
+
+
+class Connection(Protocol):
+    async def execute(self, query: str) -> str: ...
+
+
+Connect = Callable[[], Awaitable[Connection]]
+
+
+class Pool:
+    def __init__(self, connect: Connect, size: int) -> None:
+        self.connect = connect
+        self.size = size
+        self._idle: list[Connection] = []
+        self._out = 0
+
+    async def acquire(self) -> Connection:
+        if self._out >= self.size:
+            raise RuntimeError("pool exhausted: all connections are in use")
+        self._out += 1
+        if self._idle:
+            return self._idle.pop()
+        return await self.connect()
+
+    def release(self, conn: Connection) -> None:
+        self._idle.append(conn)
+        self._out -= 1
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        conn = await self.acquire()
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+
+class PooledConnection:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.conn: Connection | None = None
+
+    async def __aenter__(self) -> Connection:
+        self.conn = await self.pool.acquire()
+        return self.conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.conn is not None:
+            self.pool.release(self.conn)
+            self.conn = None

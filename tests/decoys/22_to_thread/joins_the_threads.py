@@ -1,0 +1,24 @@
+"""Starts a threading.Thread per file and join()s them: the threads overlap, join blocks the loop.
+
+caught by: test_the_loop_keeps_ticking_while_the_files_are_hashed
+says: the event loop was blocked
+"""
+
+import threading
+from collections.abc import Callable
+
+HashFile = Callable[[str], str]
+
+
+async def hash_all(paths: list[str], hash_file: HashFile) -> list[str]:
+    hashes = [""] * len(paths)
+
+    def hash_one(i: int, path: str) -> None:
+        hashes[i] = hash_file(path)
+
+    threads = [threading.Thread(target=hash_one, args=(i, p)) for i, p in enumerate(paths)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return hashes

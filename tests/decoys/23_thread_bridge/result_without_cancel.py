@@ -1,0 +1,35 @@
+"""Returns future.result(timeout) and nothing else: on timeout the coroutine runs on unwatched.
+
+caught by: test_a_thread_gives_up_at_its_timeout_and_the_coroutine_is_cancelled
+says: future.cancel()
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+OnMessage = Callable[[str], None]
+
+
+class Sdk(Protocol):
+    def subscribe(self, on_message: OnMessage) -> None: ...
+
+
+async def receive(sdk: Sdk, n: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    messages: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_message(msg: str) -> None:
+        loop.call_soon_threadsafe(messages.put_nowait, msg)
+
+    sdk.subscribe(on_message)
+    return [await messages.get() for _ in range(n)]
+
+
+def run_from_thread(
+    loop: asyncio.AbstractEventLoop,
+    make_coro: Callable[[], Coroutine[Any, Any, T]],
+    timeout: float,
+) -> T:
+    return asyncio.run_coroutine_threadsafe(make_coro(), loop).result(timeout)

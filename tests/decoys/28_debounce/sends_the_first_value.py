@@ -1,0 +1,77 @@
+"""Keeps every value pushed in a list and sends the first one, not the last.
+
+caught by: test_a_burst_makes_one_call_with_the_last_value_a_quiet_period_after_it
+says: the FIRST value of the burst
+"""
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Debouncer(Generic[T]):
+    def __init__(
+        self,
+        action: Callable[[T], Awaitable[None]],
+        quiet: float,
+        *,
+        max_wait: float | None = None,
+    ) -> None:
+        self.action = action
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self._values: list[T] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+
+    def push(self, value: T) -> None:
+        self._values.append(value)
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(self.quiet, self._send)
+
+    def _send(self) -> None:
+        self._timer = None
+        value = self._values[0]
+        self._values.clear()
+        call = asyncio.create_task(self._call(value))
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+
+    async def _call(self, value: T) -> None:
+        await self.action(value)
+
+    async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._send()
+        await asyncio.gather(*self._calls)
+
+
+class Throttler(Generic[T]):
+    def __init__(self, action: Callable[[T], Awaitable[None]], interval: float) -> None:
+        self.action = action
+        self.interval = interval
+        self._waiting: deque[T] = deque(maxlen=1)
+        self._sender: asyncio.Task[None] | None = None
+        self._next_call = -math.inf
+
+    def push(self, value: T) -> None:
+        self._waiting.append(value)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            await asyncio.sleep(max(0.0, self._next_call - loop.time()))
+            self._next_call = loop.time() + self.interval
+            await self.action(self._waiting.pop())
+
+    async def aclose(self) -> None:
+        if self._sender is not None:
+            await self._sender

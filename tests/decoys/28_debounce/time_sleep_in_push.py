@@ -1,0 +1,68 @@
+"""push() is not async, so it waits out the quiet period with time.sleep: the loop freezes.
+
+caught by: test_a_burst_makes_one_call_with_the_last_value_a_quiet_period_after_it
+says: time.sleep()
+"""
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Debouncer(Generic[T]):
+    def __init__(
+        self,
+        action: Callable[[T], Awaitable[None]],
+        quiet: float,
+        *,
+        max_wait: float | None = None,
+    ) -> None:
+        self.action = action
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self._latest: T | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+
+    def push(self, value: T) -> None:
+        self._latest = value
+        time.sleep(self.quiet)  # push() cannot await: wait for the quiet period here
+        if self._latest is value:  # no newer value came meanwhile
+            call = asyncio.create_task(self._call(value))
+            self._calls.add(call)
+            call.add_done_callback(self._calls.discard)
+
+    async def _call(self, value: T) -> None:
+        await self.action(value)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*self._calls)
+
+
+class Throttler(Generic[T]):
+    def __init__(self, action: Callable[[T], Awaitable[None]], interval: float) -> None:
+        self.action = action
+        self.interval = interval
+        self._waiting: deque[T] = deque(maxlen=1)
+        self._sender: asyncio.Task[None] | None = None
+        self._next_call = -math.inf
+
+    def push(self, value: T) -> None:
+        self._waiting.append(value)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            await asyncio.sleep(max(0.0, self._next_call - loop.time()))
+            self._next_call = loop.time() + self.interval
+            await self.action(self._waiting.pop())
+
+    async def aclose(self) -> None:
+        if self._sender is not None:
+            await self._sender
