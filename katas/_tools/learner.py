@@ -91,7 +91,10 @@ def practice(json_path: str | None = None) -> int:
         print()
     upcoming = next((s for s in found if s.state != PASSED), None)
     if upcoming is None:
-        print("Every kata passes. Well done! Try them again with KATA_TIME_SCALE=0.5 for fun.")
+        print(
+            "Every kata passes. Well done! Where a kata has a follow-up stage, "
+            "`nox -s kata -- NN --stage 2` unlocks it."
+        )
         return 0
     kata = upcoming.kata
     print(f"Next: {kata.name}")
