@@ -61,7 +61,8 @@ class FakeDb:
 
 async def cancelled_halfway_through(call: str, db: FakeDb) -> asyncio.Task[str]:
     """Run handle_request, cancel it when `call` is halfway through; wait until it is over."""
-    request = asyncio.create_task(shield.handle_request(db, ORDER), name="handle_request")
+    # A plain Task, never eager: the cancel plan must be in place before the request starts.
+    request = asyncio.Task(shield.handle_request(db, ORDER), name="handle_request")
     db.cancel_halfway_through(call, request)
     await asyncio.wait({request})
     if not db.cancelled_the_request:
