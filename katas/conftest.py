@@ -65,7 +65,8 @@ if LOOP == "uvloop":  # defined only then: pytest-asyncio wants a factory from e
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
-    later_stages = [item for item in items if _stage(item) > _unlocked(item.path.parent.name)]
+    unlocked = _unlocked_stages()
+    later_stages = [item for item in items if _stage(item) > unlocked(item.path.parent.name)]
     if later_stages:
         config.hook.pytest_deselected(items=later_stages)
         items[:] = [item for item in items if item not in later_stages]
@@ -84,19 +85,20 @@ def _stage(item: pytest.Item) -> int:
     return int(marker.args[0]) if marker else 1
 
 
-def _unlocked(kata: str) -> float:
-    """The last stage of a kata to run: KATA_STAGE (a number, or "all"), else what the learner
-    unlocked with `nox -s kata -- NN --stage N` (kept in .katas/state.json), else 1."""
+def _unlocked_stages() -> Callable[[str], float]:
+    """The last stage to run for each kata: KATA_STAGE (a number, or "all"), else what the
+    learner unlocked with `nox -s kata -- NN --stage N` (kept in .katas/state.json), else 1.
+    The state file is read once per collection, not once per test."""
     chosen = os.environ.get("KATA_STAGE", "")
     if chosen == "all":
-        return float("inf")
+        return lambda kata: float("inf")
     if chosen.isdigit():
-        return int(chosen)
+        return lambda kata: int(chosen)
     try:
-        state = json.loads(STATE.read_text(encoding="utf-8"))
-        return int(state.get("stages", {}).get(kata, 1))
+        stages = json.loads(STATE.read_text(encoding="utf-8")).get("stages", {})
+        return lambda kata: int(stages.get(kata, 1))
     except (OSError, ValueError, AttributeError, TypeError):
-        return 1  # no state yet, or an unreadable one: the learner's tools report that
+        return lambda kata: 1  # no state yet, or an unreadable one: the tools report that
 
 
 def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:

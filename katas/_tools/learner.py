@@ -61,8 +61,9 @@ def status_of(kata: Kata, outcomes: list[Outcome]) -> Status:
     if not outcomes:
         return Status(kata, BROKEN, "no test ran", outcomes)
     if not failed:
-        more = kata.stages() > unlocked(kata)
-        detail = f"stage {unlocked(kata) + 1} waits: --stage {unlocked(kata) + 1}" if more else ""
+        current = unlocked(kata)
+        more = kata.stages() > current
+        detail = f"stage {current + 1} waits: --stage {current + 1}" if more else ""
         return Status(kata, PASSED, detail, outcomes)
     if all("NotImplementedError" in o.text for o in outcomes):
         return Status(kata, NOT_STARTED, "", outcomes)
