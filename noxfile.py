@@ -165,7 +165,12 @@ def types(session: nox.Session) -> None:
     # while the tools are the package `katas._tools`.
     solutions = sorted(str(p) for p in Path("solutions").glob("*/*.py"))
     session.run(
-        "mypy", "katas/harness.py", "katas/conftest.py", *solutions, env={"MYPYPATH": "katas"}
+        "mypy",
+        "katas/harness.py",
+        "katas/servers.py",
+        "katas/conftest.py",
+        *solutions,
+        env={"MYPYPATH": "katas"},
     )
     session.run("mypy", "noxfile.py", *sorted(str(p) for p in Path("tests").glob("*.py")))
     session.run("mypy", "-p", "katas._tools")

@@ -20,13 +20,17 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from harness import LIVE, TIME_SCALE_PROBLEM, Timeline, scaled
+
+if TYPE_CHECKING:  # servers imports aiohttp: only the real-world katas pay for it
+    from aiohttp.web import AbstractRouteDef
+    from servers import HttpServer, NatsServer
 
 # asyncio's own notion of a slow callback: anything this long without an await blocks the loop.
 BLOCKING_THRESHOLD = 0.1
@@ -45,6 +49,33 @@ AsyncTest = Callable[..., Coroutine[Any, Any, None]]
 def timeline(monkeypatch: pytest.MonkeyPatch) -> Timeline:
     """Fake work that records a timeline and counts calls in flight."""
     return Timeline(monkeypatch)
+
+
+@pytest.fixture
+def http_server(timeline: Timeline) -> Iterator[Callable[[Iterable[AbstractRouteDef]], HttpServer]]:
+    """Start real HTTP servers on 127.0.0.1 (`http_server(routes)`); all stop when the test ends."""
+    from servers import HttpServer
+
+    started: list[HttpServer] = []
+
+    def start(routes: Iterable[AbstractRouteDef]) -> HttpServer:
+        server = HttpServer(timeline, routes).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real NATS server with JetStream on 127.0.0.1, stopped when the test ends."""
+    from servers import NatsServer
+
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,10 +14,11 @@ import functools
 import itertools
 import os
 import random
+import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,7 @@ class Timeline:
         self.spans: list[Span] = []
         self.in_flight = 0
         self.peak = 0
+        self._lock = threading.Lock()  # a local server records its requests from its own thread
 
     def forget_tracebacks(self) -> None:
         """Drop the tracebacks of recorded errors: they keep frames (and coroutines) alive."""
@@ -98,11 +100,13 @@ class Timeline:
         return time.perf_counter() - self._origin
 
     @contextmanager
-    def _record(self, label: str) -> Iterator[Span]:
-        span = Span(label, self.now(), task=asyncio.current_task())
-        self.spans.append(span)
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
+    def record(self, label: str) -> Iterator[Span]:
+        """Record the enclosed block as one call in flight (safe from another thread too)."""
+        span = Span(label, self.now(), task=_current_task())
+        with self._lock:
+            self.spans.append(span)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
         try:
             yield span
         except asyncio.CancelledError:
@@ -110,7 +114,8 @@ class Timeline:
             raise
         finally:
             span.end = self.now()
-            self.in_flight -= 1
+            with self._lock:
+                self.in_flight -= 1
 
     async def work(
         self, label: str, delay: float, result: Any = None, *, error: Exception | None = None
@@ -119,7 +124,7 @@ class Timeline:
 
         Returns `result`, or raises `error` at the end of the delay (a failing service).
         """
-        with self._record(label) as span:
+        with self.record(label) as span:
             await _jitter()  # inside the span: a call cancelled meanwhile still shows
             await asyncio.sleep(scaled(delay) + (random.uniform(0, 0.01) if JITTER else 0))
             if error is not None:
@@ -127,10 +132,31 @@ class Timeline:
                 raise error
         return result
 
+    @asynccontextmanager
+    async def heartbeat(self, every: float) -> AsyncIterator[list[float]]:
+        """A task that notes the time every `every` seconds (scaled) while the block runs.
+
+        It ticks only while the event loop is free, so a long gap between two ticks is the loop
+        being blocked (and when), without waiting for asyncio's slow-callback report.
+        """
+        ticks: list[float] = []
+
+        async def tick() -> None:
+            while True:
+                ticks.append(self.now())
+                await asyncio.sleep(scaled(every))
+
+        ticker = asyncio.create_task(tick())
+        try:
+            yield ticks
+        finally:
+            ticker.cancel()
+            await asyncio.wait({ticker})
+
     def mark(self, label: str) -> None:
         """Record an instant (a refused call, a signal sent) as a zero-length span."""
         now = self.now()
-        self.spans.append(Span(label, now, now, task=asyncio.current_task()))
+        self.spans.append(Span(label, now, now, task=_current_task()))
 
     def find(self, label: str) -> Span | None:
         """The first recorded call with this label, or None if there was none."""
@@ -158,7 +184,7 @@ class Timeline:
         @functools.wraps(original)
         async def recorded(*args: Any, **kwargs: Any) -> Any:
             shown = label(*args, **kwargs) if label else _call_text(name, args, kwargs)
-            with self._record(shown):
+            with self.record(shown):
                 await _jitter()
                 return await original(*args, **kwargs)
 
@@ -307,6 +333,14 @@ class Timeline:
             "await the other.\n\n" + self.draw(),
             pytrace=False,
         )
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    """The task running now, or None in a plain thread (one with no event loop)."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
 
 
 async def _jitter() -> None:

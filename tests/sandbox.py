@@ -18,13 +18,14 @@ from pathlib import Path
 from katas._tools.catalog import REPO, Kata
 from katas._tools.results import Outcome
 
-HARNESS = ["katas/conftest.py", "katas/harness.py", "katas/_tools"]
+HARNESS = ["katas/conftest.py", "katas/harness.py", "katas/servers.py", "katas/_tools"]
 
 
 @dataclass
 class Run:
     outcomes: list[Outcome]
     output: str
+    leftovers: list[str]  # files written outside the run's temporary folder, processes left
 
     def failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.outcome != "passed"]
@@ -58,6 +59,7 @@ def build(tmp: Path, kata: Kata | None = None, answer: Path | None = None) -> Pa
 def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     """Run pytest in the sandbox; every test's outcome plus the whole output."""
     results = sandbox / "results.json"
+    before = _files(sandbox)
     command = [
         sys.executable,
         "-m",
@@ -66,6 +68,8 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
         "katas._tools.results",
         "--results-json",
         str(results),
+        # tmp_path inside the sandbox: what the tests leave behind can be found
+        f"--basetemp={sandbox / TEMP}",
         *args,
     ]
     done = subprocess.run(
@@ -78,7 +82,34 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     output = done.stdout + done.stderr
     records = json.loads(results.read_text()) if results.is_file() else []
     outcomes = [Outcome(**record) for record in records]
-    return Run(outcomes, output)
+    return Run(outcomes, output, _leftovers(sandbox, before | {results}))
+
+
+TEMP = ".pytest-tmp"
+
+
+def _files(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def _leftovers(sandbox: Path, expected: set[Path]) -> list[str]:
+    """Files a run wrote outside its tmp_path, and processes of it still running (a server
+    a test did not stop): the kata tests must leave nothing behind."""
+    written = sorted(
+        str(p.relative_to(sandbox))
+        for p in _files(sandbox) - expected
+        if not p.is_relative_to(sandbox / TEMP) and "__pycache__" not in p.parts
+    )
+    running = []
+    for process in Path("/proc").glob("[0-9]*"):  # Linux, where CI runs; elsewhere none seen
+        try:
+            command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(process / "cwd")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if str(sandbox) in command or cwd.startswith(str(sandbox)):
+            running.append(f"process {process.name} still running: {command.strip()}")
+    return written + running
 
 
 def run_kata(tmp: Path, kata: Kata, answer: Path | None, only: str = "") -> Run:

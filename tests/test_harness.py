@@ -438,3 +438,79 @@ def test_a_loop_blocked_past_the_deadline_is_named_as_blocked_not_as_a_deadlock(
     text = result.outcome_of("test_polls_with_time_sleep").text
     assert "The event loop was blocked" in text, text
     assert "did not finish within" not in text
+
+
+def test_a_local_http_server_records_requests_on_the_timeline_and_stops(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import aiohttp
+        from aiohttp import web
+
+        routes = web.RouteTableDef()
+        SEEN: list[str] = []
+
+        @routes.get("/slow/{n}")
+        async def slow(request: web.Request) -> web.Response:
+            await asyncio.sleep(0.1)
+            return web.json_response({"n": request.match_info["n"]})
+
+        async def test_serves(timeline: Timeline, http_server) -> None:
+            server = http_server(routes)
+            SEEN.append(server.url)
+            assert server.url.startswith("http://127.0.0.1:")
+            async with aiohttp.ClientSession() as session:
+
+                async def get(path: str) -> int:
+                    async with session.get(server.url + path) as response:
+                        return response.status
+
+                statuses = await asyncio.gather(get("/slow/1"), get("/slow/2"), get("/nope"))
+            assert statuses == [200, 200, 404]
+            timeline.expect_overlap("GET /slow/1", "GET /slow/2")  # the server's own spans
+            assert timeline.peak >= 2, timeline.draw()
+            assert sorted(r.path for r in server.requests) == ["/nope", "/slow/1", "/slow/2"]
+            assert {r.status for r in server.requests} == {200, 404}
+            assert all(r.end is not None for r in server.requests)
+            assert 2 <= server.connections <= 3
+            assert [r.path for r in server.requests_to("/slow")] != []
+
+        async def test_the_server_was_stopped() -> None:
+            host, port = SEEN[0].removeprefix("http://").split(":")
+            try:
+                await asyncio.open_connection(host, int(port))
+            except ConnectionRefusedError:
+                return
+            raise AssertionError("the server of the previous test still accepts connections")
+    """,
+    )
+    for test in ("test_serves", "test_the_server_was_stopped"):
+        assert result.outcome_of(test).outcome == "passed", result.output
+
+
+def test_a_local_nats_server_starts_and_is_stopped(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import os
+
+        import nats
+
+        PIDS: list[int] = []
+
+        async def test_connects(nats_server) -> None:
+            assert nats_server.url.startswith("nats://127.0.0.1:")
+            client = await nats.connect(nats_server.url)
+            await client.close()
+            PIDS.append(nats_server.pid)
+
+        def test_the_server_was_stopped() -> None:
+            try:
+                os.kill(PIDS[0], 0)
+            except ProcessLookupError:
+                return
+            raise AssertionError("the NATS server of the previous test is still running")
+    """,
+    )
+    for test in ("test_connects", "test_the_server_was_stopped"):
+        assert result.outcome_of(test).outcome == "passed", result.output

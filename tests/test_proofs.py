@@ -24,12 +24,14 @@ def test_the_reference_passes_every_test(kata: Kata, tmp_path: Path) -> None:
         f"{kata.reference.relative_to(kata.root)} fails tests of its kata:\n"
         f"{_listing(run.failures())}\n\n{run.output}"
     )
+    assert not run.leftovers, f"the tests of {kata.name} left behind: {run.leftovers}"
 
 
 @pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
 def test_the_stub_fails_every_test_with_notimplementederror(kata: Kata, tmp_path: Path) -> None:
     run = run_kata(tmp_path, kata, answer=None)
     assert run.outcomes, f"no test ran for {kata.name}:\n{run.output}"
+    assert not run.leftovers, f"the tests of {kata.name} left behind: {run.leftovers}"
     vacuous = [o for o in run.outcomes if o.outcome not in ("failed", "error")]
     assert not vacuous, f"tests of {kata.name} that do not fail on its stub:\n{_listing(vacuous)}"
     unhelpful = [o for o in run.outcomes if "NotImplementedError" not in o.text]

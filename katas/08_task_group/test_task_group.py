@@ -16,21 +16,34 @@ EXPLAIN = "book_trip_or_explain(flight, hotel, car)"
 
 
 def trip(
-    timeline: Timeline, failing: dict[str, Exception] | None = None, *, after: float | None = None
+    timeline: Timeline, failing: dict[str, Exception] | None = None, *, at_once: bool = False
 ) -> dict[str, Booking]:
     """The three bookings as fake work on the timeline (labels: flight, hotel, car).
 
-    A service in `failing` raises its error instead of confirming, after its own delay, or after
-    `after` seconds when given (`after=0`: it says no at once, so two such errors happen
-    together and both reach the TaskGroup's ExceptionGroup).
+    A service in `failing` raises its error instead of confirming, after its own delay; with
+    `at_once`, the failing services say no together, as soon as all of them have been called,
+    so that every error reaches the TaskGroup's ExceptionGroup before it cancels anyone.
     """
     failing = failing or {}
+    arrived, all_failing_called = 0, asyncio.Event()
+
+    async def say_no_together(name: str) -> None:
+        nonlocal arrived
+        with timeline.record(name) as span:
+            arrived += 1
+            if arrived == len(failing):
+                # Wakes the others first: they raise in the same loop step as this one, before
+                # the TaskGroup hears of any error (a clock, even 0 s, would not promise that).
+                all_failing_called.set()
+            await all_failing_called.wait()
+            span.error = failing[name]
+            raise failing[name]
 
     def booking(name: str) -> Booking:
-        delay = DELAYS[name] if after is None or name not in failing else after
-
         async def book() -> str:
-            work = timeline.work(name, delay, CONFIRMATIONS[name], error=failing.get(name))
+            if at_once and name in failing:
+                await say_no_together(name)
+            work = timeline.work(name, DELAYS[name], CONFIRMATIONS[name], error=failing.get(name))
             return str(await work)
 
         return book
@@ -228,7 +241,7 @@ async def test_a_trip_with_everything_booked_says_booked(
 
 
 async def test_a_sold_out_hotel_is_explained(timeline: Timeline, explain: Explain) -> None:
-    services = trip(timeline, {"hotel": SoldOut("hotel")}, after=0)
+    services = trip(timeline, {"hotel": SoldOut("hotel")}, at_once=True)
     said = await explain(services)
     expect_said(
         said,
@@ -241,7 +254,7 @@ async def test_a_sold_out_hotel_is_explained(timeline: Timeline, explain: Explai
 
 
 async def test_every_sold_out_service_is_named(timeline: Timeline, explain: Explain) -> None:
-    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": SoldOut("car")}, after=0)
+    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": SoldOut("car")}, at_once=True)
     said = await explain(services)
     expect_said(
         said,
@@ -258,7 +271,9 @@ async def test_every_sold_out_service_is_named(timeline: Timeline, explain: Expl
 async def test_a_sold_out_hotel_and_a_declined_card_are_both_explained(
     timeline: Timeline, explain: Explain
 ) -> None:
-    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": PaymentDeclined("car")}, after=0)
+    services = trip(
+        timeline, {"hotel": SoldOut("hotel"), "car": PaymentDeclined("car")}, at_once=True
+    )
     said = await explain(services)
     if set(said.split("; ")) == {"sold out: hotel", "payment declined"}:
         return  # in either order
@@ -280,7 +295,7 @@ async def test_an_error_that_is_neither_sold_out_nor_declined_is_not_swallowed(
     timeline: Timeline, explain: Explain
 ) -> None:
     down = ConnectionError("car rental unreachable")
-    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": down}, after=0)
+    services = trip(timeline, {"hotel": SoldOut("hotel"), "car": down}, at_once=True)
     try:
         said = await explain(services)
     except Exception as error:

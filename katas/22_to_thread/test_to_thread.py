@@ -108,24 +108,6 @@ def drawn(timeline: Timeline, instant: float) -> float:
     return instant - min(span.start for span in timeline.spans)
 
 
-@asynccontextmanager
-async def heartbeat(timeline: Timeline) -> AsyncIterator[list[float]]:
-    """A task that notes the time every TICK seconds: it ticks only while the loop is free."""
-    ticks: list[float] = []
-
-    async def tick() -> None:
-        while True:
-            ticks.append(timeline.now())
-            await asyncio.sleep(scaled(TICK))
-
-    ticker = asyncio.create_task(tick())
-    try:
-        yield ticks
-    finally:
-        ticker.cancel()
-        await asyncio.wait({ticker})
-
-
 async def test_the_hashes_come_back_in_the_order_of_the_paths(timeline: Timeline) -> None:
     disk = Disk(timeline, {**FILES, "a.txt": 0.2})  # the first file is the slowest
     hashes = await hash_all(disk)
@@ -153,7 +135,7 @@ async def test_hash_file_runs_in_worker_threads_not_on_the_loop_thread(timeline:
 
 async def test_the_loop_keeps_ticking_while_the_files_are_hashed(timeline: Timeline) -> None:
     disk = Disk(timeline, FILES)
-    async with heartbeat(timeline) as ticks:
+    async with timeline.heartbeat(TICK) as ticks:
         await hash_all(disk)
     for call in disk.calls:
         start, end = call.span.start, call.span.end or timeline.now()

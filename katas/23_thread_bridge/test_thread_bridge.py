@@ -171,24 +171,6 @@ def drawn(timeline: Timeline, instant: float) -> float:
     return instant - min(span.start for span in timeline.spans)
 
 
-@asynccontextmanager
-async def heartbeat(timeline: Timeline) -> AsyncIterator[list[float]]:
-    """A task that notes the time every TICK seconds: it ticks only while the loop is free."""
-    ticks: list[float] = []
-
-    async def tick() -> None:
-        while True:
-            ticks.append(timeline.now())
-            await asyncio.sleep(scaled(TICK))
-
-    ticker = asyncio.create_task(tick())
-    try:
-        yield ticks
-    finally:
-        ticker.cancel()
-        await asyncio.wait({ticker})
-
-
 async def test_the_messages_arrive_in_the_order_they_were_sent(sdk: PaymentsSdk) -> None:
     messages = await receive(sdk)
     if messages == MESSAGES:
@@ -250,7 +232,7 @@ async def test_receive_returns_as_soon_as_the_last_message_arrives(sdk: Payments
 async def test_the_loop_keeps_ticking_while_receive_waits(
     sdk: PaymentsSdk, timeline: Timeline
 ) -> None:
-    async with heartbeat(timeline) as ticks:
+    async with timeline.heartbeat(TICK) as ticks:
         await receive(sdk)
     sent = [sdk.sent[msg] for msg in MESSAGES]
     for before, after in itertools.pairwise(sent):

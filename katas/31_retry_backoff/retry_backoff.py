@@ -1,0 +1,40 @@
+"""Kata 31: retry with backoff - ask a busy server again, later each time, then give up."""
+
+import asyncio
+import random
+
+import aiohttp
+
+
+class GaveUp(Exception):
+    """Every attempt at `url` was answered 503: raised after the last one, naming all three."""
+
+    def __init__(self, url: str, attempts: int, status: int) -> None:
+        super().__init__(f"gave up on {url} after {attempts} attempts (last status {status})")
+        self.url = url
+        self.attempts = attempts
+        self.status = status
+
+
+async def get_with_retry(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    attempts: int,
+    base_delay: float,
+    rng: random.Random | None = None,
+) -> str:
+    """GET `url` and return the body's text, retrying a 503 with backoff and full jitter.
+
+    At most `attempts` requests in all. After the failure of attempt i (0, 1, 2, ...) wait
+    `rng.uniform(0, base_delay * 2**i)` seconds, or the `Retry-After: <seconds>` the 503 gives
+    (a number, maybe with a fraction). Any other error status is final: raise it at once
+    (`response.raise_for_status()`). When the last attempt fails too, raise GaveUp at once.
+
+    >>> asyncio.run(get_with_retry(session, f"{url}/flaky", attempts=4, base_delay=0.1))
+    'hello'
+    """
+    raise NotImplementedError(
+        "write get_with_retry(): GET the url; on a 503 wait (backoff with jitter, or "
+        "Retry-After) and try again, at most `attempts` times, then raise GaveUp"
+    )

@@ -1,0 +1,618 @@
+import asyncio
+import functools
+import queue
+import random
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from bank_db import Bank, InsufficientFunds, UnknownAccount
+from harness import Timeline, scaled
+
+CONNECT = sqlite3.connect  # the real one: the test's own connections are not watched
+ACCOUNTS = {"alice": 100, "bob": 100, "carol": 100, "dave": 100, "frozen": 100}
+SCHEMA = """
+-- Write-ahead logging, as advised for readers beside a writer (it stays set in the file).
+PRAGMA journal_mode = WAL;
+CREATE TABLE accounts (name TEXT PRIMARY KEY, balance INTEGER NOT NULL);
+-- The database itself refuses to change a frozen account, in the middle of a transfer.
+CREATE TRIGGER frozen_account BEFORE UPDATE ON accounts WHEN OLD.name = 'frozen'
+BEGIN SELECT RAISE(ABORT, 'the account is frozen'); END;
+"""
+PATIENCE = 0.5  # seconds a read may take while the database is busy elsewhere
+HOLD = 0.3  # seconds a held statement, or another process, keeps the database busy
+
+
+def create_bank(path: Path) -> None:
+    with closing(CONNECT(path)) as db:
+        db.executescript(SCHEMA)
+        db.executemany("INSERT INTO accounts VALUES (?, ?)", ACCOUNTS.items())
+        db.commit()
+
+
+def balances_in(path: Path) -> dict[str, int]:
+    """What the database FILE holds (committed data only), read with the stdlib sqlite3."""
+    with closing(CONNECT(path, timeout=scaled(2))) as db:
+        return dict(db.execute("SELECT name, balance FROM accounts ORDER BY name").fetchall())
+
+
+def changes(before: dict[str, int], after: dict[str, int]) -> str:
+    moved = [
+        f"{name} {after[name] - before[name]:+d}" for name in before if after[name] != before[name]
+    ]
+    total = sum(after.values()) - sum(before.values())
+    return (", ".join(moved) or "no balance changed") + (
+        f" (money {total:+d} in all)" if total else ""
+    )
+
+
+@dataclass
+class Statement:
+    at: float
+    connection: int  # connections are numbered 1, 2, ... in the order they were opened
+    sql: str
+
+
+@dataclass
+class Gate:
+    """Holds the first statement that `matches`, in its connection's thread, until released."""
+
+    matches: Callable[[str], bool]
+    loop: asyncio.AbstractEventLoop
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    company: asyncio.Event = field(default_factory=asyncio.Event)  # another transaction began
+    connection: int = 0  # the connection it holds (0: none yet)
+    _open: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self._open.set()
+
+
+class Database:
+    """Watches every SQLite connection the code under test opens, as a server would.
+
+    sqlite3.connect (which aiosqlite calls in its connection threads) is replaced by one that
+    opens a real connection reporting each statement it runs (with its parameters) and its
+    close(). A Gate can hold one statement inside the code's transaction, in the connection's
+    own thread, so the test controls exactly when a transfer is halfway.
+    """
+
+    def __init__(self, path: Path, timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.path = path
+        self.timeline = timeline
+        self.statements: list[Statement] = []
+        self.connections: list[Watched] = []
+        self.proxies: list[aiosqlite.Connection] = []
+        self.gate: Gate | None = None
+        self._last: dict[int, Statement] = {}  # the last statement of each connection
+        self._lock = threading.Lock()
+        Watched.database = self
+        monkeypatch.setattr(sqlite3, "connect", functools.partial(CONNECT, factory=Watched))
+        proxy_init = aiosqlite.Connection.__init__
+
+        def init(proxy: aiosqlite.Connection, *args: Any, **kwargs: Any) -> None:
+            proxy_init(proxy, *args, **kwargs)
+            self.proxies.append(proxy)
+
+        monkeypatch.setattr(aiosqlite.Connection, "__init__", init)
+
+    def opened(self, connection: "Watched") -> int:
+        with self._lock:
+            self.connections.append(connection)
+            return len(self.connections)
+
+    def ran(self, number: int, sql: str) -> None:
+        """A statement starts on connection `number` (called in that connection's thread)."""
+        with self._lock:
+            last = self._last.get(number)
+            if last is not None and last.sql == sql:
+                return  # the same statement reported again (SQLite traces each step)
+            self._last[number] = Statement(self.timeline.now(), number, sql)
+            self.statements.append(self._last[number])
+            gate = self.gate
+            if gate is None:
+                return
+            held = gate.connection
+            if not held and gate.matches(sql):
+                gate.connection = number
+        if held:
+            if number != held and starts_a_transaction(sql):
+                gate.loop.call_soon_threadsafe(gate.company.set)
+        elif gate.connection == number:
+            gate.loop.call_soon_threadsafe(gate.reached.set)
+            gate._open.wait(timeout=scaled(2))  # never forever, whatever the test does
+
+    def hold(self, matches: Callable[[str], bool]) -> Gate:
+        self.gate = Gate(matches, asyncio.get_running_loop())
+        return self.gate
+
+    def open_connections(self) -> list[int]:
+        return [n for n, c in enumerate(self.connections, 1) if not c.closed]
+
+    def transactions(self) -> list[list[Statement]]:
+        """The statements of each transaction, per connection, in the order they began."""
+        found: list[list[Statement]] = []
+        current: dict[int, list[Statement]] = {}
+        for statement in self.statements:
+            word = statement.sql.lstrip().split(" ", 1)[0].upper()
+            if word == "BEGIN":
+                current[statement.connection] = [statement]
+                found.append(current[statement.connection])
+            elif statement.connection in current:
+                current[statement.connection].append(statement)
+                if word in ("COMMIT", "END", "ROLLBACK"):
+                    del current[statement.connection]
+            elif word in ("UPDATE", "INSERT", "DELETE"):
+                found.append([statement])  # autocommit: a transaction of its own
+        return found
+
+    def close(self) -> None:
+        if self.gate is not None:
+            self.gate.release()
+        for proxy in self.proxies:  # a connection the code left open: stop its thread
+            if proxy._thread.is_alive():
+                proxy.stop()
+                proxy._thread.join(timeout=scaled(2))
+
+
+class Watched(sqlite3.Connection):
+    """A real sqlite3 connection that reports every statement it runs, and its close()."""
+
+    database: Database
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.closed = False
+        self.number = self.database.opened(self)
+        self.set_trace_callback(functools.partial(self.database.ran, self.number))
+
+    def close(self) -> None:
+        self.closed = True
+        super().close()
+
+
+def starts_a_transaction(sql: str) -> bool:
+    return sql.lstrip().split(" ", 1)[0].upper() in ("BEGIN", "UPDATE", "INSERT", "DELETE")
+
+
+def is_update(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("UPDATE")
+
+
+def is_select(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("SELECT")
+
+
+@pytest.fixture
+def database(
+    tmp_path: Path, timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Database]:
+    """A bank's database file in tmp_path; every connection to it is watched."""
+    path = tmp_path / "bank.db"
+    create_bank(path)
+    watched = Database(path, timeline, monkeypatch)
+    yield watched
+    watched.close()
+
+
+class OtherProcess:
+    """Another program using the same database file: it holds SQLite's write lock for a while
+    (BEGIN IMMEDIATE ... ROLLBACK), from a thread of its own, started before the test."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._orders: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Event] | None]
+        self._orders = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="other process")
+        self._thread.start()
+
+    async def lock_the_database(self) -> None:
+        """Return once the other process holds the write lock (for HOLD seconds)."""
+        locked = asyncio.Event()
+        self._orders.put((asyncio.get_running_loop(), locked))
+        await locked.wait()
+
+    def _run(self) -> None:
+        while (order := self._orders.get()) is not None:
+            loop, locked = order
+            with closing(CONNECT(self.path, isolation_level=None)) as db:
+                db.execute("BEGIN IMMEDIATE")
+                loop.call_soon_threadsafe(locked.set)
+                threading.Event().wait(scaled(HOLD))
+                db.execute("ROLLBACK")
+
+    def stop(self) -> None:
+        self._orders.put(None)
+        self._thread.join(timeout=scaled(2))
+
+
+@pytest.fixture
+def other_process(database: Database) -> Iterator[OtherProcess]:
+    other = OtherProcess(database.path)
+    yield other
+    other.stop()
+
+
+async def test_a_transfer_moves_the_money_into_the_file(database: Database) -> None:
+    async with Bank(database.path) as bank:
+        await bank.transfer("alice", "bob", 30)
+        seen = {name: await bank.balance(name) for name in ("alice", "bob")}
+    in_file = balances_in(database.path)
+    expected = {**ACCOUNTS, "alice": 70, "bob": 130}
+    if seen == {"alice": 70, "bob": 130} and in_file == expected:
+        return
+    pytest.fail(
+        f"After transfer('alice', 'bob', 30), balance() said {seen} and the database file holds "
+        f"{in_file}; expected alice 70 and bob 130 in both.\n"
+        + (
+            "Likely mistake: the transfer was never committed (await db.commit()).\n"
+            if in_file == ACCOUNTS
+            else ""
+        )
+        + "Try: UPDATE both balances on the writer connection, then `await db.commit()`.",
+        pytrace=False,
+    )
+
+
+async def test_a_transfer_the_database_refuses_halfway_changes_nothing(database: Database) -> None:
+    path = database.path
+    async with Bank(path) as bank:
+        for source, target in (("alice", "frozen"), ("frozen", "alice")):
+            call = f"transfer({source!r}, {target!r}, 10)"
+            try:
+                await bank.transfer(source, target, 10)
+            except sqlite3.Error:
+                pass
+            else:
+                pytest.fail(
+                    f"{call} returned normally, although the database refused to change the "
+                    "frozen account (a trigger raises 'the account is frozen').\n"
+                    "Expected: the sqlite3.IntegrityError raised to the caller, nothing moved.\n"
+                    "Likely mistake: catching the error without raising it again.\n"
+                    "Try: roll back, then `raise`.",
+                    pytrace=False,
+                )
+            after_failure = await asyncio.to_thread(balances_in, path)
+            if after_failure != ACCOUNTS:
+                pytest.fail(
+                    f"{call} failed halfway (the database refused to change 'frozen'), yet the "
+                    f"file holds: {changes(ACCOUNTS, after_failure)}.\n"
+                    "Likely mistake: each UPDATE committed on its own (autocommit, or a commit "
+                    "after each statement), or a commit in the error path (`finally: await "
+                    "db.commit()`).\n"
+                    "Expected: both UPDATEs in ONE transaction, committed only once both "
+                    "succeeded, rolled back otherwise.\n"
+                    "Try: `try: ...both updates...; await db.commit()` and `except BaseException: "
+                    "await db.rollback(); raise`.",
+                    pytrace=False,
+                )
+        still_open = None
+        try:
+            await bank.transfer("carol", "dave", 10)  # a good one after them
+        except sqlite3.OperationalError as error:
+            if "within a transaction" not in str(error):
+                raise
+            still_open = error
+    if still_open is not None:
+        pytest.fail(
+            "transfer('carol', 'dave', 10), after two transfers the database refused halfway, "
+            f"raised {still_open!r}: the failed transfers' transaction was still open.\n"
+            "Likely mistake: no rollback after the error.\n"
+            "Try: `except BaseException: await db.rollback(); raise`.",
+            pytrace=False,
+        )
+    in_file = balances_in(path)
+    expected = {**ACCOUNTS, "carol": 90, "dave": 110}
+    if in_file == expected:
+        return
+    pytest.fail(
+        "After two transfers the database refused halfway, transfer('carol', 'dave', 10) "
+        f"left the file with {changes(ACCOUNTS, in_file)}; expected carol -10 and dave +10 only.\n"
+        "Likely mistake: no rollback after the error: the half-done transfer stayed in the open "
+        "transaction, and the next transfer's commit committed it too.\n"
+        "Try: `except BaseException: await db.rollback(); raise`.",
+        pytrace=False,
+    )
+
+
+async def test_unknown_accounts_and_missing_funds_are_refused(database: Database) -> None:
+    path = database.path
+    async with Bank(path) as bank:
+        cases = [
+            (("alice", "nobody", 10), UnknownAccount),
+            (("nobody", "alice", 10), UnknownAccount),
+            (("bob", "alice", 1000), InsufficientFunds),
+        ]
+        for args, error in cases:
+            outcome: BaseException | None = None
+            try:
+                await bank.transfer(*args)
+            except error:
+                continue
+            except Exception as other:
+                outcome = other
+            in_file = await asyncio.to_thread(balances_in, path)
+            if outcome is not None:
+                pytest.fail(
+                    f"transfer{args} raised {outcome!r}; expected {error.__name__}.",
+                    pytrace=False,
+                )
+            mistake = (
+                "Nothing moved, but the caller was not told: the error was caught and dropped.\n"
+                "Try: roll back, then `raise` it again."
+                if in_file == ACCOUNTS
+                else "Likely mistake: an UPDATE of a missing account changes no row and raises "
+                "nothing, so the other half goes through alone.\n"
+                "Try: read the source's balance first (None: no such account), and check "
+                "`cursor.rowcount` after crediting the target; raise, and roll back."
+            )
+            pytest.fail(
+                f"transfer{args} returned normally; expected {error.__name__}, and nothing "
+                f"moved. The file now holds: {changes(ACCOUNTS, in_file)}.\n{mistake}",
+                pytrace=False,
+            )
+        try:
+            found = await bank.balance("nobody")
+        except UnknownAccount:
+            found = None
+    if found is not None:
+        pytest.fail(
+            f"balance('nobody') returned {found!r}; expected UnknownAccount.", pytrace=False
+        )
+    in_file = balances_in(path)
+    if in_file != ACCOUNTS:
+        pytest.fail(
+            f"After three refused transfers the file holds: {changes(ACCOUNTS, in_file)}; "
+            "expected no change at all.\nTry: roll back whenever a transfer raises.",
+            pytrace=False,
+        )
+
+
+def twenty_transfers() -> list[tuple[str, str, int]]:
+    """20 transfers between four accounts of 100; none can overdraw, whatever their order.
+
+    The first two both take money out of alice: run at the same time, they race for it."""
+    names = ["alice", "bob", "carol", "dave"]
+    rng = random.Random(35)
+    moves = [("alice", "bob", 1), ("alice", "carol", 2)]
+    while len(moves) < 20:
+        source, target = rng.sample(names, 2)
+        moves.append((source, target, rng.randint(1, 3)))
+    return moves
+
+
+async def test_twenty_concurrent_transfers_lose_no_update(database: Database) -> None:
+    moves = twenty_transfers()
+    expected = dict(ACCOUNTS)
+    for source, target, amount in moves:
+        expected[source] -= amount
+        expected[target] += amount
+    async with Bank(database.path) as bank:
+        results = await asyncio.gather(
+            *(bank.transfer(*move) for move in moves), return_exceptions=True
+        )
+    errors = [
+        (move, result)
+        for move, result in zip(moves, results, strict=True)
+        if isinstance(result, BaseException)
+    ]
+    if errors:
+        (source, target, amount), error = errors[0]
+        locked = "locked" in str(error)
+        pytest.fail(
+            f"{len(errors)} of 20 concurrent transfers raised; the first, transfer({source!r}, "
+            f"{target!r}, {amount}), raised {error!r}.\n"
+            + (
+                "Likely mistake: several connections writing at once: SQLite has ONE write lock "
+                "per file, and a connection that cannot get it fails with 'database is locked'.\n"
+                if locked
+                else ""
+            )
+            + "Expected: every transfer succeeds (none can overdraw).\n"
+            "Try: do every transfer on the one writer connection, one at a time (an "
+            "asyncio.Lock around the whole transaction).",
+            pytrace=False,
+        )
+    in_file = balances_in(database.path)
+    if in_file == expected:
+        return
+    wrong = ", ".join(
+        f"{name} {in_file[name]} (expected {expected[name]})"
+        for name in expected
+        if in_file[name] != expected[name]
+    )
+    pytest.fail(
+        f"After 20 concurrent transfers the file holds {wrong}; money in all: "
+        f"{sum(in_file.values())}, expected {sum(expected.values())}. Updates were lost.\n"
+        "Likely mistake: read the balance, compute, then write the new value, with an await "
+        "in between: two transfers read the same balance, and the second write overwrites the "
+        "first.\n"
+        "Try: let the database do the arithmetic (`SET balance = balance - ?`), inside one "
+        "transaction, one transfer at a time (an asyncio.Lock around the read, the checks and "
+        "both updates).",
+        pytrace=False,
+    )
+
+
+async def test_transfers_write_one_at_a_time_each_in_its_own_transaction(
+    database: Database,
+) -> None:
+    async with Bank(database.path) as bank:
+        gate = database.hold(is_update)  # the first UPDATE waits halfway through its transfer
+        first = asyncio.create_task(bank.transfer("alice", "bob", 10))
+        second = asyncio.create_task(bank.transfer("carol", "dave", 10))
+        try:
+            async with asyncio.timeout(scaled(2)):
+                await gate.reached.wait()
+            # While the first transfer is halfway, does another transaction begin beside it?
+            try:
+                async with asyncio.timeout(scaled(HOLD)):
+                    await gate.company.wait()
+            except TimeoutError:
+                pass
+        finally:
+            gate.release()
+            results = await asyncio.gather(first, second, return_exceptions=True)
+    errors = [result for result in results if isinstance(result, BaseException)]
+    transactions = database.transactions()
+    shared = [
+        t
+        for t in transactions
+        if {"'alice'", "'carol'"} <= {word for s in t for word in s.sql.split()}
+    ]
+    if shared:
+        pytest.fail(
+            "Two transfers ran in ONE transaction: the statements of transfer('alice', 'bob', 10) "
+            "and transfer('carol', 'dave', 10) went into the same transaction on connection "
+            f"{shared[0][0].connection}:\n"
+            + "\n".join(f"  {s.sql}" for s in shared[0])
+            + "\nA commit (or a rollback) of one transfer then commits (or undoes) half of the "
+            "other.\n"
+            "Likely mistake: sharing the writer connection with no lock around each transfer.\n"
+            "Try: `async with self._writing:` (one asyncio.Lock) around the whole transfer, from "
+            "the first statement to the commit or rollback.",
+            pytrace=False,
+        )
+    for one in transactions:
+        for other in transactions:
+            if (
+                one[0].connection < other[0].connection
+                and one[0].at < other[-1].at
+                and other[0].at < one[-1].at
+            ):
+                pytest.fail(
+                    f"Two write transactions were open at the same time, on connections "
+                    f"{one[0].connection} and {other[0].connection}"
+                    + (f", and a transfer raised {errors[0]!r}" if errors else "")
+                    + ".\nSQLite has ONE write lock per database file: concurrent writers on "
+                    "separate connections wait for each other, and fail with 'database is "
+                    "locked' when one waits too long or would deadlock.\n"
+                    "Expected: one transfer at a time, on one writer connection.\n"
+                    "Try: open ONE writer connection in open(), and do every transfer on it, "
+                    "inside one asyncio.Lock.",
+                    pytrace=False,
+                )
+    if errors:
+        raise errors[0]
+
+
+async def test_balance_answers_while_a_transfer_is_halfway(database: Database) -> None:
+    async with Bank(database.path) as bank:
+        gate = database.hold(is_update)
+        transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
+        waited = False
+        try:
+            async with asyncio.timeout(scaled(2)):
+                await gate.reached.wait()
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    found = await bank.balance("alice")
+            except TimeoutError:
+                waited = True
+        finally:
+            gate.release()
+            await transfer
+    if waited:
+        pytest.fail(
+            f"balance('alice') had not answered after {PATIENCE} s, while a transfer was halfway "
+            "(its first UPDATE held in the writer connection): the read waited for the "
+            "transfer.\n"
+            "Likely mistake: balance() takes the transfers' lock, or reads on the writer "
+            "connection: an aiosqlite connection runs one statement at a time, in its own "
+            "thread, so a read queued there waits behind the transfer.\n"
+            "Expected: the committed balance (100) at once.\n"
+            "Try: read on reader connections of their own, without the writer's lock.",
+            pytrace=False,
+        )
+    if found != 100:
+        pytest.fail(
+            f"balance('alice') returned {found} while a transfer of 10 out of alice was "
+            "halfway; expected the committed balance, 100: the read saw the transfer's "
+            "uncommitted update (it read on the writer connection, inside its transaction).\n"
+            "Try: read on reader connections of their own.",
+            pytrace=False,
+        )
+
+
+async def test_a_slow_read_does_not_hold_up_another_read(database: Database) -> None:
+    async with Bank(database.path, readers=2) as bank:
+        gate = database.hold(is_select)  # the first read takes long
+        slow = asyncio.create_task(bank.balance("alice"))
+        waited = False
+        try:
+            async with asyncio.timeout(scaled(2)):
+                await gate.reached.wait()
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    await bank.balance("bob")
+            except TimeoutError:
+                waited = True
+        finally:
+            gate.release()
+            await slow
+    if not waited:
+        return
+    pytest.fail(
+        f"balance('bob') had not answered after {PATIENCE} s, while balance('alice') was still "
+        "running its SELECT, with readers=2: the reads ran one at a time.\n"
+        "Likely mistake: every read on the same connection (an aiosqlite connection runs one "
+        "statement at a time, in its own thread), or a lock around every read.\n"
+        "Expected: two reads side by side, one on each reader connection.\n"
+        "Try: open `readers` reader connections and lend each read an idle one: an "
+        "asyncio.Queue of them (`reader = await idle.get()` ... `idle.put_nowait(reader)`).",
+        pytrace=False,
+    )
+
+
+async def test_the_loop_stays_free_while_another_process_holds_the_database(
+    database: Database, other_process: OtherProcess
+) -> None:
+    async with Bank(database.path) as bank:
+        await other_process.lock_the_database()  # for HOLD seconds, as a backup job would
+        await bank.transfer("alice", "bob", 10)  # waits for the lock, in the writer's thread
+    in_file = balances_in(database.path)
+    if in_file["alice"] == 90 and in_file["bob"] == 110:
+        return
+    pytest.fail(
+        f"transfer('alice', 'bob', 10), made while another process held the database for "
+        f"{HOLD} s, left the file with {changes(ACCOUNTS, in_file)}; expected alice -10, "
+        "bob +10.",
+        pytrace=False,
+    )
+
+
+async def test_close_closes_every_connection(database: Database) -> None:
+    async with Bank(database.path, readers=2) as bank:
+        await asyncio.gather(
+            *(bank.balance(name) for name in ("alice", "bob", "carol", "dave") * 3),
+            bank.transfer("alice", "bob", 1),
+            bank.transfer("carol", "dave", 1),
+        )
+    opened, still_open = len(database.connections), database.open_connections()
+    if opened > 3:
+        pytest.fail(
+            f"The Bank opened {opened} connections for 12 reads and 2 transfers with readers=2 "
+            f"({len(still_open)} of them still open after close()); expected 3 (one writer, "
+            "two readers), opened once in open().\n"
+            "Likely mistake: a new connection per call: each costs a thread and a file open, "
+            "one never closed keeps them for good, and writers on separate connections fight "
+            "over SQLite's one write lock.\n"
+            "Try: open the connections in open(), reuse them, close them all in close().",
+            pytrace=False,
+        )
+    if still_open:
+        pytest.fail(
+            f"After close(), {len(still_open)} of the {opened} connections the Bank opened "
+            f"were still open (connections {still_open}, numbered in the order they were "
+            "opened), each with its aiosqlite thread.\n"
+            "Likely mistake: close() closes the writer but forgets the readers (or the other "
+            "way round).\n"
+            "Try: keep every connection open() opens in a list, and close them all.",
+            pytrace=False,
+        )

@@ -1,0 +1,462 @@
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Collection
+from contextlib import asynccontextmanager
+from typing import Any, NoReturn
+
+import acked_queue
+import nats
+import pytest
+from harness import Timeline, scaled
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+from servers import NatsServer
+
+STREAM, SUBJECT, DURABLE = "JOBS", "jobs", "workers"
+# Long enough never to run out while a test waits: only the kill test relies on redelivery.
+LONG_ACK_WAIT = 30.0
+# The kill test's ack_wait: a message killed in process comes back after this long.
+SHORT_ACK_WAIT = 0.3
+# What to try, for the mistakes several tests can point at.
+TRY_WORKERS = (
+    "Try: start `workers` worker tasks in an asyncio.TaskGroup, each one a loop that fetches "
+    "one message, processes it and acks it."
+)
+TRY_ACK_AFTER = (
+    "Try: `try: await process(msg.data)` / `except Exception: await msg.nak()` / "
+    "`else: await msg.ack_sync()`."
+)
+
+
+class ProcessFailed(Exception):
+    """What the fake process() raises for a job that is set to fail."""
+
+
+class Broker:
+    """The test's side of the real NATS server: a stream of jobs and every ack it receives.
+
+    It publishes the jobs (their payload is their name) to a stream with one durable pull
+    consumer, and listens on the consumer's ack subjects: `acked` holds the jobs the server
+    received an ack for, `nakked` those it received a nak for. Both show on the timeline.
+    """
+
+    def __init__(self, server: NatsServer, timeline: Timeline, jobs: list[str]) -> None:
+        self.url, self.timeline, self.jobs = server.url, timeline, jobs
+        self.by_sequence: dict[int, str] = {}
+        self.acked: list[str] = []
+        self.nakked: list[str] = []
+        self.changed = asyncio.Event()  # set on every ack and every call of process()
+
+    async def on_ack(self, msg: Msg) -> None:
+        # $JS.ACK.<stream>.<consumer>.<delivered>.<stream sequence>.<consumer sequence>...
+        job = self.by_sequence[int(msg.subject.split(".")[5])]
+        if msg.data in (b"", b"+ACK"):
+            if job not in self.acked:
+                self.acked.append(job)
+            self.timeline.mark(f"ack {job}")
+        elif msg.data.startswith(b"-NAK"):
+            self.nakked.append(job)
+            self.timeline.mark(f"nak {job}")
+        self.changed.set()
+
+    def all_acked(self) -> bool:
+        return len(self.acked) == len(self.jobs)
+
+
+@asynccontextmanager
+async def broker(
+    server: NatsServer, timeline: Timeline, jobs: list[str], ack_wait: float = LONG_ACK_WAIT
+) -> AsyncIterator[Broker]:
+    """The stream, its durable consumer (explicit acks) and the jobs published, for one test."""
+    nc = await nats.connect(server.url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name=STREAM, subjects=[SUBJECT])
+        config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait)
+        await js.add_consumer(STREAM, config, durable_name=DURABLE)
+        side = Broker(server, timeline, jobs)
+        await nc.subscribe(f"$JS.ACK.{STREAM}.{DURABLE}.>", cb=side.on_ack)
+        for job in jobs:
+            side.by_sequence[(await js.publish(SUBJECT, job.encode())).seq] = job
+        yield side
+    finally:
+        await nc.close()
+
+
+class Work:
+    """The fake process(): each call is recorded on the timeline as `process(job)`.
+
+    A job in `hold` waits on its first delivery until it is cancelled (killed in process); in
+    `gate`, until the test opens the gate; in `fail`, it raises ProcessFailed on its first
+    delivery. Every other call takes `delay` seconds.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        delay: float = 0.02,
+        hold: Collection[str] = (),
+        gate: Collection[str] = (),
+        fail: Collection[str] = (),
+    ) -> None:
+        self.broker, self.timeline, self.delay = broker, broker.timeline, delay
+        self.hold, self.gated, self.fail = hold, gate, fail
+        self.gate = asyncio.Event()
+        self.calls: Counter[str] = Counter()
+        self.completed: list[str] = []  # the jobs whose process() returned, in that order
+        self.running: set[str] = set()
+
+    async def process(self, data: bytes) -> None:
+        job = data.decode()
+        self.calls[job] += 1
+        first = self.calls[job] == 1
+        label = f"process({job})" + ("" if first else f" #{self.calls[job]}")
+        try:
+            with self.timeline.record(label):
+                self.running.add(job)
+                self.broker.changed.set()
+                if first and job in self.hold:
+                    await asyncio.Event().wait()  # held until the consumer is killed
+                elif job in self.gated:
+                    await self.gate.wait()
+                else:
+                    await asyncio.sleep(scaled(self.delay))
+                if first and job in self.fail:
+                    raise ProcessFailed(f"{job} failed")
+            self.completed.append(job)
+        finally:
+            self.running.discard(job)
+            self.broker.changed.set()
+
+    def lost(self) -> list[str]:
+        return [job for job in self.broker.jobs if job not in self.completed]
+
+
+class Consumer:
+    """The learner's consume() running in a task, and ways to wait for it and to kill it."""
+
+    def __init__(self, broker: Broker, work: Work, workers: int) -> None:
+        self.broker = broker
+        self.call = f'consume(url, "{STREAM}", "{DURABLE}", process, workers={workers})'
+        self.task = asyncio.create_task(
+            acked_queue.consume(broker.url, STREAM, DURABLE, work.process, workers)
+        )
+        self.task.add_done_callback(lambda _: broker.changed.set())
+
+    async def until(self, ready: Callable[[], bool], within: float) -> bool:
+        """Wait until ready() holds (True) or `within` seconds (scaled) pass (False)."""
+        try:
+            async with asyncio.timeout(scaled(within)):
+                while not ready() and not self.task.done():
+                    self.broker.changed.clear()
+                    await self.broker.changed.wait()
+        except TimeoutError:
+            pass
+        if self.task.done():
+            self.stopped()
+        return ready()
+
+    async def until_in_process(self, work: Work, jobs: list[str]) -> None:
+        """Wait until all these jobs are in process at the same time (one per worker)."""
+        if not await self.until(lambda: work.running >= set(jobs), within=1.0):
+            pytest.fail(
+                f"{self.call}: {' and '.join(jobs)} were never in process at the same time "
+                f"(in process: {names(sorted(work.running))}), although each of the "
+                f"{len(jobs)} workers could take one: the messages were processed one at a "
+                f"time.\n{TRY_WORKERS}\n\n{self.broker.timeline.draw()}",
+                pytrace=False,
+            )
+
+    def stopped(self) -> NoReturn:
+        __tracebackhide__ = True
+        error = None if self.task.cancelled() else self.task.exception()
+        if isinstance(error, NotImplementedError):
+            raise error
+        if error is None:
+            pytest.fail(
+                f"{self.call} returned while it was still meant to consume: it must run until "
+                "it is cancelled (each worker a `while True` loop), fetching the next message "
+                "as soon as it is done with one.",
+                pytrace=False,
+            )
+        first = error
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        failed = isinstance(first, ProcessFailed)
+        pytest.fail(
+            f"{self.call} stopped with {type(error).__name__}"
+            + (f" ({type(first).__name__}: {first})" if first is not error else f": {error}")
+            + (
+                ": process() failed for one message, and that must not stop the consumer.\n"
+                "Expected: the failed message is nak-ed (so JetStream delivers it again) and "
+                f"the workers go on.\n{TRY_ACK_AFTER}"
+                if failed
+                else "; it must keep consuming until it is cancelled."
+            )
+            + f"\n\n{self.broker.timeline.draw()}",
+            pytrace=False,
+        )
+
+    async def kill(self) -> None:
+        """Cancel consume() mid-stream, while every worker is inside process(): it must stop."""
+        self.task.cancel()
+        await asyncio.wait({self.task}, timeout=scaled(0.5))
+        if not self.task.done():
+            pytest.fail(
+                f"{self.call} was cancelled, and 0.5 s later it was still running: it ignored "
+                "the cancellation, so it can never be stopped (a deploy, a Ctrl+C, a shutdown "
+                "would hang).\n"
+                "Likely mistake: a bare `except:` or `except BaseException:` around process() "
+                "or the fetch, which catches the CancelledError too, and a loop that goes on.\n"
+                "Try: catch `Exception` (CancelledError is not one) and let CancelledError "
+                "propagate: the TaskGroup then cancels every worker and ends.\n\n"
+                + self.broker.timeline.draw(),
+                pytrace=False,
+            )
+        if not self.task.cancelled():
+            self.stopped()
+
+
+@asynccontextmanager
+async def consuming(broker: Broker, work: Work, workers: int) -> AsyncIterator[Consumer]:
+    """Run the learner's consume() for the block; cancel it afterwards, whatever happened."""
+    consumer = Consumer(broker, work, workers)
+    try:
+        yield consumer
+    finally:
+        task = consumer.task
+        task.cancel()
+        await asyncio.wait({task}, timeout=scaled(0.1))
+        if not task.done() and sys.version_info < (3, 12):
+            # Python 3.11's asyncio.wait_for (which nats-py awaits in fetch() and ack_sync())
+            # loses a cancellation that lands together with the reply it waits for (fixed in
+            # 3.12): what is still cancelling but running was hit by that; cancel it again.
+            for other in asyncio.all_tasks():
+                if other.cancelling() and not other.done() and other is not asyncio.current_task():
+                    other.cancel()
+        await asyncio.wait({task}, timeout=scaled(0.4))
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the test reports it, or already has
+
+
+def names(jobs: Collection[str]) -> str:
+    return ", ".join(jobs) or "none"
+
+
+def nats_tasks() -> set[asyncio.Task[Any]]:
+    """The running tasks of NATS clients (a reader, a flusher, a pinger per open connection)."""
+
+    def source(task: asyncio.Task[Any]) -> str:
+        code = getattr(task.get_coro(), "cr_code", None)
+        return code.co_filename if code else ""
+
+    return {task for task in asyncio.all_tasks() if "/nats/" in source(task)}
+
+
+async def test_every_message_is_processed_and_then_acked(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    jobs = [f"m{i}" for i in range(1, 7)]
+    async with broker(nats_server, timeline, jobs) as side:
+        work = Work(side)
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(lambda: side.all_acked() and not work.lost(), within=1.0)
+    if not work.lost() and side.all_acked() and max(work.calls.values()) == 1:
+        return
+    unacked = [job for job in jobs if job not in side.acked]
+    pytest.fail(
+        f"{consumer.call} on 6 messages: processed {names(work.completed)}; the server received "
+        + (f"an ack for {names(side.acked)}" if side.acked else "no ack at all")
+        + (f" and none for {names(unacked)}" if unacked and side.acked else "")
+        + (
+            f"; processed more than once: {names([j for j, n in work.calls.items() if n > 1])}"
+            if max(work.calls.values(), default=0) > 1
+            else ""
+        )
+        + ".\nExpected: each message processed once, then acked.\n"
+        + (
+            "Likely mistake: the messages are never acked, so the server keeps them as pending "
+            "and delivers them again when their ack_wait runs out (processed twice).\n"
+            "Try: `await msg.ack_sync()` once `await process(msg.data)` has returned.\n\n"
+            if unacked
+            else "Try: fetch each message once, process it once, then ack it.\n\n"
+        )
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_k_messages_are_processed_at_once_not_one_at_a_time(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, [f"m{i}" for i in range(1, 7)]) as side:
+        work = Work(side, delay=0.1)
+        async with consuming(side, work, workers=3) as consumer:
+            await consumer.until(side.all_acked, within=2.0)
+    if timeline.peak >= 3:
+        return
+    pytest.fail(
+        f"{consumer.call} on 6 messages of 0.1 s: at most {timeline.peak} process() call(s) "
+        "were in flight at a time, although 3 workers were asked for: the messages were "
+        "processed one at a time.\n"
+        "Expected: 3 messages in process together.\n"
+        "Likely mistake: one loop that fetches, processes and acks each message in turn, "
+        f"whatever `workers` says.\n{TRY_WORKERS}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_never_more_than_k_messages_are_processed_at_once(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, [f"m{i}" for i in range(1, 9)]) as side:
+        work = Work(side, delay=0.1)
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(side.all_acked, within=2.0)
+    if 0 < timeline.peak <= 2:
+        return
+    if timeline.peak == 0:
+        pytest.fail(f"{consumer.call} never called process(): call it once per message.", False)
+    pytest.fail(
+        f"{consumer.call} on 8 messages: {timeline.peak} process() calls were in flight at the "
+        "same time; expected at most 2: nothing limited them to the 2 workers.\n"
+        "Likely mistake: starting a task for every fetched message (or fetching a batch and "
+        "gathering it) without waiting for a free worker, so the next fetch starts more.\n"
+        "Try: exactly `workers` worker tasks, each with one message at a time: a worker "
+        "fetches its next message only after it has acked the last one.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_one_slow_message_does_not_hold_up_the_other_workers(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    others = ["m1", "m2", "m3", "m4"]
+    async with broker(nats_server, timeline, ["slow", *others]) as side:
+        work = Work(side, gate=["slow"])
+        async with consuming(side, work, workers=2) as consumer:
+            flowed = await consumer.until(lambda: all(j in side.acked for j in others), 1.0)
+            meanwhile = [job for job in others if job in work.completed]
+            work.gate.set()  # now let the slow one finish
+            await consumer.until(side.all_acked, within=1.0)
+    if flowed:
+        return
+    waited = [job for job in others if job not in meanwhile]
+    pytest.fail(
+        f"{consumer.call}: while process(slow) was running, the other worker processed only "
+        f"{names(meanwhile)}; {names(waited)} waited for "
+        "slow although a worker was free.\n"
+        "Expected: m1 to m4 processed and acked by the free worker while slow runs.\n"
+        "Likely mistake: the messages are handled in batches (fetch `workers` messages, "
+        "gather them, ack, fetch again): a whole batch waits for its slowest message.\n"
+        "Try: let each worker fetch its next message as soon as it is done with its own: one "
+        "loop per worker, `fetch(1)`, process, ack.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_consumer_killed_mid_message_loses_none_and_repeats_none(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    jobs = [f"m{i}" for i in range(1, 7)]
+    held = ["m3", "m4"]
+    async with broker(nats_server, timeline, jobs, ack_wait=scaled(SHORT_ACK_WAIT)) as side:
+        work = Work(side, hold=held)
+        async with consuming(side, work, workers=2) as first:
+            await first.until_in_process(work, held)
+            await first.kill()  # while m3 and m4 are in process
+        done_before = list(work.completed)
+        timeline.mark("killed, restarted")
+        async with consuming(side, work, workers=2) as second:
+            await second.until(side.all_acked, within=SHORT_ACK_WAIT + 1.0)
+    call = f"{first.call}, killed while process(m3) and process(m4) ran, then started again"
+    lost = work.lost()
+    if lost:
+        early = [job for job in lost if job in side.acked]
+        pytest.fail(
+            f"{call}: {names(lost)} never finished processing: lost.\n"
+            + (
+                f"The server had an ack for {names(early)} although their process() never "
+                "finished, so it did not deliver them again after the kill.\n"
+                if early
+                else ""
+            )
+            + "Expected: a message killed in process is not acked, so JetStream delivers it "
+            "again (after ack_wait) and the restarted consumer processes it to the end.\n"
+            "Likely mistake: acking a message before process() has finished: as soon as it "
+            "is fetched, or in a `finally:` (which runs when process() is cancelled, too).\n"
+            "Try: `await process(msg.data)` first, and only then `await msg.ack_sync()`.\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    again = [job for job in done_before if work.calls[job] > 1]
+    if again:
+        pytest.fail(
+            f"{call}: {names(again)} had been processed to the end before the kill, yet "
+            "they were processed again after the restart: the server never received their "
+            "ack, so it delivered them again.\n"
+            "Expected: a message processed and acked before the kill is not processed again.\n"
+            "Try: `await msg.ack_sync()` right after `await process(msg.data)` returns: it "
+            "waits until the server has the ack.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+
+
+async def test_a_failed_message_is_nakked_and_processed_again(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, ["m1", "m2", "m3", "m4"]) as side:
+        work = Work(side, fail=["m2"])
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(side.all_acked, within=1.0)
+    if "m2" in work.completed and side.all_acked():
+        return
+    what = f"{consumer.call}: process(m2) raised ProcessFailed the first time"
+    if "m2" in side.acked:
+        pytest.fail(
+            f"{what}, yet the server received an ack for m2, so it will never deliver it "
+            "again: m2 is lost although its work was never done.\n"
+            "Expected: a failed message is nak-ed, delivered again, processed, then acked.\n"
+            "Likely mistake: acking in a `finally:` (or after an `except` that only logs), so "
+            f"the ack is sent whether process() worked or not.\n{TRY_ACK_AFTER}\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    pytest.fail(
+        f"{what}, and it was not processed again within {scaled(1.0):.1f} s: "
+        + (
+            "the server received a nak for it, but the consumer did not take it again"
+            if "m2" in side.nakked
+            else "the server received neither an ack nor a nak for it, so it waits for m2's "
+            f"ack_wait ({LONG_ACK_WAIT:.0f} s here) before it delivers m2 again"
+        )
+        + ".\n"
+        "Expected: the failed message nak-ed, so JetStream delivers it again at once.\n"
+        "Try: `except Exception: await msg.nak()` around process().\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_cancelled_consumer_stops_and_closes_its_connection(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, ["m1", "m2", "m3"]) as side:
+        work = Work(side, hold=["m1", "m2"])
+        ours = nats_tasks()
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until_in_process(work, ["m1", "m2"])
+            await consumer.kill()
+        await asyncio.sleep(0)  # let the cancelled tasks of a closed connection finish
+        left = nats_tasks() - ours
+    if not left:
+        return
+    pytest.fail(
+        f"{consumer.call} stopped when cancelled, but its connection to NATS is still open: "
+        f"{len(left)} task(s) of the NATS client still running "
+        f"({names(sorted(t.get_coro().__qualname__ for t in left))}).\n"
+        "Expected: the connection closed when consume() ends, also when it is cancelled.\n"
+        "Try: `async with await nats.connect(url) as nc:` around the work (or `finally: "
+        "await nc.close()`).",
+        pytrace=False,
+    )

@@ -1,0 +1,386 @@
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any, NoReturn
+
+import graceful_shutdown
+import pytest
+from graceful_shutdown import Summary
+from harness import EARLY, MARGIN, Timeline, scaled
+
+# At SIGTERM, a (0.2 s) and b (0.3 s) run on the two workers and c (0.2 s) waits in the queue:
+# all three are done 0.4 s after they were queued, well within the grace of 1 s.
+IN_FLIGHT = {"a": 0.2, "b": 0.3, "c": 0.2}
+# "long" would run for 10 s: the grace of 0.3 s ends it; "short" (0.1 s) finishes in time.
+LONG = {"long": 10.0, "short": 0.1}
+# How long a client waits for an answer, or for the server to close its connection.
+PATIENCE = 0.5
+
+
+def fail(message: str) -> NoReturn:
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+class Service:
+    """The learner's run_service, started by the test; every job is drawn on the timeline."""
+
+    def __init__(self, timeline: Timeline, delays: dict[str, float], workers: int, grace: float):
+        self.timeline, self.delays = timeline, delays
+        self.workers, self.grace = workers, scaled(grace)
+        self.port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[Summary] | None = None
+        self.stand_in_got_sigterm = False
+        self.clients: list[Client] = []
+        self.accepted: list[str] = []  # the jobs the service said it queued
+        self.signalled = self.returned = 0.0  # when, on the timeline
+
+    def call(self) -> str:
+        return f"run_service(job, ready, workers={self.workers}, grace={self.grace:.2f})"
+
+    async def job(self, name: str) -> str:
+        done: str = await self.timeline.work(f"job {name}", self.delays[name], name)
+        return done
+
+    def stand_in(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM's handler until the service installs its own: the test process lives on."""
+        self.stand_in_got_sigterm = True
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(
+            graceful_shutdown.run_service(
+                self.job, self.port.set_result, workers=self.workers, grace=self.grace
+            )
+        )
+        await asyncio.wait(
+            {self.task, self.port}, timeout=scaled(PATIENCE), return_when=asyncio.FIRST_COMPLETED
+        )
+        if self.task.done():
+            self.task.result()  # its error (NotImplementedError, for a start)
+            fail(f"{self.call()} returned before it was sent SIGTERM, without calling ready().")
+        if not self.port.done():
+            fail(
+                f"{self.call()} did not call ready(port) within {scaled(PATIENCE):.2f} s: call "
+                "it once the server listens and the SIGTERM handler is installed."
+            )
+
+    async def client(self) -> "Client":
+        client = Client(
+            self, *await asyncio.open_connection(graceful_shutdown.HOST, self.port.result())
+        )
+        self.clients.append(client)
+        return client
+
+    async def terminate(self) -> None:
+        """Send SIGTERM to this process, as `docker stop`, systemd or Kubernetes do."""
+        self.timeline.mark("SIGTERM")
+        self.signalled = self.timeline.now()
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0)
+        if self.stand_in_got_sigterm:
+            fail(
+                f"SIGTERM reached the test's stand-in handler, not {self.call()}: the service "
+                "does not handle SIGTERM. Outside this test, SIGTERM would have killed the "
+                "process on the spot, and every job in flight with it.\n"
+                "Likely mistake: no signal handler, or one for SIGINT (Ctrl-C) only, while "
+                "`docker stop`, systemd and Kubernetes send SIGTERM.\n"
+                "Try: `loop.add_signal_handler(signal.SIGTERM, stop.set)` before you call "
+                "ready(), and `await stop.wait()`."
+            )
+
+    async def stopped(self) -> Summary:
+        """What run_service returns after SIGTERM; it must return within the grace and a bit."""
+        assert self.task is not None
+        waited = self.grace + scaled(PATIENCE)
+        await asyncio.wait({self.task}, timeout=waited)
+        if self.task.done():
+            summary = self.task.result()
+            self.returned = self.timeline.now()
+            self.timeline.mark("run_service returned")
+            return summary
+        cancelled = [s.label for s in self.timeline.spans if s.cancelled]
+        running = [s.label for s in self.timeline.spans if s.end is None]
+        if cancelled:
+            mistake = (
+                f"The deadline did cancel {', '.join(cancelled)}, yet the service never "
+                "ended: a worker swallowed the CancelledError and went on (an `except "
+                "asyncio.CancelledError:` without `raise`), so the task group waits for it "
+                "forever.\n"
+                "Try: whatever you do when a job is cancelled, end that `except` with `raise`."
+            )
+        else:
+            mistake = (
+                f"Still running: {', '.join(running) or 'no job'}. The service waits for its "
+                "jobs with no deadline: a job that takes 10 s keeps it alive for 10 s, and a "
+                "stuck one forever (then the orchestrator kills it with SIGKILL).\n"
+                "Try: `async with asyncio.timeout(grace): await queue.join()`, then cancel the "
+                "workers."
+            )
+        fail(
+            f"{self.call()} was still running {waited:.2f} s after SIGTERM, past its grace of "
+            f"{self.grace:.2f} s.\n{mistake}\n\n{self.timeline.draw()}"
+        )
+
+    async def stop(self) -> None:
+        """Whatever the test saw: hang up, stop the service if it still runs."""
+        for client in self.clients:
+            await client.hang_up()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=scaled(1.0))
+
+
+class Client:
+    def __init__(
+        self, service: Service, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.service, self.reader, self.writer = service, reader, writer
+
+    async def submit(self, *names: str) -> None:
+        for name in names:
+            self.writer.write(f"{name}\n".encode())
+            await self.writer.drain()
+            answer = await patiently(self.reader.readline())
+            sent, expected = f"{name}\n".encode(), f"queued {name}\n".encode()
+            if answer == expected:
+                self.service.accepted.append(name)
+                continue
+            got = f"nothing within {scaled(PATIENCE):.2f} s" if answer is None else repr(answer)
+            fail(
+                f"The client sent {sent!r} and got {got}; expected "
+                f"{expected!r} once the job is on the queue."
+            )
+
+    async def hang_up(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+async def patiently(read: Any) -> bytes | None:
+    """What the read returns, or None if nothing came within PATIENCE."""
+    try:
+        async with asyncio.timeout(scaled(PATIENCE)):
+            result: bytes = await read
+            return result
+    except TimeoutError:
+        return None
+
+
+@asynccontextmanager
+async def running(
+    timeline: Timeline, delays: dict[str, float], *, workers: int, grace: float
+) -> AsyncIterator[Service]:
+    """A service started with a stand-in SIGTERM handler in place; all undone at the end."""
+    service = Service(timeline, delays, workers, grace)
+    previous = signal.signal(signal.SIGTERM, service.stand_in)
+    try:
+        await service.start()
+        yield service
+    finally:
+        await service.stop()
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def expect_every_job(
+    summary: Summary, service: Service, finished: list[str], cancelled: set[str]
+) -> None:
+    __tracebackhide__ = True
+    accounted = summary.finished + summary.cancelled
+    lost = [name for name in service.accepted if name not in accounted]
+    call = f"{service.call()} returned {summary}"
+    if lost:
+        fail(
+            f"{call}: the jobs {lost} were accepted (the client got 'queued ...') and are in "
+            "neither list: lost, as if they had never been sent.\n"
+            f"Expected: finished {finished}, cancelled {sorted(cancelled)}.\n"
+            "Likely mistake: workers that leave once their current job is done, leaving the "
+            "queue full, or jobs still waiting in the queue at the deadline forgotten.\n"
+            "Try: wait for the queue itself (`await queue.join()`) within the grace, and after "
+            "the deadline move what is left in the queue to `cancelled`.\n\n"
+            + service.timeline.draw()
+        )
+    if summary.finished != finished or set(summary.cancelled) != cancelled:
+        fail(
+            f"{call}; expected finished {finished} (in the order they ended) and cancelled "
+            f"{sorted(cancelled)}.\n\n{service.timeline.draw()}"
+        )
+
+
+async def test_jobs_in_flight_at_the_signal_all_finish(timeline: Timeline) -> None:
+    async with running(timeline, IN_FLIGHT, workers=2, grace=1.0) as service:
+        client = await service.client()
+        await client.submit(*IN_FLIGHT)
+        await service.terminate()
+        summary = await service.stopped()
+    cut_short = [s.label for s in timeline.spans if s.cancelled]
+    if cut_short:
+        fail(
+            f"{service.call()}: SIGTERM came while a and b ran and c waited; {cut_short} were "
+            f"cancelled, though all three were done 0.4 s later, well within the grace of "
+            f"{service.grace:.2f} s: the service cancelled work it had time to finish.\n"
+            "Likely mistake: cancelling the workers as soon as the signal comes.\n"
+            "Try: first `await queue.join()` inside `async with asyncio.timeout(grace):`, and "
+            "cancel the workers only after that.\n\n" + timeline.draw()
+        )
+    expect_every_job(summary, service, finished=["a", "b", "c"], cancelled=set())
+
+
+async def test_the_workers_run_the_jobs_side_by_side(timeline: Timeline) -> None:
+    async with running(timeline, IN_FLIGHT, workers=2, grace=1.0) as service:
+        client = await service.client()
+        await client.submit(*IN_FLIGHT)
+        await service.terminate()
+        await service.stopped()
+    if timeline.peak == 2:
+        return
+    if timeline.peak == 1:
+        mistake = (
+            "Only one job ran at a time: a, b and c ran one after another, on a single worker "
+            "(0.2 + 0.3 + 0.2 = 0.7 s instead of 0.4 s).\n"
+            "Try: start `workers` worker tasks, all taking jobs from the same queue."
+        )
+    else:
+        mistake = (
+            "More jobs ran at once than there are workers: is each job started as a task of "
+            "its own (then nothing limits them), instead of run by one of `workers` tasks?"
+        )
+    fail(
+        f"{service.call()}: a, b and c were queued; {timeline.peak} of them ran at the same "
+        f"time; expected 2, one per worker.\n{mistake}\n\n{timeline.draw()}"
+    )
+
+
+async def test_the_service_returns_as_soon_as_the_work_is_done(timeline: Timeline) -> None:
+    async with running(timeline, IN_FLIGHT, workers=2, grace=1.0) as service:
+        client = await service.client()
+        await client.submit(*IN_FLIGHT)
+        await service.terminate()
+        await service.stopped()
+    last = max(s.end or 0.0 for s in timeline.spans if s.label.startswith("job"))
+    if service.returned - last <= scaled(MARGIN):
+        return
+    fail(
+        f"{service.call()}: the last job was done {last - service.signalled:.2f} s after "
+        f"SIGTERM, and the service returned {service.returned - last:.2f} s after that; "
+        f"expected it to return at once (within {scaled(MARGIN):.2f} s).\n"
+        "It waited it out: the grace is a deadline, not a pause; Kubernetes, waiting for the "
+        "process to end, and the next deploy with it, wait with it. Was it "
+        "`await asyncio.sleep(grace)`?\n"
+        "Try: wait for the queue to be done, `await queue.join()`, inside "
+        "`async with asyncio.timeout(grace):`: it returns as soon as the last job ends.\n\n"
+        + timeline.draw()
+    )
+
+
+async def test_a_long_job_is_cancelled_at_the_deadline(timeline: Timeline) -> None:
+    async with running(timeline, LONG, workers=2, grace=0.3) as service:
+        client = await service.client()
+        await client.submit(*LONG)
+        await service.terminate()
+        summary = await service.stopped()
+    took = service.returned - service.signalled
+    if took < EARLY * service.grace:
+        fail(
+            f"{service.call()} returned {took:.2f} s after SIGTERM, before its grace of "
+            f"{service.grace:.2f} s was over: the long job was cut short before its deadline.\n"
+            "Try: let the jobs run until the deadline (`async with asyncio.timeout(grace):`) "
+            "before you cancel them.\n\n" + timeline.draw()
+        )
+    if took > service.grace + scaled(MARGIN):
+        fail(
+            f"{service.call()} returned {took:.2f} s after SIGTERM; expected about "
+            f"{service.grace:.2f} s: it did not stop at the deadline.\n\n" + timeline.draw()
+        )
+    if not timeline.span("job long").cancelled:
+        fail(f"job long was not cancelled at the deadline.\n\n{timeline.draw()}")
+    expect_every_job(summary, service, finished=["short"], cancelled={"long"})
+
+
+async def test_jobs_still_waiting_at_the_deadline_are_reported_not_lost(
+    timeline: Timeline,
+) -> None:
+    async with running(timeline, LONG, workers=1, grace=0.3) as service:
+        client = await service.client()
+        await client.submit(*LONG)  # one worker: "short" waits behind "long"
+        await service.terminate()
+        summary = await service.stopped()
+    expect_every_job(summary, service, finished=[], cancelled={"long", "short"})
+
+
+async def test_new_connections_are_refused_after_the_signal(timeline: Timeline) -> None:
+    async with running(timeline, LONG, workers=1, grace=0.5) as service:
+        idle = await service.client()
+        await idle.submit("long")
+        await service.terminate()
+        await patiently(idle.reader.read())  # the service is shutting down once it closes this
+        try:
+            latecomer = await service.client()
+        except ConnectionRefusedError:
+            await service.stopped()
+            return
+        await latecomer.submit("short")
+        fail(
+            f"{service.call()} got SIGTERM, and during its grace period a new client still "
+            "connected and had its job queued: the service is still accepting connections, "
+            "so new work keeps coming while it tries to stop.\n"
+            "Expected: the connection refused (ConnectionRefusedError) from the signal on.\n"
+            "Try: `server.close()` as soon as the signal comes: it stops listening at once "
+            "(the `async with server:` block closes it only at its end)."
+        )
+
+
+async def test_every_client_connection_is_closed_on_shutdown(timeline: Timeline) -> None:
+    async with running(timeline, LONG, workers=1, grace=0.3) as service:
+        idle = await service.client()
+        await idle.submit("long")
+        await service.terminate()
+        closed = await patiently(idle.reader.read())
+        if closed is None:
+            fail(
+                f"{service.call()} got SIGTERM; {scaled(PATIENCE):.2f} s later the connection "
+                "of a client that had sent its job was still open: the service left it open "
+                "(server.close() stops accepting, but does not close the connections it "
+                "already has, and on Python 3.12+ server.wait_closed() then waits forever).\n"
+                "Try: keep the writers of the connections in a set, and close each one when "
+                "the signal comes."
+            )
+        await service.stopped()
+
+
+async def test_the_signal_handler_is_removed_when_the_service_returns(
+    timeline: Timeline,
+) -> None:
+    async with running(timeline, LONG, workers=2, grace=0.3) as service:
+        client = await service.client()
+        await client.submit("short")
+        await service.terminate()
+        await service.stopped()
+        if asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM):
+            fail(
+                f"{service.call()} returned, and its SIGTERM handler was still installed on "
+                "the event loop: the next SIGTERM would call into a service that is gone "
+                "instead of stopping the program.\n"
+                "Try: `loop.remove_signal_handler(signal.SIGTERM)` in a `finally:` around the "
+                "service, so that it goes on every way out."
+            )
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, service.stand_in):
+            fail(
+                f"{service.call()} returned and left a SIGTERM handler of its own installed "
+                f"({signal.getsignal(signal.SIGTERM)!r}).\n"
+                "Try: loop.add_signal_handler / loop.remove_signal_handler, in a `finally:`."
+            )
+
+
+async def test_sigterm_starts_the_shutdown(timeline: Timeline) -> None:
+    async with running(timeline, LONG, workers=2, grace=0.3) as service:
+        client = await service.client()
+        await client.submit("short")
+        await service.terminate()
+        summary = await service.stopped()
+    expect_every_job(summary, service, finished=["short"], cancelled=set())

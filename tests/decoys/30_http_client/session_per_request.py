@@ -1,0 +1,38 @@
+"""Opens a new ClientSession inside each request, so every request needs a connection of its own.
+
+caught by: test_every_request_goes_through_one_shared_session
+says: a new ClientSession for every request
+"""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+
+@dataclass
+class Result:
+    url: str
+    status: int | None = None
+    data: Any = None
+    error: str | None = None
+
+
+async def fetch_json_all(urls: list[str], limit: int) -> list[Result]:
+    slots = asyncio.Semaphore(limit)
+
+    async def fetch_one(url: str) -> Result:
+        status = None
+        try:
+            async with slots, aiohttp.ClientSession() as session, session.get(url) as response:
+                status = response.status
+                if not response.ok:
+                    return Result(url, status, error=f"HTTP {status} {response.reason}")
+                return Result(url, status, data=await response.json())
+        except (aiohttp.ClientError, ValueError) as error:
+            return Result(url, status, error=f"{type(error).__name__}: {error}")
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(fetch_one(url)) for url in urls]
+    return [task.result() for task in tasks]

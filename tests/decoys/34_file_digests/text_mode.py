@@ -1,0 +1,24 @@
+"""Reads each file as text (path.read_text().encode()): newlines change and bytes fail to decode.
+
+caught by: test_every_digest_is_the_sha256_of_the_file_bytes
+says: text mode
+"""
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+
+async def digest_all(paths: list[Path], limit: int) -> dict[Path, str]:
+    def sha256_of(path: Path) -> str:
+        return hashlib.sha256(path.read_text().encode()).hexdigest()
+
+    slots = asyncio.Semaphore(limit)
+
+    async def digest_one(path: Path) -> str:
+        async with slots:
+            return await asyncio.to_thread(sha256_of, path)
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = {path: tg.create_task(digest_one(path)) for path in paths}
+    return {path: task.result() for path, task in tasks.items()}

@@ -1,0 +1,32 @@
+"""Processes every message but never acks it, so the server keeps it pending and delivers it again.
+
+caught by: test_every_message_is_processed_and_then_acked
+says: never acked
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import nats
+
+Process = Callable[[bytes], Awaitable[None]]
+
+
+async def consume(url: str, stream: str, durable: str, process: Process, workers: int) -> None:
+    async with await nats.connect(url) as nc:
+        subscription = await nc.jetstream().pull_subscribe_bind(durable, stream=stream)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    [msg] = await subscription.fetch(1, timeout=1)
+                except TimeoutError:
+                    continue
+                try:
+                    await process(msg.data)
+                except Exception:
+                    await msg.nak()
+
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(workers):
+                tg.create_task(worker())

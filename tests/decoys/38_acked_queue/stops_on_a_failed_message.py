@@ -1,0 +1,30 @@
+"""Lets an exception of process() escape the worker, so one failed message stops the whole consumer.
+
+caught by: test_a_failed_message_is_nakked_and_processed_again
+says: must not stop the consumer
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import nats
+
+Process = Callable[[bytes], Awaitable[None]]
+
+
+async def consume(url: str, stream: str, durable: str, process: Process, workers: int) -> None:
+    async with await nats.connect(url) as nc:
+        subscription = await nc.jetstream().pull_subscribe_bind(durable, stream=stream)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    [msg] = await subscription.fetch(1, timeout=1)
+                except TimeoutError:
+                    continue
+                await process(msg.data)
+                await msg.ack_sync()
+
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(workers):
+                tg.create_task(worker())
