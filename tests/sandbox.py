@@ -100,14 +100,15 @@ def _leftovers(sandbox: Path, expected: set[Path]) -> list[str]:
         for p in _files(sandbox) - expected
         if not p.is_relative_to(sandbox / TEMP) and "__pycache__" not in p.parts
     )
-    running = []
+    # With the separator: the sandbox "test_x1" must not claim the processes of "test_x10".
+    inside, running = str(sandbox) + os.sep, []
     for process in Path("/proc").glob("[0-9]*"):  # Linux, where CI runs; elsewhere none seen
         try:
             command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
             cwd = os.readlink(process / "cwd")
         except OSError:
             continue  # gone meanwhile, or not ours to read
-        if str(sandbox) in command or cwd.startswith(str(sandbox)):
+        if inside in command or (cwd + os.sep).startswith(inside):
             running.append(f"process {process.name} still running: {command.strip()}")
     return written + running
 
