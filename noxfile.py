@@ -25,7 +25,11 @@ PYTHONS = nox.project.python_versions(PYPROJECT)
 
 
 def _install(session: nox.Session, group: str) -> None:
-    session.install(*nox.project.dependency_groups(PYPROJECT, group))
+    # Compiled now, not on each import: with PYTHONDONTWRITEBYTECODE set (as on CI), every one
+    # of the proofs' hundreds of pytest runs would compile pytest and aiohttp again.
+    session.install(
+        *nox.project.dependency_groups(PYPROJECT, group), env={"UV_COMPILE_BYTECODE": "1"}
+    )
 
 
 @nox.session(default=False, reuse_venv=True)

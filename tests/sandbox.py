@@ -7,9 +7,12 @@ which katas/NN_slug/slug.py is replaced by X. The proofs and the harness tests b
 from __future__ import annotations
 
 import ast
+import atexit
+import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,10 +63,7 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     """Run pytest in the sandbox; every test's outcome plus the whole output."""
     results = sandbox / "results.json"
     before = _files(sandbox)
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
+    arguments = [
         "-p",
         "katas._tools.results",
         "--results-json",
@@ -72,20 +72,71 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
         f"--basetemp={sandbox / TEMP}",
         *args,
     ]
-    done = subprocess.run(
-        command,
-        cwd=sandbox,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "KATA_STAGE": "all", **(env or {})},
-    )
-    output = done.stdout + done.stderr
+    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "KATA_STAGE": "all", **(env or {})}
+    log = sandbox / "output.txt"
+    if hasattr(os, "fork") and os.environ.get("KATA_FORK", "1") != "0":
+        _launcher().run(sandbox, arguments, environment, log)
+    else:  # no fork (Windows), or KATA_FORK=0 to compare: a fresh interpreter for each run
+        with log.open("w") as out:
+            subprocess.run(
+                [sys.executable, "-m", "pytest", *arguments],
+                cwd=sandbox,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+    output = log.read_text(errors="replace")
     records = json.loads(results.read_text()) if results.is_file() else []
     outcomes = [Outcome(**record) for record in records]
-    return Run(outcomes, output, _leftovers(sandbox, before | {results}))
+    return Run(outcomes, output, _leftovers(sandbox, before | {results, log}))
 
 
 TEMP = ".pytest-tmp"
+
+
+class Launcher:
+    """tests/launcher.py, started once per process that runs sandboxes; each run is a fork."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("launcher.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        atexit.register(self.close)
+
+    def run(self, cwd: Path, args: list[str], env: dict[str, str], log: Path) -> int:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        request = {"cwd": str(cwd), "args": args, "env": env, "log": str(log)}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        pid = self._answer()["pid"]
+        try:
+            code: int = self._answer()["code"]
+            return code
+        except BaseException:  # interrupted (a timeout): end the run, keep the protocol in step
+            os.kill(pid, signal.SIGKILL)
+            self._answer()
+            raise
+
+    def _answer(self) -> dict[str, int]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"tests/launcher.py ended (exit {self.process.wait()})")
+        answer: dict[str, int] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait()
+
+
+@functools.cache
+def _launcher() -> Launcher:
+    return Launcher()
 
 
 def _files(folder: Path) -> set[Path]:
