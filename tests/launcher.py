@@ -14,6 +14,7 @@ threads, and it waits for each child before it reads the next request.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -27,6 +28,8 @@ def serve() -> None:
     for module in PRELOAD:
         with contextlib.suppress(ImportError):  # not installed: no kata imports it then
             __import__(module)
+    # What the launcher holds now is never garbage: the children's collections skip it.
+    gc.freeze()
     for line in sys.stdin:
         request: dict[str, Any] = json.loads(line)
         pid = os.fork()
@@ -54,6 +57,7 @@ def _child(request: dict[str, Any]) -> None:
         # What `python -m pytest` in cwd would have: cwd first on sys.path, the env's flags.
         sys.path[0] = request["cwd"]
         sys.dont_write_bytecode = bool(request["env"].get("PYTHONDONTWRITEBYTECODE"))
+        sys.pycache_prefix = request["env"].get("PYTHONPYCACHEPREFIX")
         sys.argv = ["pytest", *request["args"]]
         import pytest
 

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     results = sandbox / "results.json"
     before = _files(sandbox)
     arguments = [
+        # Plugins of the proofs' own environment (xdist) or of no kata (anyio, a dependency's):
+        # loading them is most of a short run's start-up.
+        *("-p", "no:xdist", "-p", "no:xdist.looponfail", "-p", "no:anyio"),
         "-p",
         "katas._tools.results",
         "--results-json",
@@ -72,7 +76,11 @@ def run(sandbox: Path, *args: str, env: dict[str, str] | None = None) -> Run:
         f"--basetemp={sandbox / TEMP}",
         *args,
     ]
-    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "KATA_STAGE": "all", **(env or {})}
+    environment = {**os.environ, "KATA_STAGE": "all", **(env or {})}
+    # Bytecode (pytest's assertion-rewritten plugins too) goes to one cache for every run, not
+    # into the sandbox: written once, read by the next run.
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)
+    environment["PYTHONPYCACHEPREFIX"] = _bytecode_cache()
     log = sandbox / "output.txt"
     if hasattr(os, "fork") and os.environ.get("KATA_FORK", "1") != "0":
         _launcher().run(sandbox, arguments, environment, log)
@@ -137,6 +145,13 @@ class Launcher:
 @functools.cache
 def _launcher() -> Launcher:
     return Launcher()
+
+
+@functools.cache
+def _bytecode_cache() -> str:
+    folder = tempfile.mkdtemp(prefix="katas-bytecode-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _files(folder: Path) -> set[Path]:
