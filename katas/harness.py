@@ -10,6 +10,7 @@ Delays and margins stretch with KATA_TIME_SCALE (e.g. KATA_TIME_SCALE=3 on a slo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import itertools
 import os
@@ -343,9 +344,27 @@ def _current_task() -> asyncio.Task[Any] | None:
         return None
 
 
+# True in the tasks started inside `as_scheduled()`: their calls skip the jitter.
+_AS_SCHEDULED = contextvars.ContextVar("as_scheduled", default=False)
+
+
+@contextmanager
+def as_scheduled() -> Iterator[None]:
+    """Tasks started in this block call the code under test without stress mode's random yields.
+
+    For a test that builds one exact interleaving to expose a mistake (two calls that must run
+    back to back): jitter would shuffle the test's own set-up, not the learner's code.
+    """
+    token = _AS_SCHEDULED.set(True)
+    try:
+        yield
+    finally:
+        _AS_SCHEDULED.reset(token)
+
+
 async def _jitter() -> None:
     """In stress mode, let other tasks run first a random number of times."""
-    if JITTER:
+    if JITTER and not _AS_SCHEDULED.get():
         for _ in range(random.randint(0, 2)):
             await asyncio.sleep(0)
 

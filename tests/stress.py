@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import xml.etree.ElementTree as ET
 from importlib.util import find_spec
@@ -49,7 +50,7 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
                 "tests/test_proofs.py",
                 "-q",
                 "-n",
-                "2",
+                "4",
                 f"--junitxml={report}",
                 "-p",
                 "no:cacheprovider",
@@ -61,21 +62,29 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
         )
         took = time.monotonic() - started
         cases = ET.parse(report).getroot().iter("testcase")
-        outcomes = [
-            (case.get("name", ""), not any(c.tag in ("failure", "error") for c in case))
-            for case in cases
-        ]
+        outcomes = [(case.get("name", ""), _failure(case)) for case in cases]
     counts, green = [], True
     for label, prefix in PROOFS.items():
-        mine = [ok for name, ok in outcomes if name.startswith(prefix)]
+        mine = [not failure for name, failure in outcomes if name.startswith(prefix)]
         counts.append(f"{label} {sum(mine)}/{len(mine)}")
         green &= all(mine)
-    failed = [name for name, ok in outcomes if not ok]
+    failed = [(name, failure) for name, failure in outcomes if failure]
     line = (
         f"{variant:<7} Python {sys.version_info.major}.{sys.version_info.minor}: "
         f"{', '.join(counts)}  ({took:.0f} s)"
     )
-    return line + "".join(f"\n    FAILED {name}" for name in failed), green and not failed
+    for name, failure in failed:
+        line += f"\n    FAILED {name}\n" + textwrap.indent(failure, "      ")
+    return line, green and not failed
+
+
+def _failure(case: ET.Element) -> str:
+    """The first lines of a failed proof's message ("" if it passed): enough to see why."""
+    for child in case:
+        if child.tag in ("failure", "error"):
+            lines = (child.get("message") or child.text or "failed").splitlines()
+            return "\n".join(lines[:6])
+    return ""
 
 
 def main(argv: list[str]) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 import condition
 import pytest
-from harness import Timeline, scaled
+from harness import Timeline, as_scheduled, scaled
 
 pytestmark = pytest.mark.timeout(2)  # a lost wake-up deadlocks: fail in 1.6 s, not in 5
 
@@ -353,8 +353,10 @@ async def test_a_get_wakes_the_waiting_put_even_while_another_get_waits(
             buffer.expect_waiting(
                 getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
             )
-        # Started together: put('y') finds 'x' in the buffer and waits beside get() #2.
-        calls = [*getters, buffer.putting("x"), buffer.putting("y")]
+        # Started together: put('y') finds 'x' in the buffer and waits beside get() #2
+        # (back to back, before get() #1 takes 'x': that is the scenario, even in stress mode).
+        with as_scheduled():
+            calls = [*getters, buffer.putting("x"), buffer.putting("y")]
         await asyncio.wait({c.task for c in calls}, timeout=scaled(PATIENCE))
         stuck = [c.name for c in calls if not c.task.done()]
         if stuck:
