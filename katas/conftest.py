@@ -9,6 +9,7 @@ pytest-timeout (signal method) stays the backstop for a loop that never gives co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import inspect
@@ -20,7 +21,7 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -51,25 +52,30 @@ def timeline(monkeypatch: pytest.MonkeyPatch) -> Timeline:
     return Timeline(monkeypatch)
 
 
+# The server fixtures are async for one reason: so that they end while the test's event loop
+# still runs, before it closes. A connection the learner's code leaked to a server still up
+# would keep uvloop's close() waiting forever.
+
+
 @pytest.fixture
-def http_server(timeline: Timeline) -> Iterator[Callable[[Iterable[AbstractRouteDef]], HttpServer]]:
+async def http_server(
+    timeline: Timeline,
+) -> AsyncIterator[Callable[[Iterable[AbstractRouteDef]], HttpServer]]:
     """Start real HTTP servers on 127.0.0.1 (`http_server(routes)`); all stop when the test ends."""
     from servers import HttpServer
 
-    started: list[HttpServer] = []
+    with contextlib.ExitStack() as stack:  # every server is stopped, even if one stop() fails
 
-    def start(routes: Iterable[AbstractRouteDef]) -> HttpServer:
-        server = HttpServer(timeline, routes).start()
-        started.append(server)
-        return server
+        def start(routes: Iterable[AbstractRouteDef]) -> HttpServer:
+            server = HttpServer(timeline, routes).start()
+            stack.callback(server.stop)
+            return server
 
-    yield start
-    for server in started:
-        server.stop()
+        yield start
 
 
 @pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+async def nats_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
     """A real NATS server with JetStream on 127.0.0.1, stopped when the test ends."""
     from servers import NatsServer
 
