@@ -32,9 +32,11 @@ def trip(
         with timeline.record(name) as span:
             arrived += 1
             if arrived == len(failing):
-                # Wakes the others first: they raise in the same loop step as this one, before
-                # the TaskGroup hears of any error (a clock, even 0 s, would not promise that).
-                all_failing_called.set()
+                # At the next loop step, all of them wake (this one too) and raise one after
+                # another, before the TaskGroup hears of any error: a clock, even 0 s, would
+                # not promise that. Never at once: with eager tasks, a booking that fails
+                # before its first pause would fail inside create_task().
+                asyncio.get_running_loop().call_soon(all_failing_called.set)
             await all_failing_called.wait()
             span.error = failing[name]
             raise failing[name]

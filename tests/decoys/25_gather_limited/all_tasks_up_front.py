@@ -1,4 +1,4 @@
-"""Creates a task for every coroutine at once, each waiting on the semaphore: 100 tasks for 5 slots.
+"""Creates a task for every coroutine at once, each waiting on the semaphore: 30 tasks for 5 slots.
 
 caught by: test_only_limit_tasks_exist_at_once_however_many_coroutines
 says: created as tasks up front
