@@ -90,14 +90,21 @@ class Calls:
         return True
 
     def stale(self) -> list[str]:
-        """The calls that did not send the latest value pushed before them, in words."""
-        latest, found = None, []
-        for event in self.events:
-            kind, value = event.split()
-            if kind == "push":
-                latest = int(value)
-            elif int(value) != latest:
-                found.append(f"action({value}) was called when the latest value was {latest}")
+        """The calls that sent an older value than one pushed well before them, in words.
+
+        For streams of growing values. A push up to MARGIN before a call does not count: the
+        call may have been decided (its value taken) just before, and started just after.
+        """
+        found = []
+        for value, at in zip(self.values, self.at, strict=True):
+            newer = [(when, v) for when, v in self.pushed if v > value]
+            well_before = [(when, v) for when, v in newer if when <= at - scaled(MARGIN)]
+            if well_before:
+                when, latest = well_before[-1]
+                found.append(
+                    f"action({value}) was called when the latest value, {latest}, had been "
+                    f"pushed {at - when:.2f} s before"
+                )
         return found
 
     def called_before_push(self, value: int) -> list[int]:
