@@ -35,6 +35,8 @@ def serve() -> None:
         pid = os.fork()
         if pid == 0:
             _child(request)  # never returns
+        with contextlib.suppress(OSError):  # the child does it too: whoever comes first
+            os.setpgid(pid, pid)
         print(json.dumps({"pid": pid}), flush=True)  # so that the client can end a run
         _, status = os.waitpid(pid, 0)
         print(json.dumps({"code": os.waitstatus_to_exitcode(status)}), flush=True)
@@ -43,6 +45,9 @@ def serve() -> None:
 def _child(request: dict[str, Any]) -> None:
     code = 3
     try:
+        # A group of its own: a run ended from outside (a timeout) ends with the servers it
+        # started (the client kills the whole group).
+        os.setpgid(0, 0)
         # The run's output goes to its log; the launcher's pipes are not the child's business.
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(log, 1)

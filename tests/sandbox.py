@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -123,8 +124,9 @@ class Launcher:
         try:
             code: int = self._answer()["code"]
             return code
-        except BaseException:  # interrupted (a timeout): end the run, keep the protocol in step
-            os.kill(pid, signal.SIGKILL)
+        except BaseException:  # interrupted (a timeout): end the run and what it started,
+            with contextlib.suppress(ProcessLookupError):  # and keep the protocol in step
+                os.killpg(pid, signal.SIGKILL)
             self._answer()
             raise
 
