@@ -25,7 +25,7 @@ PYTHONS = nox.project.python_versions(PYPROJECT)
 
 
 def _install(session: nox.Session, group: str) -> None:
-    # Compiled now, not on each import: with PYTHONDONTWRITEBYTECODE set (as on CI), every one
+    # Compiled now, not at each import: where PYTHONDONTWRITEBYTECODE is set (our machines), each
     # of the proofs' hundreds of pytest runs would compile pytest and aiohttp again.
     session.install(
         *nox.project.dependency_groups(PYPROJECT, group), env={"UV_COMPILE_BYTECODE": "1"}
