@@ -63,11 +63,10 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
         took = time.monotonic() - started
         cases = ET.parse(report).getroot().iter("testcase")
         outcomes = [(case.get("name", ""), _failure(case)) for case in cases]
-    counts, green = [], True
+    counts = []
     for label, prefix in PROOFS.items():
         mine = [not failure for name, failure in outcomes if name.startswith(prefix)]
         counts.append(f"{label} {sum(mine)}/{len(mine)}")
-        green &= all(mine)
     failed = [(name, failure) for name, failure in outcomes if failure]
     line = (
         f"{variant:<7} Python {sys.version_info.major}.{sys.version_info.minor}: "
@@ -75,7 +74,7 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
     )
     for name, failure in failed:
         line += f"\n    FAILED {name}\n" + textwrap.indent(failure, "      ")
-    return line, green and not failed
+    return line, not failed
 
 
 def _failure(case: ET.Element) -> str:

@@ -97,8 +97,9 @@ class Calls:
         """
         found = []
         for value, at in zip(self.values, self.at, strict=True):
-            newer = [(when, v) for when, v in self.pushed if v > value]
-            well_before = [(when, v) for when, v in newer if when <= at - scaled(MARGIN)]
+            well_before = [
+                (when, v) for when, v in self.pushed if v > value and when <= at - scaled(MARGIN)
+            ]
             if well_before:
                 when, latest = well_before[-1]
                 found.append(
