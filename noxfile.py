@@ -126,6 +126,35 @@ def publish(session: nox.Session) -> None:
     session.run("python3", "-m", "katas._tools.publish", external=True)
 
 
+# Default sessions run in the order defined: lint and types first, so that the tests' failures
+# (pytest's summary) are the last thing a red CI log shows.
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and asyncio pitfalls with ruff."""
+    _install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    """Type-check the reference solutions, the harness and the tools with mypy (strict)."""
+    _install(session, "types")
+    # Two runs, because the harness is imported as `harness` (pytest puts katas/ on the path)
+    # while the tools are the package `katas._tools`.
+    solutions = sorted(str(p) for p in Path("solutions").glob("*/*.py"))
+    session.run(
+        "mypy",
+        "katas/harness.py",
+        "katas/servers.py",
+        "katas/conftest.py",
+        *solutions,
+        env={"MYPYPATH": "katas"},
+    )
+    session.run("mypy", "noxfile.py", *sorted(str(p) for p in Path("tests").glob("*.py")))
+    session.run("mypy", "-p", "katas._tools")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the repository's own tests: the three proofs for every kata, the harness, the tools."""
@@ -152,30 +181,3 @@ def messages(session: nox.Session) -> None:
     """Print what a learner sees for a kata's stub and decoys (nox -s messages -- NN [decoy])."""
     _install(session, "proofs")
     session.run("python", "tests/messages.py", *session.posargs)
-
-
-@nox.session
-def lint(session: nox.Session) -> None:
-    """Check style and asyncio pitfalls with ruff."""
-    _install(session, "lint")
-    session.run("ruff", "check", ".")
-    session.run("ruff", "format", "--check", ".")
-
-
-@nox.session
-def types(session: nox.Session) -> None:
-    """Type-check the reference solutions, the harness and the tools with mypy (strict)."""
-    _install(session, "types")
-    # Two runs, because the harness is imported as `harness` (pytest puts katas/ on the path)
-    # while the tools are the package `katas._tools`.
-    solutions = sorted(str(p) for p in Path("solutions").glob("*/*.py"))
-    session.run(
-        "mypy",
-        "katas/harness.py",
-        "katas/servers.py",
-        "katas/conftest.py",
-        *solutions,
-        env={"MYPYPATH": "katas"},
-    )
-    session.run("mypy", "noxfile.py", *sorted(str(p) for p in Path("tests").glob("*.py")))
-    session.run("mypy", "-p", "katas._tools")
