@@ -48,7 +48,7 @@ def kata(session: nox.Session) -> None:
 def _learner(session: nox.Session, command: str, module: str = "katas._tools.learner") -> None:
     """Run a learner command on the kata named after `--`, refusing unknown names in one line."""
     if not session.posargs:
-        session.error(f"name one kata, e.g. `nox -s {command} -- 04` or `-- gather`")
+        session.error(f"name one kata, e.g. `python3 -m nox -s {command} -- 04` or `-- gather`")
     try:
         find(session.posargs[0])
     except KataError as error:
@@ -109,7 +109,7 @@ def new(session: nox.Session) -> None:
 def proofs(session: nox.Session) -> None:
     """Check one kata while you write it: its layout and three proofs (nox -s proofs -- NN)."""
     if len(session.posargs) != 1:
-        session.error("name one kata, e.g. `nox -s proofs -- 07`")
+        session.error("name one kata, e.g. `python3 -m nox -s proofs -- 07`")
     try:
         name = find(session.posargs[0]).name
     except KataError as error:

@@ -152,7 +152,9 @@ class NatsServer:
             "nats-server"
         )
         if binary is None:
-            raise RuntimeError("nats-server is not installed: it comes with `nox -s kata -- ...`")
+            raise RuntimeError(
+                "nats-server is not installed: it comes with `python3 -m nox -s kata -- ...`"
+            )
         ports = self.folder / "ports"
         ports.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(

@@ -95,9 +95,7 @@ def _failure(case: ET.Element) -> str:
 def main(argv: list[str]) -> int:
     repo = Path(__file__).resolve().parents[1]
     variants = argv or available()
-    burners = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BURNERS)
-    ]
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(BURNERS)]
     try:
         results = [run(variant, repo) for variant in variants]
     finally:

@@ -1,4 +1,4 @@
-"""Every kata folder has the shape DESIGN.md gives it; the README table matches the folders."""
+"""Every kata folder has the shape docs/design.md gives it; the README table matches the folders."""
 
 import ast
 import re
@@ -15,9 +15,20 @@ SECTIONS = [
     "## Rules",
     "## Example",
     "## What the tests check",
-    "<details>",
+    "## Hints",
     "## Further reading",
 ]
+
+
+def _imports(path: Path) -> set[str]:
+    """What a module imports at its top: a stub keeps the imports its answer needs."""
+    found = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
 
 
 def _api(path: Path) -> dict[str, str | None]:
@@ -86,6 +97,11 @@ def test_the_stub_leaves_the_answer_out_and_the_reference_keeps_its_shape(kata: 
         "docstrings "
         "(the reference is the stub plus the answer)"
     )
+    differ = _imports(kata.reference) ^ _imports(kata.stub)
+    assert not differ, (
+        f"{kata.stub.relative_to(REPO)} must import what its reference imports "
+        f"(the docstrings and the answer use them): {differ}"
+    )
 
 
 def test_the_readme_curriculum_table_matches_the_katas() -> None:
@@ -97,8 +113,42 @@ def test_the_readme_curriculum_table_matches_the_katas() -> None:
 
 @pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
 def test_no_todo_of_the_scaffold_is_left(kata: Kata) -> None:
-    files = [kata.readme, kata.stub, kata.tests, kata.reference, *kata.decoys]
+    files = [kata.readme, kata.hints_file, kata.stub, kata.tests, kata.reference, *kata.decoys]
     unfinished = [
         str(f.relative_to(REPO)) for f in files if f.is_file() and "TODO" in f.read_text("utf-8")
     ]
     assert not unfinished, f"{kata.name} is not finished: TODO left in {unfinished}"
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[`*_>#-]", " ", text).split()).lower()
+
+
+def _prose(hint: str) -> list[str]:
+    """The hint's first words outside code blocks, as _words() spells them."""
+    prose = re.sub(r"```.*?```", "", hint, flags=re.S)
+    words = _words(prose)
+    return [words[:60]] if len(words) >= 20 else []
+
+
+@pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
+def test_hints_come_only_on_request_one_stage_at_a_time(kata: Kata) -> None:
+    counts = {stage: len(kata.hints(stage)) for stage in range(1, kata.stages() + 1)}
+    assert all(counts.values()), (
+        f"{kata.hints_file.relative_to(REPO)}: every stage needs hints; hints per stage: {counts}"
+    )
+    # In plain sight (a README in a terminal, the stub, a stage's text printed on unlock) a hint
+    # is a spoiler: none of their text may appear there.
+    sights = {kata.readme: kata.readme.read_text("utf-8"), kata.stub: kata.stub.read_text("utf-8")}
+    for where, text in sights.items():
+        assert not re.search(r"<summary>\s*Hint|^\s*\**Hint\b.*:", text, re.M), (
+            f"{where.relative_to(REPO)} holds a hint: hints belong in {kata.hints_file.name}"
+        )
+        seen = _words(text)
+        for stage in counts:
+            for hint in kata.hints(stage):
+                for sentence in _prose(hint):  # code may repeat the stub's own signatures
+                    assert sentence not in seen, (
+                        f"{where.relative_to(REPO)} repeats a hint of stage {stage} "
+                        f"({sentence!r}): hints belong in {kata.hints_file.name} only"
+                    )

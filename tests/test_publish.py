@@ -1,4 +1,4 @@
-"""`nox -s publish` builds the practice and solutions branches, on a temporary clone."""
+"""`python3 -m nox -s publish` builds the practice and solutions branches, on a temporary clone."""
 
 import subprocess
 import sys
@@ -42,7 +42,8 @@ def test_both_branches_come_out_as_described_and_the_tree_is_untouched(clone: Pa
     assert git(clone, "worktree", "list").count("\n") == 0, "the temporary worktree is left"
 
     practice = git(clone, "ls-tree", "-r", "--name-only", "practice").splitlines()
-    assert not [path for path in practice if path.startswith("solutions/")]
+    assert not [path for path in practice if path.startswith(("solutions/", "tests/decoys/"))]
+    assert "tests/test_proofs.py" in practice
     assert "katas/04_gather/gather.py" in practice
     assert git(clone, "show", "practice:katas/04_gather/gather.py") == git(
         clone, "show", "HEAD:katas/04_gather/gather.py"

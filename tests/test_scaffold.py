@@ -20,7 +20,7 @@ def _kata(root: Path, name: str) -> None:
     folder.mkdir(parents=True)
     (folder / "README.md").write_text(
         f"# {number} · {slug}\n\n**Track:** T · **Topic:** `x` · **You learn:** y\n\n"
-        f"Run them with `nox -s kata -- {number}`.\n"
+        f"Run them with `python3 -m nox -s kata -- {number}`.\n"
     )
     (folder / f"{slug}.py").write_text("raise NotImplementedError\n")
     (folder / f"test_{slug}.py").write_text("")
@@ -32,6 +32,8 @@ def _kata(root: Path, name: str) -> None:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     (tmp_path / "README.md").write_text(README)
+    (tmp_path / "katas").mkdir()
+    (tmp_path / "katas" / "servers.py").write_text("")  # a harness module beside the katas
     for name in ("01_alpha", "02_beta", "03_gamma"):
         _kata(tmp_path, name)
     return tmp_path
@@ -42,6 +44,7 @@ def test_a_new_kata_takes_the_next_number_and_every_file(repo: Path) -> None:
     assert kata.name == "04_delta"
     assert kata.missing() == []
     assert kata.reference.is_file()
+    assert len(kata.hints()) == 3
     assert [d.name for d in kata.decoys] == [
         "blocks_the_loop.py",
         "one_after_another.py",
@@ -57,7 +60,7 @@ def test_a_new_kata_takes_the_next_number_and_every_file(repo: Path) -> None:
 
 def test_the_scaffold_starts_red_with_every_gap_marked_todo(repo: Path) -> None:
     kata = new("delta", "delta", repo)
-    for path in [kata.readme, kata.stub, kata.tests, kata.reference, *kata.decoys]:
+    for path in [kata.readme, kata.hints_file, kata.stub, kata.tests, kata.reference, *kata.decoys]:
         assert "TODO" in path.read_text(), f"{path.name} must mark what is left to write"
     assert "raise NotImplementedError" in kata.stub.read_text()
     assert "raise NotImplementedError" in kata.reference.read_text()
@@ -76,6 +79,7 @@ def test_a_given_free_number_is_used(repo: Path) -> None:
         ("9lives", None, None, "invalid slug '9lives'"),
         ("queue", None, None, "it would shadow the module 'queue'"),
         ("class", None, None, "it would shadow the module 'class'"),
+        ("servers", None, None, "it would shadow the module 'servers'"),
         ("beta", None, None, "a kata named 'beta' exists already"),
         ("delta", "02", None, "kata number 02 is taken"),
         ("delta", "two", None, "--number two"),

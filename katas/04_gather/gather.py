@@ -1,5 +1,7 @@
 """Kata 04: gather - many tasks in the time of the longest."""
 
+import asyncio
+
 
 async def task(name: str, delay: float) -> str:
     """Wait `delay` seconds without blocking the loop, then return "Result from <name>"."""

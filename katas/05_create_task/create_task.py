@@ -1,5 +1,6 @@
 """Kata 05: create_task - start work in the background, do something else, then collect it."""
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 

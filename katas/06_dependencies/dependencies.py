@@ -1,5 +1,6 @@
 """Kata 06: dependencies - sequential where it must be, concurrent where it can."""
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 

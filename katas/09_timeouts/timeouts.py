@@ -1,6 +1,7 @@
 """Kata 09: timeouts - give up on slow calls at a deadline, and keep what arrived in time."""
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any
 

@@ -1,5 +1,6 @@
 """Kata 12: as_completed - handle each result the moment it arrives, fastest first."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 

@@ -1,5 +1,6 @@
 """Kata 25: bounded gather - asyncio.gather with at most `limit` coroutines running at once."""
 
+import asyncio
 from collections.abc import Coroutine, Iterable
 from typing import Any, Literal, TypeVar, overload
 

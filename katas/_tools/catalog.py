@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,18 +65,31 @@ class Kata:
         track, topic, teaches = found.groups() if found else ("", "", "")
         return title, track, topic, teaches
 
-    def _folded(self, kind: str) -> list[tuple[str, str]]:
-        text = self.readme.read_text(encoding="utf-8") if self.readme.is_file() else ""
-        found = [(summary.strip(), body.strip()) for summary, body in FOLDED.findall(text)]
-        return [(summary, body) for summary, body in found if summary.startswith(kind)]
+    @property
+    def hints_file(self) -> Path:
+        return self.folder / "hints.toml"
 
-    def hints(self) -> list[tuple[str, str]]:
-        """The README's folded hints, in order: (summary, text)."""
-        return self._folded("Hint")
+    def hints(self, stage: int = 1) -> list[str]:
+        """The hints of one stage, in order, from hints.toml (kept out of the README)."""
+        if not self.hints_file.is_file():
+            return []
+        try:
+            data = tomllib.loads(self.hints_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise KataError(
+                f"{self.hints_file.relative_to(self.root)} is not valid TOML: {error}"
+            ) from None
+        return [
+            str(hint.get("text", "")).strip()
+            for hint in data.get("hint", [])
+            if hint.get("stage", 1) == stage
+        ]
 
     def stage_briefs(self) -> list[tuple[str, str]]:
-        """The README's folded follow-up stages ("Stage 2: ..."), in order."""
-        return self._folded("Stage")
+        """The README's folded follow-up stages ("Stage 2: ..."), in order: (summary, text)."""
+        text = self.readme.read_text(encoding="utf-8") if self.readme.is_file() else ""
+        found = [(summary.strip(), body.strip()) for summary, body in FOLDED.findall(text)]
+        return [(summary, body) for summary, body in found if summary.startswith("Stage")]
 
     def stages(self) -> int:
         """How many stages the kata's tests have (tests marked @pytest.mark.stage(n))."""

@@ -1,6 +1,7 @@
 """Build the two published branches from the current commit, locally, without pushing.
 
-- `practice`: the repository without solutions/, so a learner meets no spoiler;
+- `practice`: the repository without solutions/ and tests/decoys/ (a decoy is a reference with
+  one mistake), so a learner meets no spoiler;
 - `solutions`: every kata's stub replaced by its reference solution, so every kata passes and
   `git diff practice solutions -- katas/04_gather` shows exactly that kata's answer.
 
@@ -37,13 +38,13 @@ def publish(root: Path = REPO) -> tuple[str, str]:
         tree = Path(tmp) / "publish"
         git("worktree", "add", "--quiet", "--detach", str(tree), "HEAD", cwd=root)
         try:
-            git("rm", "-r", "--quiet", "solutions", cwd=tree)
+            git("rm", "-r", "--quiet", "solutions", "tests/decoys", cwd=tree)
             git(
                 *AUTHOR,
                 "commit",
                 "--quiet",
                 "-m",
-                f"practice: the katas without solutions (from {source})",
+                f"practice: the katas without solutions or decoys (from {source})",
                 cwd=tree,
             )
             practice = git("rev-parse", "HEAD", cwd=tree)
@@ -73,7 +74,7 @@ def main() -> int:
     except KataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"practice  {practice[:10]}  the katas, no solutions/")
+    print(f"practice  {practice[:10]}  the katas, no solutions/ and no tests/decoys/")
     print(f"solutions {solutions[:10]}  every stub replaced by its reference")
     print("Compare one kata's answer: git diff practice solutions -- katas/04_gather")
     print("Nothing was pushed: `git push origin practice solutions` publishes them.")

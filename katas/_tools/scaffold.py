@@ -1,6 +1,6 @@
 """Start a new kata the house way: `nox -s new -- SLUG "Title" [--after NN | --number NN]`.
 
-Creates katas/NN_slug/{README.md, slug.py, test_slug.py}, solutions/NN_slug/slug.py and
+Creates katas/NN_slug/{README.md, hints.toml, slug.py, test_slug.py}, solutions/NN_slug/slug.py and
 tests/decoys/NN_slug/ from the templates beside this file. Everything it writes is marked TODO,
 so the repository's checks stay red, naming what is left, until the kata is really written.
 `--after NN` makes room: the later katas move up one number in all three trees.
@@ -34,11 +34,10 @@ def check_slug(slug: str, root: Path) -> None:
     """Refuse a slug that cannot be a module name, shadows one, or is taken."""
     if not SLUG.match(slug):
         raise KataError(f"invalid slug {slug!r}: use lower_case letters, digits and _")
-    if (
-        keyword.iskeyword(slug)
-        or slug in sys.stdlib_module_names
-        or slug in ("harness", "conftest")
-    ):
+    beside = {p.stem for p in (root / "katas").glob("*.py")} | {
+        p.name for p in (root / "katas").iterdir() if p.is_dir() and not p.name[:1].isdigit()
+    }  # the harness's modules and packages, importable by every kata's tests
+    if keyword.iskeyword(slug) or slug in sys.stdlib_module_names or slug in beside:
         raise KataError(f"invalid slug {slug!r}: it would shadow the module {slug!r}")
     if any(k.slug == slug for k in all_katas(root)):
         raise KataError(f"a kata named {slug!r} exists already")
@@ -100,6 +99,7 @@ def new(
     values = {"number": kata.number, "title": title, "slug": slug, "function": slug}
     files = {
         kata.readme: "README.md.tmpl",
+        kata.hints_file: "hints.toml.tmpl",
         kata.stub: "stub.py.tmpl",
         kata.tests: "test.py.tmpl",
         kata.reference: "reference.py.tmpl",
@@ -127,8 +127,11 @@ def main(argv: list[str] | None = None, root: Path = REPO) -> int:
     except KataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"Created {kata.name}. Fill in every TODO, then run `nox -s proofs -- {kata.number}`:")
-    for path in [kata.readme, kata.stub, kata.tests, kata.reference, *kata.decoys]:
+    print(
+        f"Created {kata.name}. Fill in every TODO, then run "
+        f"`python3 -m nox -s proofs -- {kata.number}`:"
+    )
+    for path in [kata.readme, kata.hints_file, kata.stub, kata.tests, kata.reference, *kata.decoys]:
         print(f"  {path.relative_to(kata.root)}")
     return 0
 

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from katas._tools.catalog import REPO, Kata, KataError, find
 from katas._tools.learner import unlock
+from katas._tools.record import load_record
 from katas._tools.state import FOLDER
 
 
@@ -34,23 +35,22 @@ class Verdict:
 
 
 def verdict(kata: Kata) -> Verdict:
-    """Run the kata's unlocked tests in a fresh process and sum them up."""
+    """Run the kata's unlocked tests in a fresh process; read their outcome from the record."""
     done = subprocess.run(
-        [sys.executable, "-m", "katas._tools.learner", "kata", kata.name],
+        [sys.executable, "-m", "katas._tools.learner", "kata", kata.name, "--brief"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=False,
     )
-    lines = done.stdout.splitlines()
-    passed = sum(line.startswith("  PASS") for line in lines)
-    failed = [line.split("FAIL", 1)[1].strip() for line in lines if line.startswith("  FAIL")]
-    if done.returncode == 2 or not passed + len(failed):
+    kept = load_record().get(kata.name)
+    if done.returncode == 2 or kept is None:
         problem = (done.stderr or done.stdout).strip().splitlines()
         return Verdict(0, 0, problem[-1] if problem else "the tests did not run")
-    reason = next((line for line in lines if line.startswith("E  ")), "")
-    first = f"{failed[0]}: {reason[3:].strip()}" if failed else ""
-    return Verdict(passed, passed + len(failed), first[:160])
+    tests = kept["tests"]
+    passed = sum(test["outcome"] == "passed" for test in tests)
+    failed = [f"{t['test'] or 'import'}: {t['reason']}" for t in tests if t["outcome"] != "passed"]
+    return Verdict(passed, len(tests), failed[0][:160] if failed else "")
 
 
 def clock(seconds: float) -> str:
@@ -93,9 +93,9 @@ class Interview:
 
 
 def brief(kata: Kata) -> str:
-    """The README without its hints: what a candidate gets."""
+    """The README without its follow-up stages (the interviewer's surprise): the candidate's."""
     text = kata.readme.read_text(encoding="utf-8")
-    return re.sub(r"<details>\s*<summary>Hint.*?</details>\s*", "", text, flags=re.S).strip()
+    return re.sub(r"<details>\s*<summary>Stage.*?</details>\s*", "", text, flags=re.S).strip()
 
 
 def interview(kata: Kata, minutes: float) -> int:

@@ -54,12 +54,12 @@ def run(name: str | None) -> int:
     else:
         upcoming = [s.kata for s in statuses(katas) if s.state != PASSED]
         if not upcoming:
-            print("Every kata passes already. `nox -s watch -- NN` watches one of them.")
+            print("Every kata passes already. `python3 -m nox -s watch -- NN` watches one of them.")
             return 0
         kata = upcoming[0]
     print(
         f"Watching {kata.folder.relative_to(REPO)}: save {kata.stub.name} to rerun its tests. "
-        f"Ctrl-C stops. (Saves not noticed? KATA_WATCH_POLL=1, or `nox -s kata -- "
+        f"Ctrl-C stops. (Saves not noticed? KATA_WATCH_POLL=1, or `python3 -m nox -s kata -- "
         f"{kata.number}` by hand.)"
     )
     while True:
