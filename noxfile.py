@@ -146,6 +146,7 @@ def types(session: nox.Session) -> None:
     session.run(
         "mypy",
         "katas/harness.py",
+        "katas/_harness",
         "katas/servers.py",
         "katas/conftest.py",
         *solutions,

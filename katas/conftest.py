@@ -159,6 +159,7 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
             done, _ = await asyncio.wait({test_task}, timeout=deadline)
             stuck = "" if done else _describe_stuck(test_task, before, deadline)
             left_behind = await _stop_leftovers(before | {test_task})
+            armed = _disarm_timers(loop, Path(inspect.getfile(test)).parent)
             if not done:
                 test_task.cancel()
                 await asyncio.wait({test_task}, timeout=scaled(1.0))
@@ -175,6 +176,8 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
         test_task.result()  # the test's own verdict
         if left_behind:
             pytest.fail(left_behind, pytrace=False)
+        if armed:
+            pytest.fail(armed, pytrace=False)
         _fail_on_lost_errors(records)
 
     return guarded
@@ -260,7 +263,7 @@ def _fail_on_blocked_loop(
 def _culprit(coroutine: str, location: str) -> str:
     if coroutine.startswith("test_"):
         return "the code this test called"
-    if location.startswith("katas/harness.py"):  # a spy: the learner's function runs inside
+    if location.startswith("katas/_harness/"):  # a spy: the learner's function runs inside
         return f"{coroutine}()"
     return f"{coroutine}() ({location})"
 
@@ -321,6 +324,43 @@ async def _stop_leftovers(known: set[asyncio.Task[Any]]) -> str:
     )
 
 
+def _disarm_timers(loop: asyncio.AbstractEventLoop, kata: Path) -> str:
+    """Cancel the timers (loop.call_later / call_at) the kata's own code left armed; describe them.
+
+    Only timers whose callback lives in the kata's folder count (not the test file's, not
+    asyncio's own). Read from asyncio's loop; another loop (uvloop) does not show its timers.
+    """
+    armed = []
+    for handle in list(getattr(loop, "_scheduled", [])):
+        code = _code_of(getattr(handle, "_callback", None))
+        if handle.cancelled() or code is None:
+            continue
+        where = Path(code.co_filename)
+        if where.parent == kata and not where.name.startswith("test_"):
+            armed.append(
+                f"  - {code.co_name}() ({where.name}:{code.co_firstlineno}), due in "
+                f"{max(handle.when() - loop.time(), 0):.2f} s"
+            )
+            handle.cancel()
+    if not armed:
+        return ""
+    return (
+        f"{len(armed)} timer(s) set with loop.call_later/call_at were still armed when the "
+        "test ended:\n" + "\n".join(armed) + "\n"
+        "A timer nobody cancels fires later, into an object that is closed or gone.\n"
+        "Try: keep the handle that call_later returns and call handle.cancel() when the timer "
+        "is no longer wanted (on every new schedule, and when you close or stop)."
+    )
+
+
+def _code_of(callback: Any) -> Any:
+    """The code object of a timer's callback: a function, a bound method or a partial."""
+    while isinstance(callback, functools.partial):
+        callback = callback.func
+    callback = getattr(callback, "__func__", callback)
+    return getattr(callback, "__code__", None)
+
+
 def _describe_stuck(
     test_task: asyncio.Task[Any], before: set[asyncio.Task[Any]], deadline: float
 ) -> str:
@@ -337,7 +377,8 @@ def _describe_stuck(
 def _task_text(task: asyncio.Task[Any]) -> str:
     coro = task.get_coro()
     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
-    name = code.co_name if code else repr(coro)
+    # __name__ first: a probe's wrapper (harness.started_tasks) carries the inner one's name.
+    name = getattr(coro, "__name__", None) or (code.co_name if code else repr(coro))
     return f"task {task.get_name()!r} running {name}()"
 
 

@@ -23,7 +23,13 @@ from pathlib import Path
 from katas._tools.catalog import REPO, Kata
 from katas._tools.results import Outcome
 
-HARNESS = ["katas/conftest.py", "katas/harness.py", "katas/servers.py", "katas/_tools"]
+HARNESS = [
+    "katas/conftest.py",
+    "katas/harness.py",
+    "katas/_harness",
+    "katas/servers.py",
+    "katas/_tools",
+]
 
 
 @dataclass

@@ -514,3 +514,121 @@ def test_a_local_nats_server_starts_and_is_stopped(tmp_path: Path) -> None:
     )
     for test in ("test_connects", "test_the_server_was_stopped"):
         assert result.outcome_of(test).outcome == "passed", result.output
+
+
+def test_polling_is_told_apart_from_waiting_by_its_wake_ups(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        from harness import started_tasks
+
+        async def waits(gate: asyncio.Event) -> None:
+            await gate.wait()
+
+        async def polls(gate: asyncio.Event) -> None:
+            while not gate.is_set():
+                await asyncio.sleep(0.005)
+
+        async def run(waiter) -> None:
+            gate = asyncio.Event()
+            with started_tasks(count_wakeups=True) as started:
+                task = asyncio.create_task(waiter(gate))
+            await asyncio.sleep(0.2)
+            gate.set()
+            await task
+            started.expect_no_polling(most=3, what="0.2 s at a closed gate", wait_on="the Event")
+
+        async def test_waiting() -> None:
+            await run(waits)
+
+        async def test_polling() -> None:
+            await run(polls)
+    """,
+    )
+    assert result.outcome_of("test_waiting").outcome == "passed", result.output
+    text = result.outcome_of("test_polling").text
+    assert re.search(r"Polling: the task running polls\(\) was woken up \d+ times in 0.2 s", text)
+    assert "Try: wait on the Event" in text
+
+
+def test_a_cancelled_caller_must_stop_what_it_started_and_end_cancelled(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        from harness import cancel_midway
+
+        async def with_a_task_group(timeline: Timeline) -> None:
+            async with asyncio.TaskGroup() as tg:
+                for name, delay in JOBS:
+                    tg.create_task(timeline.work(name, delay))
+
+        async def with_wait(timeline: Timeline) -> None:
+            tasks = [asyncio.create_task(timeline.work(n, d)) for n, d in JOBS]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+
+        async def swallowing(timeline: Timeline) -> None:
+            try:
+                await with_a_task_group(timeline)
+            except asyncio.CancelledError:
+                pass
+
+        async def test_task_group(timeline: Timeline) -> None:
+            started = await cancel_midway(with_a_task_group(timeline), 0.05, "the caller")
+            assert len(started.tasks) == 3
+
+        async def test_wait(timeline: Timeline) -> None:
+            await cancel_midway(with_wait(timeline), 0.05, "the caller", timeline)
+
+        async def test_swallowed(timeline: Timeline) -> None:
+            await cancel_midway(swallowing(timeline), 0.05, "the caller")
+    """,
+    )
+    assert result.outcome_of("test_task_group").outcome == "passed", result.output
+    text = result.outcome_of("test_wait").text
+    assert "the caller was cancelled after 0.05 s, while at `await asyncio.wait(" in text, text
+    assert "3 of the 3 task(s) it had started were still running: work(), work(), work()" in text
+    assert "still running" in text and "Timeline" in text
+    swallowed = result.outcome_of("test_swallowed").text
+    assert "but it returned None instead of ending cancelled" in swallowed, swallowed
+    assert "still running when the test ended" not in text + swallowed  # reported once
+
+
+def test_a_timer_left_armed_by_the_code_under_test_fails_the_test(tmp_path: Path) -> None:
+    sandbox = build(tmp_path)
+    folder = sandbox / "katas" / "90_probe"
+    folder.mkdir()
+    (folder / "probe.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+
+            def ring() -> None:
+                print("too late")
+
+            def arm(cancel: bool) -> None:
+                handle = asyncio.get_running_loop().call_later(5, ring)
+                if cancel:
+                    handle.cancel()
+            """
+        )
+    )
+    (folder / "test_probe.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            from probe import arm
+
+            async def test_disarmed() -> None:
+                arm(cancel=True)
+                asyncio.get_running_loop().call_later(5, print)  # not the kata's code
+
+            async def test_armed() -> None:
+                arm(cancel=False)
+            """
+        )
+    )
+    result = run(sandbox, "katas/90_probe")
+    assert result.outcome_of("test_disarmed").outcome == "passed", result.output
+    text = result.outcome_of("test_armed").text
+    assert "1 timer(s) set with loop.call_later/call_at were still armed" in text, text
+    assert re.search(r"ring\(\) \(probe.py:\d+\), due in [45]\.\d\d s", text), text

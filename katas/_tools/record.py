@@ -24,7 +24,7 @@ RECORD = FOLDER / "results.json"
 def harness_files(root: Path = REPO) -> list[Path]:
     """The files every kata's tests run on: the harness beside the katas, the pytest config."""
     katas = root / "katas"
-    shared = [*katas.glob("*.py"), *(katas / "harness").rglob("*.py")]
+    shared = [*katas.glob("*.py"), *(katas / "_harness").rglob("*.py")]
     return sorted([*shared, katas / "_tools" / "results.py", root / "pyproject.toml"])
 
 

@@ -1,0 +1,193 @@
+"""Generic probes a kata test switches on in one line, each failing with a message that names
+what the run showed:
+
+- `Wakeups(call)` counts how many times the task awaiting `call` was woken up: a call that should
+  wait (on a lock, an event, a barrier, a queue) wakes once; one that polls wakes again and again;
+- `started_tasks()` records every task created while its block runs (with their wake-ups), so a
+  test can say which of them polled, or were still running when they should have finished;
+- `cancel_midway(call, after)` cancels a caller part-way and checks that it ended cancelled and
+  that every task it started had finished by the time the cancellation reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import linecache
+from collections.abc import Awaitable, Coroutine, Generator, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import pytest
+
+from _harness.timeline import Timeline, scaled
+
+
+class Wakeups:
+    """Awaits `call` and counts how many times its task was woken up: a probe, no clock."""
+
+    def __init__(self, call: Awaitable[Any]) -> None:
+        self.call = call
+        self.woken = 0
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        inner: Any = self.call.__await__()
+        sent: Any = None
+        thrown: BaseException | None = None
+        while True:
+            try:
+                signal = inner.send(sent) if thrown is None else inner.throw(thrown)
+            except StopIteration as done:
+                return done.value
+            try:
+                sent, thrown = (yield signal), None
+            except BaseException as error:  # a cancellation: pass it on to the call
+                sent, thrown = None, error
+            self.woken += 1
+
+
+class StartedTasks:
+    """The tasks created while a `started_tasks()` block ran, in creation order."""
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.wakeups: dict[asyncio.Task[Any], Wakeups] = {}
+
+    def still_running(self) -> list[asyncio.Task[Any]]:
+        return [task for task in self.tasks if not task.done()]
+
+    def expect_no_polling(
+        self, most: int, what: str, wait_on: str, timeline: Timeline | None = None
+    ) -> None:
+        """No task woke up more than `most` times: a waiting task wakes when it may go on.
+
+        `most` counts every wake-up of the task, its own work's included: allow for those.
+        """
+        __tracebackhide__ = True
+        busy = [(w.woken, task) for task, w in self.wakeups.items() if w.woken > most]
+        if not busy:
+            return
+        woken, task = max(busy, key=lambda pair: pair[0])
+        picture = f"\n\n{timeline.draw()}" if timeline is not None else ""
+        pytest.fail(
+            f"Polling: the task running {_name(task)}() was woken up {woken:,} times in {what}, "
+            f"where waiting takes at most {most}. It checks again and again, with an `await` "
+            "(asyncio.sleep) in between, instead of sleeping until it may go on: that keeps the "
+            "event loop spinning, burns CPU, and each check comes late.\n"
+            f"Expected: at most {most} wake-ups; the task sleeps until it may go on.\n"
+            f"Try: wait on {wait_on}, which wakes the task once, when it is time.{picture}",
+            pytrace=False,
+        )
+
+
+@contextmanager
+def started_tasks(count_wakeups: bool = False) -> Iterator[StartedTasks]:
+    """Record every task created in this block (through the loop's task factory).
+
+    With `count_wakeups`, each task's coroutine runs inside a `Wakeups` probe (see
+    `StartedTasks.expect_no_polling`). Chains the factory in place (eager tasks, stress mode).
+    """
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    started = StartedTasks()
+
+    def factory(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        probe = None
+        if count_wakeups:
+            probe = Wakeups(coro)
+            coro = _counted(probe, coro)
+        if previous is not None:
+            task = cast(asyncio.Task[Any], previous(loop, coro, **kwargs))
+        else:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+        started.tasks.append(task)
+        if probe is not None:
+            started.wakeups[task] = probe
+        return task
+
+    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    try:
+        yield started
+    finally:
+        loop.set_task_factory(previous)
+
+
+def _counted(probe: Wakeups, inner: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
+    async def counted() -> Any:
+        return await probe
+
+    wrapper = counted()
+    wrapper.__name__ = inner.__name__  # type: ignore[attr-defined]  # messages name the inner one
+    wrapper.__qualname__ = inner.__qualname__  # type: ignore[attr-defined]
+    return wrapper
+
+
+async def cancel_midway(
+    call: Coroutine[Any, Any, Any], after: float, what: str, timeline: Timeline | None = None
+) -> StartedTasks:
+    """Run `call` in a task, cancel it after `after` seconds (scaled), and check how it ended.
+
+    It must end cancelled (its CancelledError not swallowed), and every task it started must
+    have finished (cancelled and awaited) by the time the cancellation reached it. Returns the
+    tasks it started, for the test's own checks (resources given back, and so on).
+    """
+    __tracebackhide__ = True
+    with started_tasks() as started:
+        caller = asyncio.create_task(call)
+        await asyncio.sleep(scaled(after))
+    started.tasks.remove(caller)
+    where = _awaiting(caller)
+    caller.cancel()
+    await asyncio.wait({caller})
+    left = started.still_running()
+    picture = f"\n\n{timeline.draw()}" if timeline is not None else ""
+    if left:
+        for task in left:  # reported here; stopped so the guard does not report them again
+            task.cancel()
+        await asyncio.wait(left, timeout=scaled(1.0))
+        names = ", ".join(f"{_name(t)}()" for t in left)
+        pytest.fail(
+            f"{what} was cancelled after {scaled(after):.2f} s{where}. When the cancellation "
+            f"reached it, {len(left)} of the {len(started.tasks)} task(s) it had started were "
+            f"still running: {names}.\n"
+            "Expected: a cancelled caller stops what it started and waits for it before its "
+            "own CancelledError goes on up; nothing it started outlives it.\n"
+            "Try: start the tasks in `async with asyncio.TaskGroup()`, which cancels and awaits "
+            "them for you; or, in `finally:`, cancel each one and await them "
+            f"(asyncio.gather(*tasks, return_exceptions=True)).{picture}",
+            pytrace=False,
+        )
+    if not caller.cancelled():
+        error = caller.exception()
+        ended = f"raised {error!r}" if error is not None else f"returned {caller.result()!r}"
+        pytest.fail(
+            f"{what} was cancelled after {scaled(after):.2f} s{where}, but it {ended} instead "
+            "of ending cancelled: the CancelledError was swallowed on the way.\n"
+            "Expected: the caller's CancelledError goes on up once the clean-up is done.\n"
+            "Try: clean up in `finally:` (or `except asyncio.CancelledError: ...; raise`), never "
+            f"`except asyncio.CancelledError: pass` or `return` there.{picture}",
+            pytrace=False,
+        )
+    return started
+
+
+def _name(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return str(getattr(coro, "__name__", None) or task.get_name())
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """', while awaiting <source line> (file:line)': the innermost await of the task's own code."""
+    awaited: Any = task.get_coro()
+    found = ""
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is None:
+            break
+        filename = frame.f_code.co_filename
+        if "harness" not in filename and "asyncio" not in filename:
+            line = linecache.getline(filename, frame.f_lineno).strip()
+            found = f", while at `{line}` ({filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return found
