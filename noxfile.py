@@ -178,6 +178,15 @@ def stress(session: nox.Session) -> None:
 
 
 @nox.session(default=False, reuse_venv=True)
+def mutation(session: nox.Session) -> None:
+    """List the changes to a kata's reference that no test notices (nox -s mutation -- NN)."""
+    if not session.posargs:
+        session.error("name a kata, e.g. `python3 -m nox -s mutation -- 14`")
+    _install(session, "mutation")
+    session.run("python", "tests/mutation.py", *session.posargs)
+
+
+@nox.session(default=False, reuse_venv=True)
 def messages(session: nox.Session) -> None:
     """Print what a learner sees for a kata's stub and decoys (nox -s messages -- NN [decoy])."""
     _install(session, "proofs")
