@@ -2,12 +2,14 @@
 
 - `_harness/timeline.py`: fake work that keeps a timeline, order probes, wall-clock checks;
 - `_harness/probes.py`: generic checks any kata switches on in a line: polling (wake-ups
-  counted), the tasks a call started and whether a cancelled caller left any of them running.
+  counted), the tasks a call started and whether a cancelled caller left any of them running;
+- `_harness/outcomes.py`: wait for what a test started and say what became of it.
 
 Kata tests import from here plainly (`from harness import Timeline, scaled`); conftest.py beside
 the katas adds the guard every test runs in (deadline, blocked loop, leftovers).
 """
 
+from _harness.outcomes import fail, outcome, patiently, raised, settle, still_running
 from _harness.probes import StartedTasks, Wakeups, cancel_midway, started_tasks
 from _harness.timeline import (
     EARLY,
@@ -35,6 +37,12 @@ __all__ = [
     "Wakeups",
     "as_scheduled",
     "cancel_midway",
+    "fail",
+    "outcome",
+    "patiently",
+    "raised",
     "scaled",
+    "settle",
     "started_tasks",
+    "still_running",
 ]

@@ -632,3 +632,36 @@ def test_a_timer_left_armed_by_the_code_under_test_fails_the_test(tmp_path: Path
     text = result.outcome_of("test_armed").text
     assert "1 timer(s) set with loop.call_later/call_at were still armed" in text, text
     assert re.search(r"ring\(\) \(probe.py:\d+\), due in [45]\.\d\d s", text), text
+
+
+def test_shared_outcome_helpers_say_what_became_of_each_task(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        from harness import fail, outcome, patiently, raised, settle, still_running
+
+        async def test_outcomes() -> None:
+            before = asyncio.all_tasks()
+            done = asyncio.create_task(asyncio.sleep(0, "ok"))
+            slow = asyncio.create_task(asyncio.sleep(5))
+            cancelled = asyncio.create_task(asyncio.sleep(5))
+            cancelled.cancel()
+            await settle([done, cancelled], within=0.5)
+            assert outcome(done) == "returned 'ok'"
+            assert outcome(cancelled) == "ended cancelled (CancelledError)"
+            assert outcome(slow) == "was still pending"
+            assert still_running(before) == [slow]
+            failing = asyncio.get_running_loop().create_future()
+            failing.set_exception(ValueError("no"))
+            assert raised(failing, ValueError) and not raised(done, ValueError)
+            assert outcome(failing) == "raised ValueError('no')"
+            assert await patiently(slow, within=0.05) is None and slow.cancelled()
+            assert await patiently(asyncio.sleep(0, 7), within=0.5) == 7
+
+        async def test_fail() -> None:
+            fail("a learner's message, and nothing else")
+    """,
+    )
+    assert result.outcome_of("test_outcomes").outcome == "passed", result.output
+    text = result.outcome_of("test_fail").text
+    assert text.strip() == "a learner's message, and nothing else", text

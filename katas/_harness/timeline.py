@@ -159,6 +159,13 @@ class Timeline:
         now = self.now()
         self.spans.append(Span(label, now, now, task=_current_task()))
 
+    def drawn(self, instant: float) -> float:
+        """An instant (from `now()`) as `draw()` shows it: seconds since the first call began.
+
+        A message that quotes times next to the drawing takes them from here, so both agree.
+        """
+        return instant - min((s.start for s in self.spans), default=0.0)
+
     def find(self, label: str) -> Span | None:
         """The first recorded call with this label, or None if there was none."""
         return next((s for s in self.spans if s.label == label), None)
