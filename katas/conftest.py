@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import gc
 import inspect
@@ -97,7 +98,27 @@ if LOOP == "uvloop":  # defined only then: pytest-asyncio wants a factory from e
         """KATA_LOOP=uvloop runs every async test on uvloop instead of asyncio's own loop."""
         import uvloop
 
-        return {"uvloop": uvloop.new_event_loop}
+        class TimedLoop(uvloop.Loop):
+            """uvloop, keeping each timer set and its callback: uvloop does not show them, and
+            the guard reports the timers a kata's code leaves armed."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.kata_timers: list[tuple[asyncio.TimerHandle, Callable[..., Any]]] = []
+
+            # uvloop's call_at goes through call_later: one override sees both.
+            def call_later(  # type: ignore[override]
+                self,
+                delay: float,
+                callback: Callable[..., object],
+                *args: Any,
+                context: contextvars.Context | None = None,
+            ) -> asyncio.TimerHandle:
+                handle = super().call_later(delay, callback, *args, context=context)
+                self.kata_timers.append((handle, callback))
+                return handle
+
+        return {"uvloop": TimedLoop}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -328,18 +349,22 @@ def _disarm_timers(loop: asyncio.AbstractEventLoop, kata: Path) -> str:
     """Cancel the timers (loop.call_later / call_at) the kata's own code left armed; describe them.
 
     Only timers whose callback lives in the kata's folder count (not the test file's, not
-    asyncio's own). Read from asyncio's loop; another loop (uvloop) does not show its timers.
+    asyncio's own). Read from asyncio's loop, or from what the stress variant's uvloop kept.
     """
     armed = []
-    for handle in list(getattr(loop, "_scheduled", [])):
-        code = _code_of(getattr(handle, "_callback", None))
-        if handle.cancelled() or code is None:
-            continue
+    timers = getattr(loop, "kata_timers", None)
+    if timers is None:
+        timers = [(h, getattr(h, "_callback", None)) for h in getattr(loop, "_scheduled", [])]
+    for handle, callback in list(timers):
+        code = _code_of(callback)
+        when = handle.when() if hasattr(handle, "when") else None
+        if handle.cancelled() or code is None or when is None or when < loop.time():
+            continue  # cancelled, not the kata's, fired already (or a call_soon: uvloop's 0 s)
         where = Path(code.co_filename)
         if where.parent == kata and not where.name.startswith("test_"):
             armed.append(
                 f"  - {code.co_name}() ({where.name}:{code.co_firstlineno}), due in "
-                f"{max(handle.when() - loop.time(), 0):.2f} s"
+                f"{max(when - loop.time(), 0):.2f} s"
             )
             handle.cancel()
     if not armed:

@@ -10,7 +10,7 @@ the katas adds the guard every test runs in (deadline, blocked loop, leftovers).
 """
 
 from _harness.outcomes import fail, outcome, patiently, raised, settle, still_running
-from _harness.probes import StartedTasks, Wakeups, cancel_midway, started_tasks
+from _harness.probes import StartedTasks, Wakeups, cancel_midway, started_tasks, task_origins
 from _harness.timeline import (
     EARLY,
     JITTER,
@@ -45,4 +45,5 @@ __all__ = [
     "settle",
     "started_tasks",
     "still_running",
+    "task_origins",
 ]

@@ -581,16 +581,32 @@ def test_a_cancelled_caller_must_stop_what_it_started_and_end_cancelled(tmp_path
 
         async def test_swallowed(timeline: Timeline) -> None:
             await cancel_midway(swallowing(timeline), 0.05, "the caller")
+
+        async def unwritten() -> None:
+            raise NotImplementedError("write it")
+
+        async def test_an_error_before_the_cancel_is_the_failure() -> None:
+            await cancel_midway(unwritten(), 0.05, "the caller")
+
+        async def test_a_call_that_ends_at_once_is_told_so() -> None:
+            await cancel_midway(asyncio.sleep(0, "done"), 0.05, "the caller")
     """,
     )
     assert result.outcome_of("test_task_group").outcome == "passed", result.output
     text = result.outcome_of("test_wait").text
     assert "the caller was cancelled after 0.05 s, while at `await asyncio.wait(" in text, text
-    assert "3 of the 3 task(s) it had started were still running: work(), work(), work()" in text
+    assert (
+        "3 of the 3 task(s) it had started were still running: work() (started by "
+        "asyncio.create_task), work() (started by asyncio.create_task)" in text
+    ), text
     assert "still running" in text and "Timeline" in text
     swallowed = result.outcome_of("test_swallowed").text
     assert "but it returned None instead of ending cancelled" in swallowed, swallowed
     assert "still running when the test ended" not in text + swallowed  # reported once
+    early = result.outcome_of("test_an_error_before_the_cancel_is_the_failure").text
+    assert "NotImplementedError: write it" in early and "swallowed" not in early, early
+    ended = result.outcome_of("test_a_call_that_ends_at_once_is_told_so").text
+    assert "the caller returned 'done' within 0.05 s, before the test could cancel it" in ended
 
 
 def test_a_timer_left_armed_by_the_code_under_test_fails_the_test(tmp_path: Path) -> None:

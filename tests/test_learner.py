@@ -38,7 +38,7 @@ def test_practice_shows_each_state_and_the_next_kata_and_writes_json(repo: Path)
     report = json.loads((repo / "out.json").read_text())
     assert (report["done"], report["total"]) == (1, 2)
     first, gather = report["katas"]
-    assert first["state"] == "passed" and len(first["tests"]) == 4
+    assert first["state"] == "passed" and first["tests"]
     assert all(t["outcome"] == "passed" and t["duration"] >= 0 for t in first["tests"])
     assert gather["state"] == "not started"  # its untouched stub is known to fail: not run
 
@@ -125,7 +125,7 @@ def test_watch_reruns_on_save_and_moves_on_when_the_kata_passes(repo: Path) -> N
             lines.append(line)
             if line.startswith("That was the last kata"):
                 break
-        assert "PASS all 4 tests of stage 1." in "".join(lines)
+        assert re.search(r"PASS all \d+ tests of stage 1\.", "".join(lines))
     finally:
         watcher.send_signal(signal.SIGINT)
         watcher.wait(timeout=10)
@@ -138,7 +138,7 @@ def test_a_follow_up_stage_stays_out_until_unlocked(repo: Path) -> None:
     shutil.copy(stage_one_only, repo / "katas" / GATHER.name / GATHER.stub.name)
     base = learner(repo, "kata", "04")
     assert base.returncode == 0, base.stdout
-    assert "PASS all 4 tests of stage 1" in base.stdout
+    assert re.search(r"PASS all \d+ tests of stage 1", base.stdout), base.stdout
     assert "`python3 -m nox -s kata -- 04 --stage 2`" in base.stdout
     view = learner(repo, "practice").stdout
     assert re.search(r"04 gather +passed +stage 1 passed, stage 2 locked", view), view
@@ -149,7 +149,7 @@ def test_a_follow_up_stage_stays_out_until_unlocked(repo: Path) -> None:
         text=True,
         check=False,
     )
-    assert re.search(r"4 passed, \d+ deselected", plain.stdout), plain.stdout
+    assert re.search(r"\d+ passed, \d+ deselected", plain.stdout), plain.stdout
     staged = learner(repo, "kata", "04", "--stage", "2")
     assert staged.returncode == 1
     assert staged.stdout.startswith(GATHER.stage_briefs()[0][0] + "\n\n")

@@ -60,6 +60,20 @@ def test_the_decoy_is_caught_and_its_mistake_named(kata: Kata, decoy: Path, tmp_
         f"{spec.caught_by} catches decoy {decoy.name} but its message does not say "
         f"{spec.says!r} (the mistake: {spec.mistake}). The message was:\n{caught.text}"
     )
+    # A message that names a mistake the learner did not make is worse than none.
+    others = [read_decoy(d) for d in kata.decoys if d != decoy]
+    misnamed = [
+        o
+        for o in others
+        if o.says
+        and o.says.lower() not in spec.says.lower()
+        and o.says.lower() in caught.text.lower()
+    ]
+    assert not misnamed, (
+        f"{spec.caught_by} catches decoy {decoy.name} ({spec.mistake}) but its message also "
+        f"names the mistake of {misnamed[0].path.name} ({misnamed[0].says!r}: "
+        f"{misnamed[0].mistake}), which this answer did not make. The message was:\n{caught.text}"
+    )
 
 
 @pytest.mark.needs_solutions

@@ -1,6 +1,7 @@
 """The dojo timer and the interview practice, driven as a group or a candidate would."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -36,10 +37,13 @@ def test_the_dojo_rotates_with_the_verdict_until_green(repo: Path) -> None:
     first = ""
     while "ROTATE" not in first:
         first = dojo.stdout.readline()
-    assert "ROTATE (1): next driver, please. 0/4 tests pass; first failing: test_" in first
+    found = re.search(
+        r"ROTATE \(1\): next driver, please. 0/(\d+) tests pass; first failing: test_", first
+    )
+    assert found, first
     solve(repo)
     out, _ = dojo.communicate(timeout=30)
-    assert "4/4 tests pass" in out
+    assert f"{found[1]}/{found[1]} tests pass" in out
     assert "All green! Retrospective" in out
     assert dojo.returncode == 0
 
@@ -52,10 +56,11 @@ def test_an_interview_runs_on_demand_and_saves_a_summary(repo: Path) -> None:
     line = ""
     while not line.startswith("[00:"):
         line = candidate.stdout.readline()
-    assert "stage 1: 0/4 pass; first failing:" in line
+    found = re.search(r"stage 1: 0/(\d+) pass; first failing:", line)
+    assert found, line
     solve(repo)
     out, err = candidate.communicate("\n\n", timeout=60)  # stage 1, then the follow-up
-    assert "stage 1: 4/4 pass" in out, out + err
+    assert f"stage 1: {found[1]}/{found[1]} pass" in out, out + err
     assert "The interviewer has a follow-up:\n\nStage 2:" in out
     assert "Interview over (every stage green): 3 test runs, reached stage 2 of 2" in out
     saved = next((repo / ".katas" / "interviews").glob("*-04_gather.json"))

@@ -10,6 +10,7 @@ from typing import Any
 
 import event_loop
 import pytest
+from harness import fail
 
 NAMES = ["Ada", "Grace", "Guido"]
 GREETINGS = ["Hello, Ada!", "Hello, Grace!", "Hello, Guido!"]
@@ -105,16 +106,41 @@ def _expect_greetings(call: str, result: object, advice: str) -> None:
             "not `async def`).",
             pytrace=False,
         )
-    assert result == GREETINGS, (
-        f"{call}({NAMES}) returned {result!r}, expected {GREETINGS!r}. "
-        f"Return what greet_everyone(names) returns once the loop has run it. Try: {advice}"
-    )
+    if result != GREETINGS:
+        fail(
+            f"{call}({NAMES}) returned {result!r}, expected {GREETINGS!r}: what "
+            f"greet_everyone(names) returns once the loop has run it.\nTry: {advice}"
+        )
 
 
 def _still_open_text(found: list[Loop]) -> str:
     if len(found) == 1:
         return "the event loop it created is still open"
     return f"the {len(found)} event loops it created are still open"
+
+
+GREET_EVERYONE = event_loop.greet_everyone  # the real one, as the kata gives it
+
+
+def legacy_main_with_the_service_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """legacy_main(NAMES) with a greet_everyone that raises ConnectionError: it must let it out."""
+    __tracebackhide__ = True
+
+    async def greeting_service_down(names: list[str]) -> list[str]:
+        await asyncio.sleep(0)
+        raise ConnectionError("the greeting service is down")
+
+    monkeypatch.setattr(event_loop, "greet_everyone", greeting_service_down)
+    try:
+        result = event_loop.legacy_main(NAMES)
+    except ConnectionError:
+        return
+    fail(
+        f"greet_everyone raised ConnectionError, yet legacy_main({NAMES}) returned {result!r}: "
+        "the error was swallowed.\nExpected: the error reaches the caller.\n"
+        "Try: try/finally with no `except`: the finally block closes the loop and lets the "
+        "error through."
+    )
 
 
 def test_main_returns_a_greeting_for_every_name(loops: Loops) -> None:
@@ -130,22 +156,26 @@ def test_main_runs_the_greetings_with_asyncio_run(loops: Loops) -> None:
         instead = "it made a loop of its own"
     else:
         instead = "greet_everyone ran some other way" if loops.greeted_on else "nothing ran"
-    assert loops.runs, (
-        f"main({NAMES}) never called asyncio.run(): {instead}.\n"
-        "Expected: one call to asyncio.run, which creates a loop, runs the coroutine to the "
-        "end, cancels what is left over and closes the loop, all in one line.\n"
-        "Try: return asyncio.run(greet_everyone(names)); the explicit loop is legacy_main's job."
-    )
-    assert loops.runs == 1, (
-        f"main({NAMES}) called asyncio.run() {loops.runs} times: each call builds and tears "
-        "down a whole event loop.\nExpected: one asyncio.run around one coroutine.\n"
-        "Try: return asyncio.run(greet_everyone(names))."
-    )
-    assert loops.greeted_in_run, (
-        f"main({NAMES}) called asyncio.run(), but greet_everyone did not run inside it.\n"
-        "Expected: asyncio.run runs the greetings.\n"
-        "Try: return asyncio.run(greet_everyone(names))."
-    )
+    if not loops.runs:
+        fail(
+            f"main({NAMES}) never called asyncio.run(): {instead}.\n"
+            "Expected: one call to asyncio.run, which creates a loop, runs the coroutine to the "
+            "end, cancels what is left over and closes the loop, all in one line.\n"
+            "Try: return asyncio.run(greet_everyone(names)); the explicit loop is "
+            "legacy_main's job."
+        )
+    if loops.runs != 1:
+        fail(
+            f"main({NAMES}) called asyncio.run() {loops.runs} times: each call builds and "
+            "tears down a whole event loop.\nExpected: one asyncio.run around one coroutine.\n"
+            "Try: return asyncio.run(greet_everyone(names))."
+        )
+    if not loops.greeted_in_run:
+        fail(
+            f"main({NAMES}) called asyncio.run(), but greet_everyone did not run inside it.\n"
+            "Expected: asyncio.run runs the greetings.\n"
+            "Try: return asyncio.run(greet_everyone(names))."
+        )
 
 
 def test_legacy_main_returns_a_greeting_for_every_name(loops: Loops) -> None:
@@ -159,84 +189,100 @@ def test_legacy_main_runs_the_greetings_on_a_new_loop_of_its_own(loops: Loops) -
     result = event_loop.legacy_main(NAMES)
     if inspect.iscoroutine(result):
         result.close()
-    assert not loops.runs, (
-        f"legacy_main({NAMES}) called asyncio.run(): right in real code, but this exercise is "
-        "the explicit loop that asyncio.run hides from you.\n"
-        "Expected: a loop from asyncio.new_event_loop(), driven by loop.run_until_complete().\n"
-        "Try: loop = asyncio.new_event_loop(); try: return loop.run_until_complete(...); "
-        "finally: loop.close()."
-    )
-    assert loops.created, (
-        f"legacy_main({NAMES}) never created an event loop.\n"
-        "Expected: a fresh loop that legacy_main owns, and therefore closes.\n"
-        "Try: loop = asyncio.new_event_loop()."
-    )
-    assert loops.greeted_on and loops.greeted_on[-1] in loops.created, (
-        f"legacy_main({NAMES}) created an event loop, but greet_everyone "
-        f"{'ran on another loop' if loops.greeted_on else 'never ran'}.\n"
-        "Expected: the greetings run on the new loop.\n"
-        "Try: return loop.run_until_complete(greet_everyone(names))."
-    )
+    if loops.runs:
+        fail(
+            f"legacy_main({NAMES}) called asyncio.run(): right in real code, but this exercise "
+            "is the explicit loop that asyncio.run hides from you.\n"
+            "Expected: a loop from asyncio.new_event_loop(), driven by "
+            "loop.run_until_complete().\n"
+            "Try: loop = asyncio.new_event_loop(); try: return loop.run_until_complete(...); "
+            "finally: loop.close()."
+        )
+    if not loops.created:
+        fail(
+            f"legacy_main({NAMES}) never created an event loop.\n"
+            "Expected: a fresh loop that legacy_main owns, and therefore closes.\n"
+            "Try: loop = asyncio.new_event_loop()."
+        )
+    if not loops.greeted_on or loops.greeted_on[-1] not in loops.created:
+        fail(
+            f"legacy_main({NAMES}) created an event loop, but greet_everyone "
+            f"{'ran on another loop' if loops.greeted_on else 'never ran'}.\n"
+            "Expected: the greetings run on the new loop.\n"
+            "Try: return loop.run_until_complete(greet_everyone(names))."
+        )
 
 
 def test_legacy_main_closes_its_loop_before_returning(loops: Loops) -> None:
     event_loop.legacy_main(NAMES)
     still_open = loops.still_open()
-    assert not still_open, (
-        f"legacy_main({NAMES}) returned, but {_still_open_text(still_open)} "
-        "(loop.is_closed() is False). An open loop keeps its selector and file descriptors, "
-        "and Python warns 'ResourceWarning: unclosed event loop' when it is collected.\n"
-        "Expected: every loop legacy_main creates is closed when it returns.\n"
-        "Try: loop.close() in a `finally:` block after loop.run_until_complete(...)."
-    )
+    if still_open:
+        fail(
+            f"legacy_main({NAMES}) returned, but {_still_open_text(still_open)} "
+            "(loop.is_closed() is False). An open loop keeps its selector and file "
+            "descriptors, and Python warns 'ResourceWarning: unclosed event loop' when it is "
+            "collected.\nExpected: every loop legacy_main creates is closed when it returns.\n"
+            "Try: loop.close() in a `finally:` block after loop.run_until_complete(...)."
+        )
     pending = [task for loop in loops.created for task in asyncio.all_tasks(loop)]
-    assert not pending, (
-        f"legacy_main({NAMES}) closed its loop with {len(pending)} task(s) still pending on "
-        f"it: {pending}. They will never run, and their errors are lost.\n"
-        "Expected: the coroutine has finished when the loop closes.\n"
-        "Try: loop.run_until_complete(greet_everyone(names)), which waits until it is done."
-    )
+    if pending:
+        fail(
+            f"legacy_main({NAMES}) closed its loop with {len(pending)} task(s) still pending "
+            f"on it: {pending}. They will never run, and their errors are lost.\n"
+            "Expected: the coroutine has finished when the loop closes.\n"
+            "Try: loop.run_until_complete(greet_everyone(names)), which waits until it is done."
+        )
 
 
 def test_legacy_main_closes_its_loop_even_when_the_greeting_fails(
     loops: Loops, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def greeting_service_down(names: list[str]) -> list[str]:
-        await asyncio.sleep(0)
-        raise ConnectionError("the greeting service is down")
-
-    monkeypatch.setattr(event_loop, "greet_everyone", greeting_service_down)
-    try:
-        result = event_loop.legacy_main(NAMES)
-    except ConnectionError:
-        pass
-    else:
-        pytest.fail(
-            f"greet_everyone raised ConnectionError, yet legacy_main({NAMES}) returned "
-            f"{result!r}: the error was swallowed.\nExpected: the error reaches the caller.\n"
-            "Try: try/finally with no `except`: the finally block closes the loop and lets "
-            "the error through.",
-            pytrace=False,
-        )
+    legacy_main_with_the_service_down(monkeypatch)
     still_open = loops.still_open()
-    assert not still_open, (
+    if not still_open:
+        return
+    for loop in still_open:  # closed here, so that the run below starts afresh
+        loop.close()
+    monkeypatch.setattr(event_loop, "greet_everyone", GREET_EVERYONE)
+    event_loop.legacy_main(NAMES)  # the same call, with a greeting that succeeds
+    if loops.still_open():
+        seen = "it does not close its loop when the greeting succeeds either"
+        advice = "close the loop in a `finally:` block"
+    else:
+        seen = (
+            "with a greeting that succeeds it does close its loop, so the loop is closed "
+            "only on the success path: the error skipped loop.close()"
+        )
+        advice = "move loop.close() into a `finally:` block"
+    fail(
         f"greet_everyone raised ConnectionError and legacy_main({NAMES}) let it through, but "
-        f"{_still_open_text(still_open)}: the error skipped the close, so the loop is closed "
-        "only on the success path, if at all.\nExpected: the loop closed in every case.\n"
-        "Try: loop = asyncio.new_event_loop(), then `try: return loop.run_until_complete(...)` "
-        "and `finally: loop.close()`."
+        f"{_still_open_text(still_open)}.\nSeen: {seen}.\n"
+        "Expected: the loop closed in every case, the error passed on all the same.\n"
+        f"Try: {advice}: loop = asyncio.new_event_loop(), then "
+        "`try: return loop.run_until_complete(...)` and `finally: loop.close()`."
     )
 
 
-def test_legacy_main_leaves_no_current_event_loop_behind(loops: Loops) -> None:
+def test_legacy_main_leaves_no_current_event_loop_behind(
+    loops: Loops, monkeypatch: pytest.MonkeyPatch
+) -> None:
     event_loop.legacy_main(NAMES)
+    _expect_no_current_loop(loops, "returned")
+    legacy_main_with_the_service_down(monkeypatch)
+    _expect_no_current_loop(loops, "raised greet_everyone's ConnectionError")
+
+
+def _expect_no_current_loop(loops: Loops, ended: str) -> None:
+    __tracebackhide__ = True
     left = loops.set_current[-1] if loops.set_current else None
-    assert left is None, (
-        f"legacy_main({NAMES}) called asyncio.set_event_loop(loop) and returned with that loop "
-        f"({'closed' if left.is_closed() else 'open'}) still set as the current event loop of "
-        "this thread. Code that later asks for the current loop gets a dead one ('Event loop "
-        "is closed') or one that nobody will close.\n"
-        "Expected: no current loop left behind, as asyncio.run leaves it.\n"
-        "Try: drop set_event_loop (run_until_complete does not need it), or undo it with "
-        "asyncio.set_event_loop(None) in the `finally` block."
-    )
+    if left is not None:
+        fail(
+            f"legacy_main({NAMES}) called asyncio.set_event_loop(loop) and {ended} with that "
+            f"loop ({'closed' if left.is_closed() else 'open'}) still set as the current event "
+            "loop of this thread. Code that later asks for the current loop gets a dead one "
+            "('Event loop is closed') or one that nobody will close.\n"
+            "Expected: no current loop left behind, however legacy_main ends, as asyncio.run "
+            "leaves it.\n"
+            "Try: drop set_event_loop (run_until_complete does not need it), or undo it with "
+            "asyncio.set_event_loop(None) in the `finally` block."
+        )

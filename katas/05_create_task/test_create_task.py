@@ -1,10 +1,12 @@
 import asyncio
+from collections import Counter
 
 import create_task
 import pytest
-from harness import Span, Timeline
+from harness import Span, Timeline, fail
 
 COFFEE, TOAST = 0.3, 0.2  # seconds: the coffee takes longer, so it brews in the background
+CHORES = ("brew coffee", "make toast")  # as the timeline draws them
 CALL = "make_breakfast(brew_coffee, make_toast)"
 
 
@@ -23,7 +25,37 @@ class Kitchen:
         return str(await self.timeline.work("make toast", TOAST, "toast"))
 
     async def make_breakfast(self) -> list[str]:
-        return await create_task.make_breakfast(self.brew_coffee, self.make_toast)
+        __tracebackhide__ = True
+        early: asyncio.InvalidStateError | None = None
+        try:
+            breakfast = await create_task.make_breakfast(self.brew_coffee, self.make_toast)
+        except asyncio.InvalidStateError as error:
+            early = error
+        else:
+            self.expect_each_chore_once()
+            return breakfast
+        coffee = self.span("brew coffee")  # outside `except`: the explanation shows once
+        brewing = coffee is not None and coffee.end is None
+        fail(
+            f"{CALL} raised InvalidStateError({early}) while the coffee was "
+            f"{'still brewing' if brewing else 'not ready'}: task.result() gives the result "
+            "only of a task that has finished, and raises while it is still running. It does "
+            "not wait.\n"
+            "Expected: ['toast', 'coffee'], the coffee collected once it is ready.\n"
+            "Try: `await coffee`: awaiting the task waits for what is left of its brewing, "
+            "then gives you its result.\n\n" + self.timeline.draw()
+        )
+
+    def expect_each_chore_once(self) -> None:
+        __tracebackhide__ = True
+        counts = Counter(self.timeline.started)
+        wrong = [f"{chore} {counts[chore]} times" for chore in CHORES if counts[chore] != 1]
+        if wrong:
+            fail(
+                f"{CALL} did {', '.join(wrong)}, expected each chore once: one pot of coffee, "
+                "one toast.\nTry: call brew_coffee() once (inside create_task) and make_toast() "
+                "once.\n\n" + self.timeline.draw()
+            )
 
     def span(self, label: str) -> Span | None:
         return next((s for s in self.timeline.spans if s.label == label), None)
@@ -56,10 +88,11 @@ async def test_breakfast_is_the_toast_and_the_coffee(kitchen: Kitchen) -> None:
 
 async def test_the_coffee_brews_in_a_task_of_its_own(kitchen: Kitchen) -> None:
     await kitchen.make_breakfast()
-    assert kitchen.coffee_brewed_in is not None, (
-        f"{CALL} never ran brew_coffee(). Expected: the coffee brewing in a task of its own.\n"
-        "Try: coffee = asyncio.create_task(brew_coffee())"
-    )
+    if kitchen.coffee_brewed_in is None:
+        fail(
+            f"{CALL} never ran brew_coffee().\nExpected: the coffee brewing in a task of its "
+            "own.\nTry: coffee = asyncio.create_task(brew_coffee())"
+        )
     if kitchen.coffee_brewed_in is asyncio.current_task():
         pytest.fail(
             f"{CALL} brewed the coffee itself instead of in a background task: it awaited "
@@ -74,8 +107,8 @@ async def test_the_coffee_brews_in_a_task_of_its_own(kitchen: Kitchen) -> None:
 async def test_the_toast_is_made_while_the_coffee_brews(kitchen: Kitchen) -> None:
     await kitchen.make_breakfast()
     coffee, toast = kitchen.span("brew coffee"), kitchen.span("make toast")
-    assert coffee is not None, f"{CALL} never brewed the coffee: call brew_coffee()."
-    assert toast is not None, f"{CALL} never made the toast: await make_toast()."
+    if coffee is None or toast is None:
+        fail(f"{CALL} never {'brewed the coffee' if coffee is None else 'made the toast'}.")
     if kitchen.timeline.peak == 2:
         return  # both were in flight together
     if coffee.end is not None and coffee.end <= toast.start:

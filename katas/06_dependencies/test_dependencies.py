@@ -1,10 +1,16 @@
+import asyncio
+import sys
 from collections import Counter
-from typing import TypeVar
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar, cast
 
 import dependencies
 import pytest
 from dependencies import Dashboard, User
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled, task_origins
 
 T = TypeVar("T")
 
@@ -26,16 +32,21 @@ class FakeApi:
     `log` keeps "<call> started" / "<call> ended" in the order they happened: a probe, no clock.
     """
 
-    def __init__(self, timeline: Timeline, weather: float = DELAYS["fetch_weather"]) -> None:
+    def __init__(
+        self, timeline: Timeline, weather: float = DELAYS["fetch_weather"], down: str = ""
+    ) -> None:
         self.timeline = timeline
         self.delays = {**DELAYS, "fetch_weather": weather}  # stage 2 slows the weather down
+        self.down = down  # a service that fails at the end of its delay
+        self.error = ConnectionError(f"{down} is down")
         self.log: list[str] = []
         self.user: User | None = None  # what fetch_user returned, once it has returned
         self.mistake = ""
 
     async def _serve(self, name: str, shown: str, result: T) -> T:
         self.log.append(f"{name} started")
-        answer: T = await self.timeline.work(shown, self.delays[name], result)
+        error = self.error if name == self.down else None
+        answer: T = await self.timeline.work(shown, self.delays[name], result, error=error)
         self.log.append(f"{name} ended")
         return answer
 
@@ -110,12 +121,13 @@ async def test_the_dashboard_holds_the_user_their_orders_the_news_and_the_weathe
 ) -> None:
     dashboard = await build(FakeApi(timeline))
     expected = Dashboard(ADA, ORDERS, NEWS, WEATHER)
-    assert dashboard == expected, (
-        f"build_dashboard(api, {USER_ID}) returned\n  {dashboard!r}\nexpected\n  {expected!r}\n"
-        "Each field holds what its service returned: user from fetch_user(user_id), orders from "
-        "fetch_orders(user), news from fetch_news(), weather from fetch_weather(). "
-        "Are two results swapped, or is a coroutine or task stored instead of its result?"
-    )
+    if dashboard != expected:
+        fail(
+            f"build_dashboard(api, {USER_ID}) returned\n  {dashboard!r}\nexpected\n  {expected!r}\n"
+            "Each field holds what its service returned: user from fetch_user(user_id), orders "
+            "from fetch_orders(user), news from fetch_news(), weather from fetch_weather().\n"
+            "Are two results swapped, or is a coroutine or task stored instead of its result?"
+        )
 
 
 async def test_orders_are_fetched_only_after_the_user_arrived_with_that_user(
@@ -123,11 +135,12 @@ async def test_orders_are_fetched_only_after_the_user_arrived_with_that_user(
 ) -> None:
     api = FakeApi(timeline)
     await build(api)  # the fake fails the test if fetch_orders gets anything but that User
-    assert api.ended_before("fetch_user", "fetch_orders"), (
-        "fetch_orders() started before fetch_user() had returned: the orders need the user's "
-        "data (a data dependency).\nTry: user = await api.fetch_user(user_id), then "
-        f"await api.fetch_orders(user).\n\n{timeline.draw()}"
-    )
+    if not (api.ended_before("fetch_user", "fetch_orders")):
+        fail(
+            "fetch_orders() started before fetch_user() had returned: the orders need the user's "
+            "data (a data dependency).\nTry: user = await api.fetch_user(user_id), then "
+            f"await api.fetch_orders(user).\n\n{timeline.draw()}"
+        )
 
 
 async def test_news_and_weather_start_at_once_without_waiting_for_the_user(
@@ -136,14 +149,15 @@ async def test_news_and_weather_start_at_once_without_waiting_for_the_user(
     api = FakeApi(timeline)
     await build(api)
     late = [f"{n}()" for n in ("fetch_news", "fetch_weather") if api.ended_before("fetch_user", n)]
-    assert not late, (
-        f"{' and '.join(late)} started only after fetch_user() had returned: build_dashboard "
-        "waited for the user before asking for things that do not need the user.\n"
-        "Expected: fetch_news() and fetch_weather() in flight while fetch_user() runs.\n"
-        "Try: only fetch_orders() needs the user. Put fetch_user -> fetch_orders in one small "
-        "coroutine and start it together with fetch_news() and fetch_weather() "
-        f"(a TaskGroup, or asyncio.gather).\n\n{timeline.draw()}"
-    )
+    if late:
+        fail(
+            f"{' and '.join(late)} started only after fetch_user() had returned: build_dashboard "
+            "waited for the user before asking for things that do not need the user.\n"
+            "Expected: fetch_news() and fetch_weather() in flight while fetch_user() runs.\n"
+            "Try: only fetch_orders() needs the user. Put fetch_user -> fetch_orders in one small "
+            "coroutine and start it together with fetch_news() and fetch_weather() "
+            f"(in a TaskGroup).\n\n{timeline.draw()}"
+        )
 
 
 async def test_the_orders_do_not_wait_for_the_news_or_the_weather(timeline: Timeline) -> None:
@@ -152,15 +166,16 @@ async def test_the_orders_do_not_wait_for_the_news_or_the_weather(timeline: Time
     waited = [
         f"{n}()" for n in ("fetch_news", "fetch_weather") if api.ended_before(n, "fetch_orders")
     ]
-    assert not waited, (
-        f"fetch_orders() started only after {' and '.join(waited)} had returned, although "
-        "the orders need only the user: they should start the moment fetch_user() returns.\n"
-        "Likely mistake: awaiting fetch_user() together with the news and the weather "
-        "(one gather, or awaiting their tasks first), then fetching the orders.\n"
-        "Try: put `user = await api.fetch_user(user_id)` and `await api.fetch_orders(user)` in "
-        "one small coroutine, and run that chain as one task beside fetch_news() and "
-        f"fetch_weather().\n\n{timeline.draw()}"
-    )
+    if waited:
+        fail(
+            f"fetch_orders() started only after {' and '.join(waited)} had returned, although "
+            "the orders need only the user: they should start the moment fetch_user() returns.\n"
+            "Likely mistake: awaiting fetch_user() together with the news and the weather "
+            "(one gather, or awaiting their tasks first), then fetching the orders.\n"
+            "Try: put `user = await api.fetch_user(user_id)` and `await api.fetch_orders(user)` in "
+            "one small coroutine, and run that chain as one task beside fetch_news() and "
+            f"fetch_weather().\n\n{timeline.draw()}"
+        )
 
 
 async def test_the_dashboard_is_ready_in_the_time_of_the_slowest_branch(timeline: Timeline) -> None:
@@ -173,6 +188,70 @@ async def test_the_dashboard_is_ready_in_the_time_of_the_slowest_branch(timeline
         0.3, delays=tuple(DELAYS.values()), what=f"build_dashboard(api, {USER_ID})", advice=advice
     ):
         await build(FakeApi(timeline))
+
+
+async def test_a_failing_service_stops_the_calls_still_running(timeline: Timeline) -> None:
+    api = FakeApi(timeline, down="fetch_user")
+    call = f"build_dashboard(api, {USER_ID}) where fetch_user({USER_ID}) fails after 0.1 s"
+    raised: BaseException | None = None
+    with task_origins() as origins:
+        try:
+            dashboard = await dependencies.build_dashboard(api, USER_ID)
+        except NotImplementedError:
+            raise
+        except Exception as error:
+            raised = error
+    if raised is None or not _holds(raised, api.error):
+        ended = f"returned {dashboard!r}" if raised is None else f"raised {raised!r}"
+        fail(
+            f"{call} {ended}.\nExpected: the {api.error!r} reaches the caller (itself, or "
+            "inside an ExceptionGroup): without the user there is no dashboard.\n"
+            "Try: let the error propagate out of build_dashboard.\n\n" + timeline.draw()
+        )
+    left = [s for s in timeline.spans if s.end is None]
+    if not left:
+        return
+    names = " and ".join(s.label for s in left)
+    kinds = {origins.get(s.task) for s in left if s.task is not None}
+    if kinds == {"asyncio.gather"}:
+        seen = (
+            "they ran in tasks started by asyncio.gather, which passes the first error on at "
+            "once and leaves the other tasks running."
+        )
+    elif kinds and kinds <= {"asyncio.create_task", "loop.create_task"}:
+        seen = (
+            "they ran in tasks made with asyncio.create_task, and nothing cancelled them when "
+            "the error came."
+        )
+    else:
+        seen = "nothing cancelled them when the error came."
+    fail(
+        f"{call}: the error reached the caller while {names} "
+        f"{'were' if len(left) > 1 else 'was'} still running, behind its back.\n"
+        f"Seen: {seen}\n"
+        "Expected: the calls still running cancelled, and stopped, before the error reaches "
+        "the caller.\n"
+        "Try: run the three branches in `async with asyncio.TaskGroup()`: when one fails, it "
+        "cancels the others and waits for them before it raises.\n\n" + timeline.draw()
+    )
+
+
+def _holds(raised: BaseException, error: Exception) -> bool:
+    """`raised` is `error` itself, or an ExceptionGroup holding it."""
+    if raised is error:
+        return True
+    return (
+        isinstance(raised, BaseExceptionGroup) and raised.subgroup(lambda e: e is error) is not None
+    )
+
+
+async def test_a_cancelled_build_leaves_no_call_running(timeline: Timeline) -> None:
+    await cancel_midway(
+        dependencies.build_dashboard(FakeApi(timeline), USER_ID),
+        after=0.05,
+        what=f"build_dashboard(api, {USER_ID})",
+        timeline=timeline,
+    )
 
 
 # Stage 2: the weather is optional. Past its deadline it is cancelled and left out (None).
@@ -218,13 +297,14 @@ async def build_with_a_deadline(api: FakeApi) -> Dashboard:
 async def test_a_weather_past_its_deadline_is_left_out(timeline: Timeline) -> None:
     dashboard = await build_with_a_deadline(FakeApi(timeline, weather=SLOW_WEATHER))
     expected = Dashboard(ADA, ORDERS, NEWS, None)
-    assert dashboard == expected, (
-        f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s returned\n  {dashboard!r}\n"
-        f"expected\n  {expected!r}\nThe weather misses its {WEATHER_DEADLINE} s deadline, so "
-        "the dashboard is built without it: weather=None (not an exception object, not the "
-        f"weather that came late), everything else as before.\nTry: {OWN_DEADLINE}\n\n"
-        + timeline.draw()
-    )
+    if dashboard != expected:
+        fail(
+            f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s returned\n  {dashboard!r}\n"
+            f"expected\n  {expected!r}\nThe weather misses its {WEATHER_DEADLINE} s deadline, so "
+            "the dashboard is built without it: weather=None (not an exception object, not the "
+            f"weather that came late), everything else as before.\nTry: {OWN_DEADLINE}\n\n"
+            + timeline.draw()
+        )
 
 
 @pytest.mark.stage(2)
@@ -297,9 +377,10 @@ async def test_the_late_weather_call_is_cancelled_not_left_running(timeline: Tim
 async def test_a_weather_that_answers_in_time_is_kept(timeline: Timeline) -> None:
     dashboard = await build_with_a_deadline(FakeApi(timeline, weather=QUICK_WEATHER))
     expected = Dashboard(ADA, ORDERS, NEWS, WEATHER)
-    assert dashboard == expected, (
-        f"{WITH_DEADLINE} with a weather of {QUICK_WEATHER} s returned\n  {dashboard!r}\n"
-        f"expected\n  {expected!r}\nThe weather answered within its {WEATHER_DEADLINE} s "
-        "deadline, so the dashboard shows it: only a weather that misses the deadline is "
-        f"left out.\n\n{timeline.draw()}"
-    )
+    if dashboard != expected:
+        fail(
+            f"{WITH_DEADLINE} with a weather of {QUICK_WEATHER} s returned\n  {dashboard!r}\n"
+            f"expected\n  {expected!r}\nThe weather answered within its {WEATHER_DEADLINE} s "
+            "deadline, so the dashboard shows it: only a weather that misses the deadline is "
+            f"left out.\n\n{timeline.draw()}"
+        )

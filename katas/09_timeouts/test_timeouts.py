@@ -1,6 +1,16 @@
+import asyncio
+import dis
+import sys
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import CodeType, FrameType
+from typing import Any, cast
+
 import pytest
 import timeouts
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled, task_origins
 from timeouts import Fetch
 
 DEADLINE = 0.2  # seconds, for one call and for a whole batch
@@ -17,11 +27,19 @@ IN_TIME = {name: fare for name, (delay, fare) in AIRLINES.items() if delay < DEA
 LATE = [name for name, (delay, _) in AIRLINES.items() if delay > DEADLINE]
 
 
-def service(timeline: Timeline, label: str, delay: float, answer: str) -> Fetch:
-    """A fetch that answers `answer` after `delay` seconds, drawn on the timeline as `label`."""
+DOWN = ConnectionError("service unavailable")  # what a failing service raises
+
+
+def service(
+    timeline: Timeline, label: str, delay: float, answer: str, error: Exception | None = None
+) -> Fetch:
+    """A fetch that answers `answer` after `delay` seconds, drawn on the timeline as `label`.
+
+    With `error`, it raises that error after `delay` instead: a service that fails.
+    """
 
     async def fetch() -> str:
-        return str(await timeline.work(label, delay, answer))
+        return str(await timeline.work(label, delay, answer, error=error))
 
     return fetch
 
@@ -57,8 +75,16 @@ def expect_returned_in_about(
     )
 
 
-def expect_cancelled(timeline: Timeline, labels: list[str], call: str) -> None:
-    """Probe (no clock): the calls that missed the deadline were cancelled and have stopped."""
+def expect_cancelled(
+    timeline: Timeline,
+    labels: list[str],
+    call: str,
+    origins: dict[asyncio.Task[Any], str] | None = None,
+) -> None:
+    """Probe (no clock): the calls that missed the deadline were cancelled and have stopped.
+
+    `origins` (from task_origins()) names the asyncio call that started each call's task.
+    """
     __tracebackhide__ = True
     function = call.split("(", 1)[0]
     spans = [s for s in timeline.spans if s.label in labels]
@@ -83,11 +109,24 @@ def expect_cancelled(timeline: Timeline, labels: list[str], call: str) -> None:
                 "before you return (a TaskGroup under asyncio.timeout does this for you)."
             )
         else:
+            kinds = {(origins or {}).get(s.task) for s in running if s.task is not None}
+            many = len(running) > 1
+            they, tasks = ("they", "tasks") if many else ("it", "a task")
+            if kinds == {"asyncio.as_completed"}:
+                seen = (
+                    f"Seen: {they} ran in {tasks} started by asyncio.as_completed: when the "
+                    "timeout ends the loop, the calls it has not yielded yet run on.\n"
+                )
+            elif kinds and kinds <= {"asyncio.create_task", "loop.create_task"}:
+                seen = (
+                    f"Seen: {they} ran in {tasks} made with asyncio.create_task, and nothing "
+                    f"cancelled {'them' if many else 'it'} when {function} stopped waiting.\n"
+                )
+            else:
+                seen = ""
             problem = (
                 f"{names} {was} still running when {call} returned: giving up on waiting does "
-                "not stop a call, it goes on behind your back.\nLikely mistake: asyncio.wait(..., "
-                "timeout=...), or an asyncio.as_completed loop under a timeout: both stop waiting "
-                "at the deadline but leave what is pending running.\n"
+                f"not stop a call, it goes on behind your back.\n{seen}"
                 "Try: cancel what is still pending at the deadline and await it (task.cancel(), "
                 "then `await asyncio.wait(pending)`). Simpler: await the call inside `async with "
                 "asyncio.timeout(deadline)` (a batch: a TaskGroup inside it), which cancels and "
@@ -110,13 +149,43 @@ def expect_cancelled(timeline: Timeline, labels: list[str], call: str) -> None:
     )
 
 
+async def fallback(
+    timeline: Timeline, fetch: Fetch, call: str, **options: int
+) -> tuple[str, float]:
+    """fetch_or_fallback(fetch, 0.2, 'bestsellers'): its answer, and how long it took.
+
+    Fails the test at once if a call it started was still running when it returned.
+    """
+    __tracebackhide__ = True
+    with task_origins() as origins:
+        started = timeline.now()
+        answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS, **options)
+        took = timeline.now() - started
+    expect_cancelled(timeline, [s.label for s in timeline.spans if s.end is None], call, origins)
+    return answer, took
+
+
+async def batch(
+    timeline: Timeline, fetches: dict[str, Fetch], call: str
+) -> tuple[dict[str, str], float]:
+    """fetch_batch_within(fetches, 0.2): the fares it returned, and how long it took.
+
+    Fails the test at once if a call it started was still running when it returned.
+    """
+    __tracebackhide__ = True
+    with task_origins() as origins:
+        started = timeline.now()
+        fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+        took = timeline.now() - started
+    expect_cancelled(timeline, [s.label for s in timeline.spans if s.end is None], call, origins)
+    return fares, took
+
+
 async def test_a_fast_answer_comes_back_at_once_without_waiting_for_the_deadline(
     timeline: Timeline,
 ) -> None:
     fetch, call = recommendations(timeline, FAST)
-    started = timeline.now()
-    answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
-    took = timeline.now() - started
+    answer, took = await fallback(timeline, fetch, call)
     if answer != PICKS:
         pytest.fail(
             f"{call} returned {answer!r}, expected {PICKS!r}: the answer arrived after {FAST} s, "
@@ -145,11 +214,11 @@ async def test_a_fast_answer_comes_back_at_once_without_waiting_for_the_deadline
 
 async def test_a_slow_call_gives_the_fallback(timeline: Timeline) -> None:
     fetch, call = recommendations(timeline, SLOW)
-    answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
+    answer, _ = await fallback(timeline, fetch, call)
     if answer == PICKS:
         mistake = (
-            f"it waited for the slow call to finish instead of giving up at the {DEADLINE} s "
-            "deadline: nothing cut the await short."
+            f"that is the slow call's own answer, which arrived after {SLOW} s, long past the "
+            f"{DEADLINE} s deadline: nothing cut the await short."
         )
     else:
         mistake = f"the fallback is what a call that misses the deadline gives, not {answer!r}."
@@ -166,9 +235,7 @@ async def test_the_fallback_comes_at_the_deadline_not_when_the_slow_call_ends(
     timeline: Timeline,
 ) -> None:
     fetch, call = recommendations(timeline, SLOW)
-    started = timeline.now()
-    await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
-    took = timeline.now() - started
+    _, took = await fallback(timeline, fetch, call)
     slow = timeline.span("fetch()")
     expect_returned_in_about(
         timeline,
@@ -190,13 +257,42 @@ async def test_the_fallback_comes_at_the_deadline_not_when_the_slow_call_ends(
 
 async def test_the_slow_call_is_cancelled_not_left_running(timeline: Timeline) -> None:
     fetch, call = recommendations(timeline, SLOW)
-    await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS)
+    await fallback(timeline, fetch, call)
     expect_cancelled(timeline, ["fetch()"], call)
+
+
+async def test_a_call_that_fails_is_not_a_timeout(timeline: Timeline) -> None:
+    fetch = service(timeline, "fetch()", FAST, PICKS, error=DOWN)
+    call = f"fetch_or_fallback(fetch, {DEADLINE}, {BESTSELLERS!r}) with a fetch() that fails"
+    try:
+        answer, _ = await fallback(timeline, fetch, call)
+    except ConnectionError as error:
+        if error is DOWN:
+            return
+        raise
+    fail(
+        f"{call} after {FAST} s with {DOWN!r} returned {answer!r}: the error was swallowed. "
+        "The fallback is for a call that misses its deadline; a call that fails in time has "
+        "an error the caller must see (the service may be down for good, or the request "
+        "wrong).\nExpected: the ConnectionError raised to the caller.\n"
+        "Try: catch only TimeoutError around `async with asyncio.timeout(deadline)`, not "
+        "every Exception.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_cancelled_fetch_or_fallback_leaves_no_call_running(timeline: Timeline) -> None:
+    fetch, call = recommendations(timeline, SLOW)
+    await cancel_midway(
+        timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS),
+        after=0.05,
+        what=call.split(" with ")[0],
+        timeline=timeline,
+    )
 
 
 async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline) -> None:
     fetches, call = airlines(timeline, AIRLINES)
-    fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    fares, _ = await batch(timeline, fetches, call)
     if fares == IN_TIME:
         return
     lost = [name for name in IN_TIME if name not in fares]
@@ -231,16 +327,21 @@ async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline
 
 
 async def test_every_airline_is_asked_at_once(timeline: Timeline) -> None:
-    fetches, _ = airlines(timeline, AIRLINES)
-    await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    fetches, call = airlines(timeline, AIRLINES)
+    await batch(timeline, fetches, call)
     timeline.expect_all_started_before_any_finished("fetch_batch_within's calls")
+    asked = Counter(timeline.started)
+    again = [f"{name} {asked[name]} times" for name in AIRLINES if asked[name] > 1]
+    if again:
+        fail(
+            f"{call} asked {', '.join(again)}, expected each airline once.\n"
+            "Try: one call of each fetch, all started at once.\n\n" + timeline.draw()
+        )
 
 
 async def test_the_batch_returns_at_the_deadline(timeline: Timeline) -> None:
     fetches, call = airlines(timeline, AIRLINES)
-    started = timeline.now()
-    await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
-    took = timeline.now() - started
+    _, took = await batch(timeline, fetches, call)
     if timeline.peak == 1:
         why = (
             "The calls ran one after another, each with a deadline of its own, so the waits add "
@@ -271,8 +372,62 @@ async def test_the_batch_returns_at_the_deadline(timeline: Timeline) -> None:
 
 async def test_the_late_calls_are_cancelled_when_the_batch_returns(timeline: Timeline) -> None:
     fetches, call = airlines(timeline, AIRLINES)
-    await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+    await batch(timeline, fetches, call)
     expect_cancelled(timeline, LATE, call)
+
+
+async def test_a_batch_with_a_failing_call_fails_and_stops_the_others(
+    timeline: Timeline,
+) -> None:
+    fetches, call = airlines(timeline, AIRLINES)
+    fetches["Bluejay"] = service(timeline, "Bluejay", AIRLINES["Bluejay"][0], "", error=DOWN)
+    call += " where Bluejay fails after 0.15 s"
+    raised: BaseException | None = None
+    try:
+        fares, _ = await batch(timeline, fetches, call)
+    except Exception as error:
+        raised = error
+    if raised is None:
+        fail(
+            f"{call} returned {fares!r}: Bluejay's {DOWN!r} was swallowed.\n"
+            "Expected: the error reaches the caller (inside an ExceptionGroup, as a TaskGroup "
+            "raises it): a failing airline is a problem to see, not a late answer.\n"
+            "Try: suppress only the TimeoutError of the deadline.\n\n" + timeline.draw()
+        )
+    if raised is not DOWN and not (
+        isinstance(raised, BaseExceptionGroup) and raised.subgroup(lambda e: e is DOWN)
+    ):
+        raise raised
+    ran_on = [s.label for s in timeline.spans if s.label in LATE and not s.cancelled]
+    if ran_on:
+        fail(
+            f"{call} raised the error only once {' and '.join(ran_on)} had answered: it waited "
+            "for fares nobody will get.\nExpected: when a call fails, the calls still running "
+            "cancelled, and stopped, before the error reaches the caller.\n"
+            "Try: run the calls in an asyncio.TaskGroup (inside the asyncio.timeout): when one "
+            "fails, it cancels the others and waits for them before it raises.\n\n"
+            + timeline.draw()
+        )
+
+
+async def test_a_cancelled_batch_leaves_no_call_running(timeline: Timeline) -> None:
+    fetches, call = airlines(timeline, AIRLINES)
+    await cancel_midway(
+        timeouts.fetch_batch_within(fetches, scaled(DEADLINE)),
+        after=0.05,
+        what=call,
+        timeline=timeline,
+    )
+
+
+async def test_an_empty_batch_returns_at_once_with_no_fares(timeline: Timeline) -> None:
+    call = f"fetch_batch_within({{}}, {DEADLINE})"
+    with timeline.expect_duration(
+        0, what=call, advice="return at once: there is nothing to wait for."
+    ):
+        fares = await timeouts.fetch_batch_within({}, scaled(DEADLINE))
+    if fares != {}:
+        fail(f"{call} returned {fares!r}, expected {{}}: no airlines, no fares.")
 
 
 async def test_a_batch_that_answers_early_does_not_wait_for_the_deadline(
@@ -280,9 +435,7 @@ async def test_a_batch_that_answers_early_does_not_wait_for_the_deadline(
 ) -> None:
     quick = {"Skylark": (FAST, "€89"), "Bluejay": (FAST, "€95")}
     fetches, call = airlines(timeline, quick)
-    started = timeline.now()
-    fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
-    took = timeline.now() - started
+    fares, took = await batch(timeline, fetches, call)
     expected = {name: fare for name, (_, fare) in quick.items()}
     if fares != expected:
         pytest.fail(
@@ -339,26 +492,21 @@ def attempts_service(timeline: Timeline, delays: tuple[float, ...]) -> tuple[Fet
 
 async def with_retries(timeline: Timeline, fetch: Fetch, call: str) -> tuple[str, float]:
     """Call fetch_or_fallback with attempts=2: its answer and how long it took."""
-    started = timeline.now()
     raised: RuntimeError | None = None
     try:
-        answer = await timeouts.fetch_or_fallback(
-            fetch, scaled(DEADLINE), BESTSELLERS, attempts=ATTEMPTS
-        )
+        return await fallback(timeline, fetch, call, attempts=ATTEMPTS)
     except RuntimeError as error:
         if "reuse" not in str(error):
             raise
         raised = error
-    if raised is not None:  # outside `except`, so the failure shows this explanation once
-        pytest.fail(
-            f"{call} raised {raised!r}: the second attempt awaited the coroutine of the first "
-            "one again. A coroutine can be awaited only once, and this one had already been "
-            "cancelled by the first deadline.\n"
-            "Try: each attempt is a fresh call: `await fetch()` inside the loop, not a "
-            "`call = fetch()` made once before it.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    return answer, timeline.now() - started
+    # outside `except`, so the failure shows this explanation once
+    fail(
+        f"{call} raised {raised!r}: the second attempt awaited the coroutine of the first "
+        "one again. A coroutine can be awaited only once, and this one had already been "
+        "cancelled by the first deadline.\n"
+        "Try: each attempt is a fresh call: `await fetch()` inside the loop, not a "
+        "`call = fetch()` made once before it.\n\n" + timeline.draw()
+    )
 
 
 def calls_made(timeline: Timeline) -> list[str]:
@@ -370,13 +518,20 @@ async def test_a_retry_after_a_timeout_can_still_bring_the_answer(timeline: Time
     fetch, call = attempts_service(timeline, (SLOW, FAST))
     answer, took = await with_retries(timeline, fetch, call)
     if answer != PICKS:
-        if len(calls_made(timeline)) < ATTEMPTS:
+        if len(calls_made(timeline)) < ATTEMPTS and not reads(
+            timeouts.fetch_or_fallback, "attempts"
+        ):
             mistake = (
-                "the first call missed its deadline and no second attempt was made.\n"
-                "Likely mistake: one asyncio.timeout around both attempts. When it fires, it "
-                "ends the whole block: the TimeoutError comes out where the `async with` ends, "
-                "past your loop, so there is no second attempt. Each attempt needs a deadline "
-                "of its own."
+                "the first call missed its deadline and no second attempt was made: "
+                "fetch_or_fallback never uses its `attempts` argument, so it makes one call, as "
+                "in stage 1."
+            )
+        elif len(calls_made(timeline)) < ATTEMPTS:
+            mistake = (
+                "the first call missed its deadline and no second attempt was made, although "
+                "fetch_or_fallback reads `attempts`: the first timeout ended the whole retrying. "
+                "The deadline, or its TimeoutError, reached past the loop; each attempt needs "
+                "an asyncio.timeout of its own, inside the loop."
             )
         else:
             mistake = (
@@ -458,3 +613,16 @@ async def test_when_every_attempt_times_out_the_fallback_comes_after_two_deadlin
         too_early=f"It gave up before both attempts had had their {DEADLINE} s each.",
     )
     expect_cancelled(timeline, made, call)
+
+
+def reads(function: Callable[..., Any], name: str) -> bool:
+    """Does the code of `function` (its inner functions included) ever read the variable `name`?"""
+
+    def loads(code: CodeType) -> bool:
+        for op in dis.get_instructions(code):
+            local = op.opname.startswith("LOAD_FAST") or op.opname in ("LOAD_DEREF", "LOAD_CLOSURE")
+            if local and name in (op.argval if isinstance(op.argval, tuple) else (op.argval,)):
+                return True
+        return any(loads(const) for const in code.co_consts if isinstance(const, CodeType))
+
+    return loads(function.__code__)

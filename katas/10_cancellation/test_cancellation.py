@@ -1,12 +1,13 @@
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Coroutine, Iterable, Iterator
 from typing import Any
 
 import cancellation
 import pytest
-from harness import Timeline, scaled
+from harness import Timeline, fail, scaled
 
 ACQUIRE, JOB, RELEASE = 0.05, 0.05, 0.1  # seconds; the release awaits, so cleanup takes time
 PATIENCE = 1.0  # how long a test waits for a cancelled task to end (it needs about RELEASE)
@@ -27,6 +28,10 @@ def reach(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+class JobFailed(Exception):
+    """What a failed job raises (the database refused it)."""
+
+
 class FakeConnection:
     def __init__(self, pool: "FakePool", number: int) -> None:
         self.pool = pool
@@ -38,7 +43,8 @@ class FakeConnection:
 
     async def execute(self, job: str) -> None:
         reach(self.pool.busy)
-        await self.pool.timeline.work(f"{self.name}: {job}", JOB)
+        error = JobFailed(f"{job} failed: disk full") if job == self.pool.failing else None
+        await self.pool.timeline.work(f"{self.name}: {job}", JOB, error=error)
         self.done.append(job)
 
 
@@ -49,8 +55,9 @@ class FakePool:
     A connection counts as given back once its release has finished.
     """
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, failing: str = "") -> None:
         self.timeline = timeline
+        self.failing = failing  # the job that raises JobFailed, if any
         self.handed_out: list[FakeConnection] = []
         self.given_back: list[object] = []
         self.acquiring, self.busy, self.releasing = moment(), moment(), moment()
@@ -91,11 +98,34 @@ class EndlessJobs:
             yield f"job {n}"
 
 
+class WatchedTask(asyncio.Task[None]):
+    """A task that notes what cancellation.py asks it: cancelled(), or cancelling() of itself."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        super().__init__(coro, name=name)
+        self.asked: dict[str, object] = {}  # method -> what it answered the kata's code
+
+    def _note(self, method: str, answer: object) -> None:
+        if sys._getframe(2).f_globals.get("__name__") == cancellation.__name__:
+            self.asked[method] = answer
+
+    def cancelled(self) -> bool:
+        answer = super().cancelled()
+        self._note("cancelled", answer)
+        return answer
+
+    def cancelling(self) -> int:
+        answer = super().cancelling()
+        self._note("cancelling", answer)
+        return answer
+
+
 async def start_worker(
-    pool: FakePool, jobs: Iterable[str], until: asyncio.Future[None]
+    pool: FakePool, jobs: Iterable[str], until: asyncio.Future[None], watched: bool = False
 ) -> asyncio.Task[None]:
     """worker(pool, jobs) as a task, once it has reached `until` (a job or an acquire started)."""
-    task = asyncio.create_task(cancellation.worker(pool, jobs), name="worker")
+    coro = cancellation.worker(pool, jobs)
+    task = WatchedTask(coro, name="worker") if watched else asyncio.create_task(coro, name="worker")
     await asyncio.wait({task, until}, return_when=asyncio.FIRST_COMPLETED)
     if not until.done():
         task.result()  # the worker's own error, if it raised one
@@ -161,6 +191,48 @@ async def test_the_worker_runs_its_jobs_on_one_connection_and_gives_it_back(
     )
 
 
+async def test_a_failed_job_ends_the_worker_with_its_error_and_the_connection_goes_back(
+    timeline: Timeline,
+) -> None:
+    pool, jobs = FakePool(timeline, failing="job 2"), ["job 1", "job 2", "job 3"]
+    call = f"worker(pool, {jobs}), where job 2 raises JobFailed,"
+    error: Exception | None = None
+    try:
+        await cancellation.worker(pool, jobs)
+    except Exception as raised:
+        error = raised
+    ran = pool.handed_out[0].done if pool.handed_out else []
+    if not isinstance(error, JobFailed):
+        went_on = "ran job 3 after it and " if "job 3" in ran else ""
+        ended = f"ended with {error!r}" if error is not None else "returned normally"
+        fail(
+            f"{call} {went_on}{ended}: the JobFailed of job 2 never reached whoever awaits "
+            "the worker.\n"
+            "Expected: a failed job ends the worker; its JobFailed goes on up once the "
+            "connection is released (job 3 does not run).\n"
+            "Try: no `try/except` around `await conn.execute(job)`: let the error leave the "
+            f"loop, and release in `finally:`, which runs on that way out too.\n\n{timeline.draw()}"
+        )
+    conn = pool.handed_out[0]
+    if pool.given_back == [conn]:
+        return
+    releases = pool.given_back.count(conn)
+    lost = (
+        "the connection is lost to the pool for good.\nA release after the loop, or in "
+        "`except asyncio.CancelledError:`, is skipped when a job raises: the error jumps past "
+        "both."
+        if releases == 0
+        else "a connection given back twice may be handed to two users at once."
+    )
+    fail(
+        f"{call} ended with {error!r}, as it should, but pool.release() was called {releases} "
+        f"time(s) for {conn}: {lost}\n"
+        "Expected: pool.release(conn) awaited once on the way out, then JobFailed going on up."
+        f"\nTry: {TRY_FINALLY}: `finally` runs on every way out, a failed job's included.\n\n"
+        f"{timeline.draw()}"
+    )
+
+
 async def test_a_cancelled_worker_gives_its_connection_back(timeline: Timeline) -> None:
     pool, jobs = FakePool(timeline), EndlessJobs()
     task = await start_worker(pool, jobs, pool.busy)
@@ -204,7 +276,7 @@ async def test_a_cancelled_worker_ends_cancelled_instead_of_carrying_on(
             f"ignored cancellation: it caught the CancelledError and carried on ({still}). "
             "A worker that swallows CancelledError cannot be stopped.\n"
             "Likely mistake: a bare `except:` or `except BaseException:` around a job catches "
-            "CancelledError too (`except Exception:` does not: it is fine)."
+            "CancelledError too (`except Exception:` does not)."
         )
     elif task.exception() is not None:
         what = f"{ending(task)} instead of ending cancelled."
@@ -313,20 +385,19 @@ async def test_stop_returns_normally_to_its_caller(timeline: Timeline) -> None:
 
 async def test_stop_lets_a_cancellation_of_its_own_caller_through(timeline: Timeline) -> None:
     pool, jobs = FakePool(timeline), EndlessJobs()
-    task = await start_worker(pool, jobs, pool.busy)
+    task = await start_worker(pool, jobs, pool.busy, watched=True)
     jobs.cancel_sent = True
-    stopper = asyncio.create_task(cancellation.stop(task), name="stop(task)")
+    stopper = WatchedTask(cancellation.stop(task), name="stop(task)")
     await asyncio.wait({stopper, pool.releasing}, return_when=asyncio.FIRST_COMPLETED)
     if stopper.done():
         stopper.result()  # stop()'s own error, if it raised one
-        pytest.fail(
+        fail(
             f"the worker {ending(task)} without starting to release its connection: that is "
             "worker()'s job. Make test_a_cancelled_worker_gives_its_connection_back pass first."
             if task.done()
             else "stop(task) returned before the worker had even started its cleanup, so there "
             "was nothing left to cancel: it did not wait for the task (see "
-            "test_stop_returns_only_once_the_worker_has_given_its_connection_back).",
-            pytrace=False,
+            "test_stop_returns_only_once_the_worker_has_given_its_connection_back)."
         )
     stopper.cancel()  # the caller of stop() is cancelled while stop() waits for the cleanup
     await asyncio.wait({stopper}, timeout=scaled(PATIENCE))
@@ -338,17 +409,39 @@ async def test_stop_lets_a_cancellation_of_its_own_caller_through(timeline: Time
             "returned normally: it swallowed its own cancellation. Whoever cancelled it (a "
             "TaskGroup whose other task failed, asyncio.timeout, a shutdown) counts on that "
             "CancelledError coming back; swallowed, the caller carries on as if nothing had "
-            "happened.\nLikely mistake: `contextlib.suppress(asyncio.CancelledError)` or "
-            "`except asyncio.CancelledError: pass` around `await task`. It catches the worker's "
-            "CancelledError, which you expect, and your own, which is not yours to keep."
+            f"happened.\n{whose_error(task, stopper)}"
         )
     else:
         what = f"{ending(stopper)} instead of ending cancelled."
-    pytest.fail(
+    fail(
         f"stop(task) was itself cancelled while it waited for the worker's cleanup, and {what}"
         "\nExpected: stop(task) ends cancelled.\n"
         "Try: in your `except asyncio.CancelledError:` block, `raise` again when "
         "asyncio.current_task().cancelling() is above 0 (Python 3.11+: the cancel requests "
-        f"made to the current task, yours).\n\n{timeline.draw()}",
-        pytrace=False,
+        f"made to the current task, yours).\n\n{timeline.draw()}"
+    )
+
+
+def whose_error(worker: asyncio.Task[None], stopper: WatchedTask) -> str:
+    """What stop() asked before it swallowed the CancelledError, and why that did not tell."""
+    asked = worker.asked if isinstance(worker, WatchedTask) else {}
+    if "cancelling" in stopper.asked:
+        return (
+            "It asked asyncio.current_task().cancelling(), which answered "
+            f"{stopper.asked['cancelling']}, and still returned: above 0, the CancelledError is "
+            "yours (your caller cancelled you), so it must go on up."
+        )
+    if "cancelled" in asked:
+        return (
+            f"It asked task.cancelled(), which answered {asked['cancelled']}: the worker "
+            "did end cancelled, but task.cancelled() says how the worker ended, not who was "
+            "cancelled. While stop() awaits the task, its own cancel is handed on to the task, "
+            "so the worker ends cancelled either way."
+        )
+    return (
+        "It caught the CancelledError without asking whose it was (neither "
+        "asyncio.current_task().cancelling() nor task.cancelled() was called): the worker's, "
+        "which you expect, or your own, which is not yours to keep. "
+        "`contextlib.suppress(asyncio.CancelledError)` and `except asyncio.CancelledError: pass` "
+        "around `await task` catch both alike."
     )

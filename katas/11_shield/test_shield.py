@@ -1,8 +1,10 @@
 import asyncio
+import gc
+import weakref
 
 import pytest
 import shield
-from harness import Timeline, scaled
+from harness import Timeline, fail, outcome, patiently, scaled, settle
 
 ORDER = "order 42: two teapots"
 VALIDATE, COMMIT = 0.1, 0.3  # seconds
@@ -17,8 +19,9 @@ class FakeDb:
     halfway through, from a timer that fires before the call's own: no race with the clock.
     """
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, commit_error: Exception | None = None) -> None:
         self.timeline = timeline
+        self.commit_error = commit_error  # what the commit raises at its end, if anything
         self.commit_over = asyncio.Event()  # a commit finished, or was cancelled halfway
         self.commits = 0  # commits started
         self.saved: list[str] = []  # orders whose commit finished
@@ -34,7 +37,7 @@ class FakeDb:
             self.cancelled_the_request = True
             self.timeline.mark("request cancelled")
 
-    async def _work(self, label: str, delay: float) -> None:
+    async def _work(self, label: str, delay: float, error: Exception | None = None) -> None:
         timer = None
         if self._cancel and self._cancel[0] == label:
             halfway = scaled(delay / 2)
@@ -42,7 +45,7 @@ class FakeDb:
                 halfway, self._cancel_request, self._cancel[1]
             )
         try:
-            await self.timeline.work(label, delay)
+            await self.timeline.work(label, delay, error=error)
         finally:
             if timer:
                 timer.cancel()
@@ -53,8 +56,37 @@ class FakeDb:
     async def commit(self, order: str) -> None:
         self.commits += 1
         try:
-            await self._work(COMMITTING, COMMIT)
+            await self._work(COMMITTING, COMMIT, self.commit_error)
             self.saved.append(order)
+        finally:
+            self.commit_over.set()
+
+
+class DiskDb(FakeDb):
+    """A db whose commit waits for a disk write that only the commit's own task holds.
+
+    The test completes the write through a weak reference, so a commit task nobody keeps is
+    free for the garbage collector, write and all, while it is still pending.
+    """
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__(timeline)
+        self.writing = asyncio.get_running_loop().create_future()  # the commit has begun
+        self.write: weakref.ref[asyncio.Future[None]] | None = None
+        self.destroyed = False  # the commit's coroutine was closed before its write was done
+
+    async def commit(self, order: str) -> None:
+        self.commits += 1
+        write = asyncio.get_running_loop().create_future()
+        self.write = weakref.ref(write)
+        try:
+            with self.timeline.record(COMMITTING):
+                self.writing.set_result(None)
+                await write
+            self.saved.append(order)
+        except GeneratorExit:
+            self.destroyed = True
+            raise
         finally:
             self.commit_over.set()
 
@@ -76,13 +108,6 @@ async def cancelled_halfway_through(call: str, db: FakeDb) -> asyncio.Task[str]:
             pytrace=False,
         )
     return request
-
-
-def outcome(request: asyncio.Task[str]) -> str:
-    if request.cancelled():
-        return "ended cancelled"
-    error = request.exception()
-    return f"raised {error!r}" if error else f"returned {request.result()!r}"
 
 
 async def test_a_request_is_validated_then_committed_once_and_saved(timeline: Timeline) -> None:
@@ -115,7 +140,7 @@ async def test_a_request_cancelled_mid_commit_still_commits_the_order(timeline: 
     if timeline.span(COMMITTING).cancelled:
         if timeline.span(COMMITTING).task is request:
             how = (
-                "it ran inside handle_request without a shield, and cancelling a task cancels "
+                "it was awaited directly inside handle_request, and cancelling a task cancels "
                 "the await it is waiting in"
             )
         else:
@@ -153,6 +178,8 @@ async def test_a_request_cancelled_mid_commit_still_commits_the_order(timeline: 
 async def test_a_request_cancelled_mid_commit_still_ends_cancelled(timeline: Timeline) -> None:
     db = FakeDb(timeline)
     request = await cancelled_halfway_through(COMMITTING, db)
+    waited_for_the_commit = db.commit_over.is_set()  # read as the request ends, no await before
+    timeline.mark("handle_request ended")
     await db.commit_over.wait()
     if not request.cancelled():
         pytest.fail(
@@ -165,6 +192,17 @@ async def test_a_request_cancelled_mid_commit_still_ends_cancelled(timeline: Tim
             "Try: let the CancelledError from `await asyncio.shield(...)` go on to your caller "
             f"(no try/except around it, or `raise` it again).\n\n{timeline.draw()}",
             pytrace=False,
+        )
+    if waited_for_the_commit:
+        cancelled, ended = timeline.span("request cancelled"), timeline.span("handle_request ended")
+        fail(
+            f"{CALL} was cancelled during the commit and ended cancelled, but only once the "
+            f"commit had finished, {ended.start - cancelled.start:.2f} s after the cancel: it "
+            "waited for the commit before it let the CancelledError go on. Whoever cancelled "
+            "it (a server dropping a request, a timeout) waits that long too.\n"
+            "Expected: handle_request ends cancelled at once; the shielded commit finishes on "
+            "its own.\nTry: let the CancelledError from `await asyncio.shield(...)` go on up "
+            f"at once, without awaiting the commit again.\n\n{timeline.draw()}"
         )
 
 
@@ -195,3 +233,78 @@ async def test_a_request_cancelled_during_validation_commits_nothing(timeline: T
             "Try: let the CancelledError go on to your caller.\n\n" + timeline.draw(),
             pytrace=False,
         )
+
+
+async def test_a_commit_that_outlives_its_request_is_kept_until_it_is_done(
+    timeline: Timeline,
+) -> None:
+    db = DiskDb(timeline)
+    request = asyncio.Task(shield.handle_request(db, ORDER), name="handle_request")
+    await asyncio.wait({request, db.writing}, return_when=asyncio.FIRST_COMPLETED)
+    if not db.writing.done():
+        fail(
+            f"{CALL} {outcome(request)} without starting {COMMITTING}: make "
+            "test_a_request_is_validated_then_committed_once_and_saved pass first."
+        )
+    request.cancel()  # the client hangs up while the commit waits for the disk
+    await settle([request], within=1.0)
+    if not request.done():
+        fail(
+            f"{CALL} was cancelled during the commit and was still running "
+            f"{scaled(1.0):.1f} s later: make "
+            "test_a_request_cancelled_mid_commit_still_ends_cancelled pass first."
+        )
+    ended = outcome(request)
+    # Only the learner's code may keep the commit task: not the request, whose CancelledError
+    # holds handle_request's locals, nor the timeline, whose calls note the task they ran in.
+    del request
+    for span in timeline.spans:
+        span.task = None
+    timeline.mark("gc.collect()")
+    gc.collect()  # what nobody holds goes now, pending or not
+    write = db.write() if db.write is not None else None
+    if db.destroyed:
+        fail(
+            f"{CALL} was cancelled during the commit and {ended}; then the garbage collector "
+            f"ran, and destroyed the commit task while {COMMITTING} was still pending: nothing "
+            "held that task any more. The order was lost, with no error anywhere.\n"
+            "The event loop keeps only weak references to tasks, and asyncio.shield lets go of "
+            "its task once its caller is cancelled: after handle_request has ended, a commit "
+            "task it kept only in a local variable goes at the next garbage collection.\n"
+            "Expected: the commit kept alive until it is done.\n"
+            "Try: keep each commit task in a module-level set until it is done: "
+            "`_commits.add(commit)` and `commit.add_done_callback(_commits.discard)`.\n\n"
+            + timeline.draw()
+        )
+    if write is None or db.commit_over.is_set():
+        fail(
+            f"{CALL} was cancelled during the commit and {ended}, and {COMMITTING} ended with "
+            "it: make test_a_request_cancelled_mid_commit_still_commits_the_order pass first."
+            f"\n\n{timeline.draw()}"
+        )
+    write.set_result(None)  # the disk is done
+    if await patiently(db.commit_over.wait(), within=1.0) is None or db.saved != [ORDER]:
+        fail(f"{COMMITTING} did not save the order once its write was done.\n\n{timeline.draw()}")
+
+
+async def test_a_failed_commit_fails_the_request(timeline: Timeline) -> None:
+    db = FakeDb(timeline, commit_error=OSError("disk full"))
+    error: Exception | None = None
+    try:
+        result = await shield.handle_request(db, ORDER)
+    except Exception as raised:
+        error = raised
+    if isinstance(error, OSError) or (
+        isinstance(error, ExceptionGroup) and error.subgroup(OSError) is not None
+    ):
+        return
+    if error is not None:
+        fail(f"{CALL} raised {error!r}, expected the commit's OSError('disk full').")
+    fail(
+        f"{CALL} returned {result!r}, although {COMMITTING} raised OSError('disk full'): the "
+        "client hears 'saved' about an order that was never written.\n"
+        "Expected: handle_request raises the commit's error: a commit that fails is not "
+        "'saved'.\n"
+        "Try: `await asyncio.shield(commit)` raises what the commit raised: let that error go "
+        "on up.\n\n" + timeline.draw()
+    )

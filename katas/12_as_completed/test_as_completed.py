@@ -4,14 +4,21 @@ from collections.abc import AsyncGenerator
 
 import as_completed
 import pytest
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled
 
 # The first url asked for is the slowest: a page that waits for it is reported late.
 DELAYS = {"/big": 0.3, "/small": 0.1, "/medium": 0.2}
 URLS = list(DELAYS)
 FASTEST_FIRST = [f"page {url[1:]}" for url in sorted(URLS, key=DELAYS.__getitem__)]
 IN_URL_ORDER = [f"page {url[1:]}" for url in URLS]
-CALL = "download_all(fetch, ['/big' 0.3 s, '/small' 0.1 s, '/medium' 0.2 s], on_progress)"
+
+
+def call(urls: list[str]) -> str:
+    shown = ", ".join(f"{url!r} {DELAYS[url]} s" for url in urls)
+    return f"download_all(fetch, [{shown}], on_progress)"
+
+
+CALL = call(URLS)
 AS_COMPLETED = (
     "for next_done in asyncio.as_completed(downloads): page = await next_done, then "
     "on_progress(page) at once, inside the loop."
@@ -24,8 +31,9 @@ pytestmark = pytest.mark.timeout(2)
 class Downloads:
     """fetch() and on_progress() for download_all, on the timeline; notes when each report came."""
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, failing: str = "") -> None:
         self.timeline = timeline
+        self.failing = failing  # the url whose download fails with ConnectionError, if any
         self.fetched: list[str] = []
         self.reports: list[object] = []  # what on_progress got, in the order it got it
         self.reported_at: list[float] = []  # when, on the timeline's clock
@@ -33,19 +41,21 @@ class Downloads:
 
     async def fetch(self, url: str) -> str:
         self.fetched.append(url)
-        return str(await self.timeline.work(f"fetch {url}", DELAYS[url], f"page {url[1:]}"))
+        error = ConnectionError(f"{url}: connection reset") if url == self.failing else None
+        page = await self.timeline.work(f"fetch {url}", DELAYS[url], f"page {url[1:]}", error=error)
+        return str(page)
 
     def on_progress(self, page: str) -> None:
         self.reports.append(page)
         self.reported_at.append(self.timeline.now())
         self.timeline.mark(f"on_progress({page!r})")
 
-    async def download_all(self) -> list[str]:
+    async def download_all(self, urls: list[str] = URLS) -> list[str]:
         self.called_at = self.timeline.now()
-        pages = await as_completed.download_all(self.fetch, URLS, self.on_progress)
-        if sorted(self.fetched) != sorted(URLS):
+        pages = await as_completed.download_all(self.fetch, urls, self.on_progress)
+        if sorted(self.fetched) != sorted(urls):
             pytest.fail(
-                f"{CALL} fetched {self.fetched}, expected each of {URLS} exactly once.\n"
+                f"{call(urls)} fetched {self.fetched}, expected each of {urls} exactly once.\n"
                 "Try: call fetch(url) once for every url, and await every download you start.",
                 pytrace=False,
             )
@@ -76,16 +86,29 @@ async def test_every_page_comes_back_in_the_order_it_arrived(downloads: Download
 
 
 async def test_progress_is_reported_fastest_first(downloads: Downloads) -> None:
-    await downloads.download_all()
-    reports = downloads.reports
+    # Another order of the urls: the first one is not the slowest, nor the last the fastest.
+    urls = ["/medium", "/big", "/small"]
+    await downloads.download_all(urls)
+    reports, timeline = downloads.reports, downloads.timeline
     if reports == FASTEST_FIRST:
         return
-    if reports == IN_URL_ORDER:
+    in_url_order = [f"page {url[1:]}" for url in urls]
+    fetches = [s for s in timeline.spans if s.label.startswith("fetch ")]
+    last_in = max((s.end for s in fetches if s.end is not None), default=0.0)
+    if reports == in_url_order and downloads.reported_at[0] >= last_in:
         mistake = (
-            "on_progress was called in the order of the urls: download_all waited for the "
-            "slow '/big' before it reported the faster pages. asyncio.gather returns its "
-            "results in the order you passed them, and awaiting the downloads in a for loop "
-            "over the urls waits for them in that order too."
+            "Every page was reported at once, after the last one was in, and in the order "
+            "of the urls: the pages were collected first and reported afterwards in the order "
+            "they were asked for (asyncio.gather returns its results in the order you passed "
+            "them), so the progress bar sat still, then jumped."
+        )
+    elif reports == in_url_order:
+        small_in = timeline.span("fetch /small").end or 0.0
+        mistake = (
+            f"{reports[0]!r} was reported at {timeline.drawn(downloads.reported_at[0]):.2f} s, "
+            f"although 'page small' had been in since {timeline.drawn(small_in):.2f} s: "
+            "the pages were taken in the order of the urls, each one waiting for the one "
+            "before it, as when awaiting the downloads in a for loop over the urls."
         )
     elif sorted(map(repr, reports)) == sorted(map(repr, FASTEST_FIRST)):
         mistake = "The pages were reported in yet another order than the one they arrived in."
@@ -94,11 +117,10 @@ async def test_progress_is_reported_fastest_first(downloads: Downloads) -> None:
             "on_progress should get every page exactly once (the page itself, not a coroutine "
             "or a task)."
         )
-    pytest.fail(
-        f"{CALL} called on_progress with {reports!r}, expected {FASTEST_FIRST!r}: each page "
-        f"reported when it arrives, the fastest first.\n{mistake}\n"
-        f"Try: {AS_COMPLETED}\n\n{downloads.timeline.draw()}",
-        pytrace=False,
+    fail(
+        f"{call(urls)} called on_progress with {reports!r}, expected {FASTEST_FIRST!r}: each "
+        f"page reported when it arrives, the fastest first.\n{mistake}\n"
+        f"Try: {AS_COMPLETED}\n\n{timeline.draw()}"
     )
 
 
@@ -124,10 +146,19 @@ async def test_the_first_report_comes_as_soon_as_the_fastest_page_is_in(
         verdict = (
             f"the first on_progress call came only at {first:.2f} s, after every download had "
             "finished: the pages that were in earlier waited for the slowest one instead of "
-            "being reported as they arrived, so the progress bar sat still.\nLikely mistake: "
-            "collecting the pages first (asyncio.gather, or a list built from as_completed) "
-            "and calling on_progress after the loop, or awaiting the downloads in url order."
+            "being reported as they arrived, so the progress bar sat still, then jumped."
         )
+        if downloads.reports == FASTEST_FIRST:
+            verdict += (
+                "\nThe reports did come fastest first, but all at once: the pages were "
+                "collected as they arrived, and on_progress called only once all were in "
+                "(after the loop)."
+            )
+        elif downloads.reports == IN_URL_ORDER:
+            verdict += (
+                "\nThe reports came all at once, in the order of the urls: the pages were "
+                "taken in the order they were asked for, not the order they arrived in."
+            )
     else:
         verdict = (
             f"the first on_progress call came only at {first:.2f} s, for "
@@ -151,6 +182,51 @@ async def test_all_downloads_finish_in_about_the_longest_delay(downloads: Downlo
         "then take them as they complete with asyncio.as_completed.",
     ):
         await downloads.download_all()
+
+
+async def test_a_cancelled_download_all_stops_every_download(downloads: Downloads) -> None:
+    await cancel_midway(
+        as_completed.download_all(downloads.fetch, URLS, downloads.on_progress),
+        after=0.15,  # '/small' is in, '/medium' and '/big' are still on their way
+        what=CALL,
+        timeline=downloads.timeline,
+    )
+
+
+async def test_a_failed_download_stops_the_others_before_its_error_goes_up(
+    timeline: Timeline,
+) -> None:
+    downloads = Downloads(timeline, failing="/medium")
+    what = CALL.replace("'/medium' 0.2 s", "'/medium' fails at 0.2 s")
+    try:
+        pages = await as_completed.download_all(downloads.fetch, URLS, downloads.on_progress)
+    except Exception as raised:
+        running = [s.label for s in timeline.spans if s.end is None]  # no await since it raised
+        error = raised
+    else:
+        fail(
+            f"{what} returned {pages!r}: the ConnectionError of '/medium' never reached its "
+            "caller.\nExpected: download_all raises that error (alone, or in the "
+            "ExceptionGroup of a TaskGroup).\n\n" + timeline.draw()
+        )
+    if not isinstance(error, ConnectionError) and (
+        not isinstance(error, ExceptionGroup) or error.subgroup(ConnectionError) is None
+    ):
+        fail(f"{what} raised {error!r}, expected the ConnectionError of '/medium'.")
+    if running:
+        fail(
+            f"{what} raised {error!r}, but {' and '.join(running)} {_was(running)} still running "
+            "when download_all raised: nobody will read that page, and nothing stops it now.\n"
+            "Expected: when a download fails, the downloads still running are cancelled, and "
+            "have stopped before the error goes on up.\n"
+            "Try: create the download tasks in `async with asyncio.TaskGroup() as tg:` and run "
+            "the as_completed loop inside it: a failure cancels the rest, and the group waits "
+            f"for them.\n\n{timeline.draw()}"
+        )
+
+
+def _was(labels: list[str]) -> str:
+    return "was" if len(labels) == 1 else "were"
 
 
 # Stage 2: the same downloads as a stream, read with `async for`.
@@ -288,3 +364,52 @@ async def test_closing_the_stream_early_cancels_the_downloads_still_running(
         f"the time aclose() returns.\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
         pytrace=False,
     )
+
+
+@pytest.mark.stage(2)
+async def test_a_consumer_cancelled_mid_stream_leaves_no_download_running(
+    downloads: Downloads,
+) -> None:
+    async def read_the_stream() -> None:
+        async for page in open_stream(downloads):
+            downloads.timeline.mark(f"got {page!r}")
+
+    await cancel_midway(
+        read_the_stream(),
+        after=0.15,  # 'page small' is out, '/medium' and '/big' are still on their way
+        what=f"a consumer reading `async for page in {STREAM}`",
+        timeline=downloads.timeline,
+    )
+
+
+@pytest.mark.stage(2)
+async def test_a_failed_download_ends_the_stream_with_the_others_stopped(
+    timeline: Timeline,
+) -> None:
+    downloads = Downloads(timeline, failing="/medium")
+    what = f"`async for` over {STREAM}".replace("'/medium' 0.2 s", "'/medium' fails at 0.2 s")
+    pages: list[str] = []
+    try:
+        async with contextlib.aclosing(open_stream(downloads)) as stream:
+            async for page in stream:
+                pages.append(page)
+    except Exception as raised:
+        running = [s.label for s in timeline.spans if s.end is None]  # before any await
+        error = raised
+    else:
+        fail(
+            f"{what} ended normally after {pages}: the ConnectionError of '/medium' never "
+            "reached the consumer.\nExpected: the stream raises that error.\n\n" + timeline.draw()
+        )
+    if not isinstance(error, ConnectionError) and (
+        not isinstance(error, ExceptionGroup) or error.subgroup(ConnectionError) is None
+    ):
+        fail(f"{what} raised {error!r}, expected the ConnectionError of '/medium'.")
+    if running:
+        fail(
+            f"{what} raised {error!r}, but {' and '.join(running)} {_was(running)} still running "
+            "when the stream raised: nobody will read that page, and nothing stops it now.\n"
+            "Expected: when a download fails, the downloads still running are cancelled, and "
+            "have stopped before the error reaches the consumer.\n"
+            f"Try: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}"
+        )

@@ -1,6 +1,10 @@
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
 import pytest
 import racing
-from harness import EARLY, Timeline, scaled
+from harness import EARLY, Timeline, cancel_midway, fail, scaled
 
 # Every race here is decided within 0.2 s: an answer that never gives the loop back fails in 2 s.
 pytestmark = pytest.mark.timeout(2)
@@ -51,6 +55,30 @@ def request(
     return ask
 
 
+class WaitSpy:
+    """asyncio as racing.py sees it, counting its asyncio.wait(..., FIRST_COMPLETED) calls."""
+
+    def __init__(self) -> None:
+        self.first_completed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def wait(self, tasks: Iterable[Any], **options: Any) -> Awaitable[Any]:
+        if options.get("return_when") == asyncio.FIRST_COMPLETED:
+            self.first_completed += 1
+        return asyncio.wait(tasks, **options)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> WaitSpy:
+    spy = WaitSpy()
+    monkeypatch.setattr(racing, "asyncio", spy)
+    if getattr(racing, "wait", None) is asyncio.wait:  # `from asyncio import wait`
+        monkeypatch.setattr(racing, "wait", spy.wait)
+    return spy
+
+
 def mirrors(timeline: Timeline, failing: str = "") -> list[racing.Request]:
     return [
         request(
@@ -60,7 +88,9 @@ def mirrors(timeline: Timeline, failing: str = "") -> list[racing.Request]:
     ]
 
 
-def expect_stopped(timeline: Timeline, labels: list[str], call: str, when: str) -> None:
+def expect_stopped(
+    timeline: Timeline, labels: list[str], call: str, when: str, waits: WaitSpy | None = None
+) -> None:
     """Probe, right after `call` returned or raised: every one of `labels` was cancelled and ended.
 
     Run it before any other await, or the event loop gets a chance to finish what `call` left.
@@ -93,6 +123,12 @@ def expect_stopped(timeline: Timeline, labels: list[str], call: str, when: str) 
                 "asyncio.gather) raises the winner's error, and the lines after it that would "
                 "cancel the losers never run."
             )
+        elif waits is not None and waits.first_completed:
+            mistake += (
+                "\nasyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED) returned at the "
+                "first answer, as it should, and it cancels nothing: the losers are still in "
+                "`pending`, running."
+            )
         advice = (
             f"{CANCEL_AND_AWAIT}. Do it in a `finally:` block, so it runs after an answer and "
             "after an error alike."
@@ -117,14 +153,28 @@ def expect_stopped(timeline: Timeline, labels: list[str], call: str, when: str) 
     )
 
 
+def expect_each_asked_once(timeline: Timeline, call: str) -> None:
+    """Probe: no server was asked twice (each request is called at most once)."""
+    __tracebackhide__ = True
+    again = sorted({label for label in timeline.started if timeline.started.count(label) > 1})
+    if again:
+        fail(
+            f"{call} asked {' and '.join(again)} more than once: each request costs a call to "
+            "a server, and a second one starts all over again.\n"
+            "Expected: every request called at most once; a slow one is left running, not "
+            f"asked again.\n\n{timeline.draw()}"
+        )
+
+
 def _were(labels: list[str]) -> str:
     return "was" if len(labels) == 1 else "were"
 
 
-async def test_the_fastest_mirrors_answer_wins(timeline: Timeline) -> None:
+async def test_the_fastest_mirrors_answer_wins(timeline: Timeline, waits: WaitSpy) -> None:
     answer = await racing.first_answer(mirrors(timeline))
     expected = answer_of(FASTEST)
     if answer == expected:
+        expect_stopped(timeline, LOSERS, RACE, "returned", waits)  # no await since it returned
         return
     if sorted(timeline.finished) == sorted(MIRRORS):
         mistake = (
@@ -145,6 +195,7 @@ async def test_the_fastest_mirrors_answer_wins(timeline: Timeline) -> None:
 
 async def test_every_mirror_is_asked_at_once(timeline: Timeline) -> None:
     await racing.first_answer(mirrors(timeline))
+    expect_each_asked_once(timeline, RACE)
     missing = [label for label in MIRRORS if label not in timeline.started]
     if missing:
         pytest.fail(
@@ -169,9 +220,20 @@ async def test_the_answer_arrives_in_about_the_fastest_delay(timeline: Timeline)
         await racing.first_answer(mirrors(timeline))
 
 
-async def test_the_losers_are_cancelled_and_finished_before_it_returns(timeline: Timeline) -> None:
+async def test_the_losers_are_cancelled_and_finished_before_it_returns(
+    timeline: Timeline, waits: WaitSpy
+) -> None:
     await racing.first_answer(mirrors(timeline))
-    expect_stopped(timeline, LOSERS, RACE, "returned")  # no await in between: checked at return
+    expect_stopped(timeline, LOSERS, RACE, "returned", waits)  # no await in between
+
+
+async def test_a_race_cancelled_halfway_stops_every_mirror(timeline: Timeline) -> None:
+    await cancel_midway(
+        racing.first_answer(mirrors(timeline)),
+        after=0.05,  # every mirror still on its way
+        what=RACE,
+        timeline=timeline,
+    )
 
 
 async def test_an_error_of_the_first_finisher_is_raised_after_stopping_the_others(
@@ -206,6 +268,7 @@ async def hedge(timeline: Timeline, scenario: tuple[float, float, float]) -> tup
         request(timeline, "backup", backup),
         scaled(hedge_after),
     )
+    expect_each_asked_once(timeline, hedge_call(scenario))
     return answer, called_at
 
 
@@ -300,7 +363,8 @@ async def test_a_late_primary_keeps_running_and_beats_a_slower_backup(timeline: 
         pytest.fail(
             f"{call} cancelled the primary at {stopped}, when hedge_after ({hedge_after:.2f} s) "
             "was up: a hedge is a second chance, not a replacement. Left running, the primary "
-            "would have answered at 0.20 s, before the backup (0.40 s).\n"
+            f"would have answered at {scaled(LATE_PRIMARY[0]):.2f} s, before the backup "
+            f"({scaled(LATE_PRIMARY[2] + LATE_PRIMARY[1]):.2f} s).\n"
             "Likely mistake: asyncio.timeout() or asyncio.wait_for() around the primary, which "
             "cancel it when the time is up.\nExpected: the primary still running beside the "
             f"backup, and its answer returned.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
@@ -312,3 +376,48 @@ async def test_a_late_primary_keeps_running_and_beats_a_slower_backup(timeline: 
         "it answered first (at 0.2 s; the backup needs until 0.4 s).\n\n" + timeline.draw()
     )
     expect_stopped(timeline, ["backup"], call, "returned")
+
+
+async def test_a_hedge_cancelled_halfway_stops_the_primary_and_the_backup(
+    timeline: Timeline,
+) -> None:
+    scenario = (0.5, 0.3, 0.1)  # no way of hedging answers before 0.3 s
+    primary, backup, hedge_after = scenario
+    await cancel_midway(
+        racing.hedged(
+            request(timeline, "primary", primary),
+            request(timeline, "backup", backup),
+            scaled(hedge_after),
+        ),
+        after=0.15,  # the backup was fired at 0.1 s; neither has answered yet
+        what=hedge_call(scenario),
+        timeline=timeline,
+    )
+
+
+async def test_a_primary_failing_after_the_hedge_is_raised_and_the_backup_stopped(
+    timeline: Timeline,
+) -> None:
+    call = "hedged(primary fails at 0.15 s, backup 0.2 s, hedge_after=0.1)"
+    wrapped: ExceptionGroup[Exception] | None = None
+    try:
+        answer = await racing.hedged(
+            request(timeline, "primary", 0.15, MirrorDown("primary is down")),
+            request(timeline, "backup", 0.2),
+            scaled(0.1),
+        )
+    except MirrorDown:
+        pass
+    except ExceptionGroup as group:  # a TaskGroup wraps the error: that is fine too
+        wrapped = group
+    else:
+        fail(
+            f"{call} returned {answer!r}, expected it to raise MirrorDown('primary is down'): "
+            "the primary finished first, with an error, and in this kata a failure counts as "
+            "the first answer.\n"
+            "Try: take the result of the first task to finish, whatever it is: "
+            f"done.pop().result() returns its answer or raises its error.\n\n{timeline.draw()}"
+        )
+    if wrapped is not None and wrapped.subgroup(MirrorDown) is None:
+        fail(f"{call} raised {wrapped!r}, expected MirrorDown('primary is down').")
+    expect_stopped(timeline, ["backup"], call, "raised MirrorDown")

@@ -1,8 +1,10 @@
 import asyncio
+import sys
+from typing import Any
 
 import pytest
 import semaphore
-from harness import Timeline, scaled
+from harness import MARGIN, Span, Timeline, cancel_midway, fail, scaled
 
 # Six fetches of 0.1 s, two at a time: three rounds, 0.3 s (one after another: 0.6 s).
 EQUAL = dict.fromkeys("abcdef", 0.1)
@@ -12,14 +14,20 @@ UNEQUAL = {"a": 0.4, "b": 0.2, "c": 0.1, "d": 0.2, "e": 0.1}
 
 
 class Site:
-    """A fake web site: fetch(item) takes that item's delay on the timeline, returns its page."""
+    """A fake web site: fetch(item) takes that item's delay on the timeline, returns its page.
 
-    def __init__(self, timeline: Timeline, delays: dict[str, float]) -> None:
+    The item `failing` raises ConnectionError at the end of its delay instead.
+    """
+
+    def __init__(self, timeline: Timeline, delays: dict[str, float], failing: str = "") -> None:
         self.timeline = timeline
         self.delays = delays
+        self.failing = failing
 
     async def fetch(self, item: str) -> str:
-        page: str = await self.timeline.work(f"fetch({item!r})", self.delays[item], f"page {item}")
+        error = ConnectionError(f"{item}: connection reset") if item == self.failing else None
+        label, delay = f"fetch({item!r})", self.delays[item]
+        page: str = await self.timeline.work(label, delay, f"page {item}", error=error)
         return page
 
     async def fetch_all(self, limit: int) -> list[str]:
@@ -29,9 +37,58 @@ class Site:
         return f"fetch_all_limited(fetch, {list(self.delays)}, limit={limit})"
 
 
+class AsyncioSpy:
+    """asyncio as semaphore.py sees it, noting every Semaphore it creates (slots, and where)
+    and every asyncio.gather it calls."""
+
+    def __init__(self) -> None:
+        self.created: list[tuple[int, str]] = []  # (slots, the function that created it)
+        self.gathers = 0
+        self.Semaphore = self._noted(asyncio.Semaphore)
+        self.BoundedSemaphore = self._noted(asyncio.BoundedSemaphore)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    def gather(self, *awaitables: Any, **options: Any) -> Any:
+        self.gathers += 1
+        return asyncio.gather(*awaitables, **options)
+
+    def _noted(self, kind: type[asyncio.Semaphore]) -> type[asyncio.Semaphore]:
+        created = self.created
+
+        class Noted(kind):  # type: ignore[valid-type,misc]
+            def __init__(self, value: int = 1) -> None:
+                super().__init__(value)
+                created.append((value, sys._getframe(1).f_code.co_name))
+
+        Noted.__name__ = Noted.__qualname__ = kind.__name__
+        return Noted
+
+    def where(self) -> str:
+        places = sorted({f"{place}()" for _, place in self.created})
+        return " and ".join(places)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> AsyncioSpy:
+    spy = AsyncioSpy()
+    monkeypatch.setattr(semaphore, "asyncio", spy)
+    for name in ("Semaphore", "BoundedSemaphore", "gather"):  # `from asyncio import ...` too
+        if getattr(semaphore, name, None) is getattr(asyncio, name):
+            monkeypatch.setattr(semaphore, name, getattr(spy, name))
+    return spy
+
+
 async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline) -> None:
     site = Site(timeline, UNEQUAL)
     pages = await site.fetch_all(limit=3)
+    asked = sorted(timeline.started)
+    if asked != sorted(f"fetch({item!r})" for item in UNEQUAL):
+        fail(
+            f"{site.call(3)} made these calls: {asked}.\nExpected: fetch(item) once for every "
+            f"item, no more, no less.\n\n{timeline.draw()}"
+        )
     expected = [f"page {item}" for item in UNEQUAL]
     if pages == expected:
         return
@@ -48,57 +105,67 @@ async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline)
     )
 
 
-async def test_never_more_than_limit_fetches_at_once(timeline: Timeline) -> None:
+async def test_never_more_than_limit_fetches_at_once(timeline: Timeline, spy: AsyncioSpy) -> None:
     site = Site(timeline, EQUAL)
     await site.fetch_all(limit=2)
-    peak = timeline.peak
+    peak, created = timeline.peak, spy.created
     if peak <= 2:
         return
-    if peak == len(EQUAL):
+    if not created:
+        limited = "nothing limited them" if peak == len(EQUAL) else "what held them back leaks"
         mistake = (
-            "All of them ran at once: nothing limited them.\n"
-            "Likely mistake: no semaphore around the fetch (gather or a TaskGroup alone starts "
-            "everything), or a semaphore created inside each task: every fetch then has its "
-            "own, with free slots, and never waits for the others.\n"
+            f"No asyncio.Semaphore was created during the call: {limited}.\n"
             "Try: create ONE asyncio.Semaphore(limit) before you start the tasks, and make every "
             "fetch go through `async with` that same semaphore."
         )
-    elif peak == 3:
+    elif len(created) > 1:
+        each = "once for each fetch" if len(created) == len(EQUAL) else "for one call"
         mistake = (
-            "That is one more than the limit: an off-by-one. Is the semaphore built with "
-            "limit + 1, or does a hand-made counter let one more through (`>` instead of `>=`)?\n"
-            "Try: asyncio.Semaphore(limit) lets exactly `limit` fetches in at a time."
+            f"asyncio.Semaphore was created {len(created)} times, in {spy.where()}: "
+            f"{each}. A fetch that goes through a semaphore of its own finds free slots and "
+            "never waits for the others.\n"
+            "Try: create ONE asyncio.Semaphore(limit) in fetch_all_limited, before you start the "
+            "tasks, and make every fetch go through `async with` that same semaphore."
+        )
+    elif created[0][0] > 2:
+        mistake = (
+            f"The semaphore was created with {created[0][0]} slots, for a limit of 2"
+            + (": an off-by-one." if created[0][0] == 3 else ".")
+            + "\nTry: asyncio.Semaphore(limit) lets exactly `limit` fetches in at a time."
         )
     else:
         mistake = (
-            "Some fetches did not wait for a free slot.\n"
-            "Try: make every fetch go through `async with` one shared asyncio.Semaphore(limit)."
+            f"A semaphore of {created[0][0]} slot(s) was created, but some fetches did not "
+            "wait for it.\n"
+            "Try: make every fetch go through `async with` that one semaphore."
         )
-    pytest.fail(
+    fail(
         f"{site.call(2)}: {peak} fetches were in flight at the same time; expected at most 2.\n"
-        f"{mistake}\n\n{timeline.draw()}",
-        pytrace=False,
+        f"{mistake}\n\n{timeline.draw()}"
     )
 
 
-async def test_limit_fetches_run_at_once_not_one_at_a_time(timeline: Timeline) -> None:
+async def test_limit_fetches_run_at_once_not_one_at_a_time(
+    timeline: Timeline, spy: AsyncioSpy
+) -> None:
     site = Site(timeline, EQUAL)
     await site.fetch_all(limit=2)
     if timeline.peak >= 2:
         return
     if not timeline.spans:
-        pytest.fail(f"{site.call(2)} never called fetch: call fetch(item) once per item.")
-    pytest.fail(
+        fail(f"{site.call(2)} never called fetch: call fetch(item) once per item.")
+    held = (
+        "The semaphore was there, but a loop that awaits each fetch before it starts the next "
+        "never has a second fetch to let in."
+        if spy.created
+        else "Awaiting each fetch before starting the next keeps the others waiting."
+    )
+    fail(
         f"{site.call(2)}: only one fetch was in flight at a time, although the limit allows 2: "
-        "the fetches ran one at a time, one after another.\n"
-        "Likely mistake: awaiting each fetch in a `for` loop (with or without the semaphore "
-        "around it): the loop waits for each fetch before it starts the next, so there is never "
-        "a second fetch to let in.\n"
+        f"the fetches ran one at a time.\n{held}\n"
         "Expected: 2 fetches in flight together.\n"
-        "Try: start every fetch as a task (asyncio.TaskGroup or asyncio.gather) and let each "
-        "task wait for the shared semaphore: `async with slots: return await fetch(item)`.\n\n"
-        + timeline.draw(),
-        pytrace=False,
+        "Try: start every fetch as a task (in an asyncio.TaskGroup) and let each task wait for "
+        "the shared semaphore: `async with slots: return await fetch(item)`.\n\n" + timeline.draw()
     )
 
 
@@ -122,37 +189,160 @@ async def test_the_next_fetch_starts_as_soon_as_a_slot_frees_up(timeline: Timeli
         0.4,
         delays=tuple(UNEQUAL.values()),
         what=f"{site.call(3)} (a 0.4, b 0.2, c 0.1, d 0.2, e 0.1 s)",
-        advice="start the next fetch the moment any running one finishes, not when the whole "
-        "batch of 3 is done: a batch waits for its slowest fetch. While 'a' (0.4 s) runs, b, c, "
-        "d and e fit into the other two slots, so everything is done in 0.4 s; batches [a b c] "
-        "then [d e] take 0.4 + 0.2 = 0.6 s. One task per item, each inside "
-        "`async with slots:`, gives you that sliding window.",
+        advice="start the next fetch the moment any running one finishes: while 'a' (0.4 s) "
+        "runs, b, c, d and e fit into the other two slots, so everything is done in 0.4 s. "
+        "One task per item, each inside `async with slots:`, gives you that sliding window.",
     ):
         await site.fetch_all(limit=3)
+        expect_no_wait_for_the_whole_batch(timeline, limit=3, call=site.call(3))
+
+
+def expect_no_wait_for_the_whole_batch(timeline: Timeline, limit: int, call: str) -> None:
+    """Probe: the first fetch past `limit` did not wait for the slowest of the first `limit`."""
+    __tracebackhide__ = True
+    ordered = sorted(timeline.spans, key=lambda span: span.start)
+    first, rest = ordered[:limit], ordered[limit:]
+    ends = [span.end for span in first if span.end is not None]
+    if not rest or len(ends) < limit or first[-1].start - first[0].start > scaled(MARGIN):
+        return  # not a first batch started together: the clock says what went wrong
+    quickest: Span = min(first, key=lambda span: span.end or 0.0)
+    slowest: Span = max(first, key=lambda span: span.end or 0.0)
+    late = rest[0]
+    if late.start - max(ends) < -scaled(MARGIN) or late.start - min(ends) < scaled(0.1):
+        return
+    fail(
+        f"{call}: {late.label} started at {timeline.drawn(late.start):.2f} s, only once "
+        f"{slowest.label}, the slowest of the first {limit}, had finished, although a slot had "
+        f"been free since {timeline.drawn(min(ends)):.2f} s, when {quickest.label} finished. "
+        f"The fetches ran in batches of {limit}, each waiting for the whole batch before the "
+        "next began, so the fast slots sat idle.\n"
+        "Expected: a sliding window: the next fetch starts the moment any running one "
+        "finishes, so here everything is done when 'a', the slowest fetch, is.\n"
+        "Try: one task per item, for all the items at once, each inside `async with slots:`: "
+        f"no batches.\n\n{timeline.draw()}"
+    )
 
 
 async def test_a_limit_below_one_is_refused_with_valueerror(timeline: Timeline) -> None:
     site = Site(timeline, {"a": 0.1, "b": 0.1})
     wait = scaled(0.5)
-    hung, pages = False, None
-    try:
-        async with asyncio.timeout(wait):
-            pages = await site.fetch_all(limit=0)
-    except ValueError:
-        return
-    except TimeoutError:
-        hung = True
-    if hung:
-        pytest.fail(
-            f"{site.call(0)} was still waiting after {wait:.1f} s: a Semaphore(0) has no free "
-            "slot, so every fetch waits for one forever (a silent deadlock).\n"
-            "Expected: ValueError, at once.\n"
-            "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore.",
-            pytrace=False,
+    for limit in (0, -1):
+        hung, pages, error = False, None, None
+        try:
+            async with asyncio.timeout(wait):
+                pages = await site.fetch_all(limit=limit)
+        except TimeoutError:
+            hung = True
+        except Exception as raised:
+            error = raised
+        if isinstance(error, ValueError) and not timeline.spans:
+            continue
+        if isinstance(error, ValueError):
+            fail(
+                f"{site.call(limit)} raised ValueError, but only after it had called fetch: "
+                f"{timeline.started}.\nExpected: ValueError at once, before any fetch.\n"
+                "Try: check the limit first thing in fetch_all_limited."
+            )
+        if error is not None:
+            fail(f"{site.call(limit)} raised {error!r}; expected ValueError, at once.")
+        if hung:
+            fail(
+                f"{site.call(limit)} was still waiting after {wait:.1f} s: a Semaphore(0) has "
+                "no free slot, so every fetch waits for one forever (a silent deadlock).\n"
+                "Expected: ValueError, at once.\n"
+                "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore."
+            )
+        fail(
+            f"{site.call(limit)} returned {pages!r}; expected ValueError: with a limit below 1 "
+            "no fetch may run, so the call cannot do its job.\n"
+            "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore."
         )
-    pytest.fail(
-        f"{site.call(0)} returned {pages!r}; expected ValueError: with a limit of 0 no fetch may "
-        "run, so the call cannot do its job.\n"
-        "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore.",
-        pytrace=False,
+
+
+async def test_a_limit_of_one_fetches_one_item_at_a_time(timeline: Timeline) -> None:
+    site = Site(timeline, {"a": 0.1, "b": 0.1, "c": 0.1})
+    refused: ValueError | None = None
+    try:
+        pages = await site.fetch_all(limit=1)
+    except ValueError as error:
+        refused = error
+    if refused is not None:
+        fail(
+            f"{site.call(1)} raised {refused!r}: a limit of 1 is legal, and means one fetch at "
+            "a time. Only a limit below 1 (0 or negative) lets no fetch run.\n"
+            "Expected: ['page a', 'page b', 'page c'], fetched one after the other.\n"
+            "Try: refuse `limit < 1`, not `limit <= 1`."
+        )
+    if pages != ["page a", "page b", "page c"]:
+        fail(f"{site.call(1)} returned {pages}, expected ['page a', 'page b', 'page c'].")
+    timeline.expect_one_after_another("with limit=1, each fetch")
+
+
+async def test_one_semaphore_is_shared_by_every_fetch(timeline: Timeline, spy: AsyncioSpy) -> None:
+    site = Site(timeline, EQUAL)
+    await site.fetch_all(limit=2)
+    created = spy.created
+    if len(created) == 1:
+        return
+    what = (
+        "created no asyncio.Semaphore: the limit was kept some other way (a counter, a set "
+        "of workers), or by a semaphore made before the call (at import), which cannot know "
+        "this call's limit"
+        if not created
+        else f"created {len(created)} asyncio.Semaphore objects, in {spy.where()}: "
+        "fetches that go through different semaphores do not wait for each other"
     )
+    fail(
+        f"{site.call(2)} {what}.\nExpected: one asyncio.Semaphore(limit), created once in "
+        "the call and shared by every fetch.\n"
+        "Try: `slots = asyncio.Semaphore(limit)` in fetch_all_limited, then "
+        "`async with slots:` around each fetch."
+    )
+
+
+async def test_a_cancelled_call_stops_every_fetch(timeline: Timeline) -> None:
+    site = Site(timeline, EQUAL)
+    await cancel_midway(
+        semaphore.fetch_all_limited(site.fetch, list(EQUAL), 2),
+        after=0.05,  # a and b on their way, the others waiting for a slot
+        what=site.call(2),
+        timeline=timeline,
+    )
+
+
+async def test_a_failed_fetch_stops_the_others_before_its_error_goes_up(
+    timeline: Timeline, spy: AsyncioSpy
+) -> None:
+    site = Site(timeline, {"a": 0.3, "b": 0.1, "c": 0.1}, failing="b")
+    call = "fetch_all_limited(fetch, ['a' 0.3 s, 'b' fails at 0.1 s, 'c' 0.1 s], limit=2)"
+    try:
+        pages = await site.fetch_all(limit=2)
+    except Exception as raised:
+        running = [span.label for span in timeline.spans if span.end is None]  # before any await
+        error = raised
+    else:
+        fail(
+            f"{call} returned {pages}: the ConnectionError of 'b' never reached its caller.\n"
+            "Expected: fetch_all_limited raises that error (alone, or in the ExceptionGroup of "
+            f"a TaskGroup).\n\n{timeline.draw()}"
+        )
+    if not isinstance(error, ConnectionError) and (
+        not isinstance(error, ExceptionGroup) or error.subgroup(ConnectionError) is None
+    ):
+        fail(f"{call} raised {error!r}, expected the ConnectionError of 'b'.")
+    if running:
+        fail(
+            f"{call} raised {error!r}, but {' and '.join(running)} "
+            f"{'was' if len(running) == 1 else 'were'} still running when fetch_all_limited "
+            "raised: nobody will read those pages, and nothing stops them now.\n"
+            + (
+                "asyncio.gather raised the first error as it came, and it cancels nothing: the "
+                "other fetches go on.\n"
+                if spy.gathers
+                else ""
+            )
+            + "Expected: when a fetch fails, the fetches still running or waiting are "
+            "cancelled, and have stopped before the error goes on up.\n"
+            "Try: start the tasks in `async with asyncio.TaskGroup() as tg:`: a failure cancels "
+            f"the rest, and the group waits for them.\n\n{timeline.draw()}"
+        )

@@ -1,8 +1,10 @@
 import asyncio
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import pytest
 import start_gate
-from harness import Timeline, scaled
+from harness import Timeline, cancel_midway, scaled, started_tasks
 
 # Every scenario is over within 0.5 s: a client stuck at a shut gate fails in 1 s, not 5.
 pytestmark = pytest.mark.timeout(2)
@@ -11,16 +13,66 @@ CONNECT = {"A": 0.1, "B": 0.3, "C": 0.2}  # seconds each client takes to connect
 SEND = 0.1  # every request takes 0.1 s
 GO_AT = 0.4  # the operator's go, once every client has connected
 LATE_GO_AT = 0.15  # go while C (until 0.2 s) and B (until 0.3 s) are still connecting
+SLOW_GO_AT = 0.6  # the polling test: A waits 0.5 s at the gate, C 0.4 s, B 0.3 s
 GO_AFTER_TURNS = 3  # the go of the test without a clock: a few loop turns after connecting
 TURNS = 10  # every request must be sent within this many loop turns after go
 STUCK_AFTER = 1.0  # no scenario needs more than 0.5 s: still running after 1 s means stuck
 REPLIES = [f"reply to {name}" for name in CONNECT]
-CALL = "burst([A connects in 0.1 s, B in 0.3 s, C in 0.2 s], go at 0.4 s)"
-LATE_CALL = "burst([A connects in 0.1 s, B in 0.3 s, C in 0.2 s], go at 0.15 s)"
 ONE_GATE = (
     "create ONE asyncio.Event in burst(); give every client a task that connects, then "
     "`await gate.wait()`, then sends; after `await go()`, call gate.set()."
 )
+ORIGINAL_EVENT = asyncio.Event  # each test puts a watched subclass in its place
+
+
+def call_text(go_at: float | None = GO_AT) -> str:
+    """The call under test, with the times it runs at (stretched by KATA_TIME_SCALE)."""
+    if go_at is None:
+        return "burst([A, B, C], go)"
+    clients = ", ".join(f"{n} connects in {scaled(d):.2f} s" for n, d in CONNECT.items())
+    return f"burst([{clients}], go at {scaled(go_at):.2f} s)"
+
+
+CALL, LATE_CALL = call_text(GO_AT), call_text(LATE_GO_AT)
+
+
+class Gates:
+    """Every asyncio.Event made while a test runs, with what was done to it."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def module_level(self) -> list[str]:
+        """Names of the Events that live at module level in start_gate (made once, at import)."""
+        return [n for n, v in vars(start_gate).items() if isinstance(v, ORIGINAL_EVENT)]
+
+
+@pytest.fixture(autouse=True)
+def gates(monkeypatch: pytest.MonkeyPatch) -> Gates:
+    watched = Gates()
+
+    class Event(ORIGINAL_EVENT):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sets = self.clears = self.waits = 0
+            watched.made.append(self)
+
+        def set(self) -> None:
+            self.sets += 1
+            super().set()
+
+        def clear(self) -> None:
+            self.clears += 1
+            super().clear()
+
+        async def wait(self) -> Literal[True]:
+            self.waits += 1
+            return await super().wait()
+
+    monkeypatch.setattr(asyncio, "Event", Event)
+    if getattr(start_gate, "Event", None) is ORIGINAL_EVENT:  # `from asyncio import Event`
+        monkeypatch.setattr(start_gate, "Event", Event)
+    return watched
 
 
 class OneSignal(Exception):
@@ -39,7 +91,7 @@ class FakeClient:
         self.connects = 0
         self.sends = 0
         self.connected_at: float | None = None  # when connect() returned
-        self.connected = asyncio.Event()
+        self.connected = ORIGINAL_EVENT()  # the test's own, not one of burst's gates
         self.sent_before_go = False
         self.sent_turn: int | None = None  # loop turns after go when send() was called
 
@@ -73,8 +125,9 @@ class LoadTest:
     tell "woke up at once" from "noticed later" without a clock.
     """
 
-    def __init__(self, timeline: Timeline, go_at: float | None = GO_AT) -> None:
+    def __init__(self, timeline: Timeline, gates: Gates, go_at: float | None = GO_AT) -> None:
         self.timeline = timeline
+        self.gates = gates
         self.go_at = go_at  # None: connecting takes no time, and go comes a few turns after it
         delays = CONNECT if go_at is not None else dict.fromkeys(CONNECT, 0.0)
         self.clients = [FakeClient(self, name, delay) for name, delay in delays.items()]
@@ -82,6 +135,7 @@ class LoadTest:
         self.go_calls = 0
         self.turns: int | None = None  # loop turns since go; None before go
         self.mistake = ""
+        self.open_before = {n for n in gates.module_level() if getattr(start_gate, n).is_set()}
 
     async def go(self) -> None:
         self.go_calls += 1
@@ -118,36 +172,61 @@ class LoadTest:
     def client(self, name: str) -> FakeClient:
         return next(c for c in self.clients if c.name == name)
 
+    def over_by(self) -> float:
+        """When a right answer is done: go (or the last connect), then one send."""
+        if self.go_at is None:
+            return scaled(SEND)
+        return scaled(max(self.go_at, *CONNECT.values()) + SEND)
+
+    def at(self, label: str) -> str:
+        """When the call `label` started, as the drawing shows it."""
+        return f"{self.timeline.drawn(self.timeline.span(label).start):.2f} s"
+
     def stuck(self, call: str) -> str:
         """Why burst() had not returned after STUCK_AFTER seconds, from what the clients did."""
         go = self.timeline.find("go")
         waiting = [c for c in self.clients if c.connected_at is not None and not c.sends]
-        names = " and ".join(c.name for c in waiting) or "no client"
+        names = _listed([c.name for c in waiting]) or "no client"
+        made = self.gates.made
         if go is None:
             why = (
-                "go() was never awaited (or never returned), so nobody could open the gate. "
-                "Likely mistake: awaiting the clients (their tasks, or a gather of them) before "
-                "`await go()`: they wait for the gate, the gate waits for go, go is never "
-                "awaited: a deadlock.\nTry: start the clients as tasks, then `await go()` and "
-                "open the gate, and only then wait for the clients (a TaskGroup waits for its "
-                "tasks at the end of its `async with` block)."
+                "go() was never awaited (or never returned), so nobody could open the gate, "
+                f"while {names} waited at it. Likely mistake: awaiting the clients (their "
+                "tasks, or a gather of them) before `await go()`: they wait for the gate, the "
+                "gate waits for go, go is never awaited: a deadlock.\nTry: start the clients as "
+                "tasks, then `await go()` and open the gate, and only then wait for the clients "
+                "(a TaskGroup waits for its tasks at the end of its `async with` block)."
             )
         elif waiting and all((c.connected_at or 0.0) > go.start for c in waiting):
+            cleared = any(e.clears for e in made if e.sets)
             why = (
-                f"{names} connected only after go ({go.start:.2f} s) and found the gate shut: "
-                "they never sent.\nLikely mistake: gate.clear() right after gate.set() (or a "
-                "one-shot wake-up such as Condition.notify_all()): that releases only the "
-                "clients already waiting, and a latecomer waits for a go that has passed.\n"
-                "Try: call gate.set() and leave the gate open: a set Event lets every later "
+                f"{names} connected only after go ({self.at('go')}) and found the gate shut: "
+                "they never sent.\n"
+                + (
+                    "Likely mistake: gate.clear() right after gate.set(): that releases only "
+                    "the clients already waiting, and a latecomer waits for a go that has "
+                    "passed.\n"
+                    if cleared
+                    else "Whatever opened the gate let through only the clients already "
+                    "waiting, and a latecomer waits for a go that has passed.\n"
+                )
+                + "Try: call gate.set() and leave the gate open: a set Event lets every later "
                 "`await gate.wait()` straight through."
+            )
+        elif waiting and any(e.sets for e in made) and len(made) > 1:
+            why = (
+                f"{names} connected, go came at {self.at('go')}, and they never sent: "
+                f"{len(made)} Events were made, and set() was called on another Event than "
+                "the one the clients wait on (an Event created inside each client's coroutine, "
+                "say).\n"
+                f"Try: {ONE_GATE}"
             )
         elif waiting:
             why = (
-                f"{names} connected, go came at {go.start:.2f} s, and they never sent: the gate "
-                "never opened for them.\nLikely mistake: set() called on another Event than "
-                "the one the clients wait on (an Event created inside each client's coroutine, "
-                "or one per client), or set() never called at all.\n"
-                f"Try: {ONE_GATE}"
+                f"{names} connected, go came at {self.at('go')}, and they never sent: the "
+                "gate never opened for them"
+                + (": gate.set() was never called.\n" if not any(e.sets for e in made) else ".\n")
+                + f"Try: {ONE_GATE}"
             )
         else:
             why = (
@@ -156,8 +235,36 @@ class LoadTest:
             )
         return (
             f"{call} was still running after {scaled(STUCK_AFTER):.1f} s, although everything "
-            f"is over by {scaled(0.5):.1f} s: {why}\n\n{self.timeline.draw()}"
+            f"is over by {self.over_by():.1f} s: {why}\n\n{self.timeline.draw()}"
         )
+
+    def sent_early(self, call: str) -> str:
+        """Why some clients sent before go, from what was done to the gates."""
+        early = _listed([c.name for c in self.clients if c.sent_before_go])
+        seen = f"{call}: {early} sent before go"
+        if self.open_before:
+            name = sorted(self.open_before)[0]
+            return (
+                f"{seen}: the gate was open before this burst began. `{name}` is an "
+                "asyncio.Event at module level, made once at import: an earlier burst set it, "
+                "and it stays set, so every later burst's clients walk straight through.\n"
+                "Expected: each burst holds its own clients until its own go.\n"
+                "Try: create the Event inside burst(), so that every burst starts with a shut "
+                "gate."
+            )
+        if any(e.sets for e in self.gates.made):
+            return (
+                f"{seen}: gate.set() was called before go() had returned.\n"
+                f"Expected: every request sent after go, none before.\nTry: {ONE_GATE}"
+            )
+        return (
+            f"{seen}: they did not wait at the gate.\n"
+            f"Expected: every request sent after go, none before.\nTry: {ONE_GATE}"
+        )
+
+
+def _listed(names: list[str]) -> str:
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 async def run(test: LoadTest, call: str = CALL) -> list[str]:
@@ -181,35 +288,42 @@ async def run(test: LoadTest, call: str = CALL) -> list[str]:
 
 
 async def test_every_client_connects_once_sends_once_and_the_replies_come_in_order(
-    timeline: Timeline,
+    timeline: Timeline, gates: Gates
 ) -> None:
-    test = LoadTest(timeline)
+    test = LoadTest(timeline, gates)
     replies = await run(test)
     wrong = [
         f"{c.name} connected {c.connects} time(s) and sent {c.sends} time(s)"
         for c in test.clients
         if (c.connects, c.sends) != (1, 1)
     ]
-    assert not wrong, (
-        f"{CALL}: {'; '.join(wrong)}.\nExpected: every client connects once and sends its one "
-        "request once.\nTry: one task per client: connect, wait at the gate, send.\n\n"
-        + timeline.draw()
-    )
-    assert replies == REPLIES, (
-        f"{CALL} returned {replies!r}, expected {REPLIES!r}: each client's reply, in the order "
-        "of the clients. Is a task or a coroutine returned instead of its result?"
-    )
+    if wrong:
+        pytest.fail(
+            f"{CALL}: {'; '.join(wrong)}.\nExpected: every client connects once and sends its "
+            "one request once.\nTry: one task per client: connect, wait at the gate, send.\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    if replies != REPLIES:
+        pytest.fail(
+            f"{CALL} returned {replies!r}, expected {REPLIES!r}: each client's reply, in the "
+            "order of the clients.\nTry: keep the clients' tasks in a list, in client order, "
+            "and return [task.result() for task in tasks] once they are all done.",
+            pytrace=False,
+        )
 
 
-async def test_the_clients_connect_at_once_while_waiting_for_go(timeline: Timeline) -> None:
-    test = LoadTest(timeline)
+async def test_the_clients_connect_at_once_while_waiting_for_go(
+    timeline: Timeline, gates: Gates
+) -> None:
+    test = LoadTest(timeline, gates)
     await run(test)
     go = timeline.span("go")
     connects = [timeline.span(f"{c.name} connect") for c in test.clients]
     after_go = [s.label for s in connects if s.start >= go.start]
     if after_go:
         pytest.fail(
-            f"{CALL}: {' and '.join(after_go)} started only at go ({go.start:.2f} s): burst "
+            f"{CALL}: {_listed(after_go)} started only at go ({test.at('go')}): burst "
             "waited for go before connecting. The wait for go is the time to connect in.\n"
             "Expected: every client connecting from the start, and waiting at the gate for go.\n"
             "Try: start a task per client (connect, then wait at the gate) BEFORE you "
@@ -218,38 +332,51 @@ async def test_the_clients_connect_at_once_while_waiting_for_go(timeline: Timeli
         )
     first_end = min(s.end or 0.0 for s in connects)
     late = [s.label for s in connects if s.start >= first_end]
-    assert not late, (
-        f"{CALL}: {' and '.join(late)} started only after another client had connected: the "
-        "clients connected one after another.\nExpected: all three connecting at the same "
-        "time, ready by 0.3 s (the slowest), not by 0.1 + 0.3 + 0.2 = 0.6 s.\n"
-        "Try: connect inside each client's own task, not in a loop before the tasks start.\n\n"
-        + timeline.draw()
-    )
+    if late:
+        slowest, total = max(CONNECT.values()), sum(CONNECT.values())
+        pytest.fail(
+            f"{CALL}: {_listed(late)} started only after another client had connected: "
+            "the clients connected one after another.\nExpected: all three connecting at the "
+            f"same time, ready by {scaled(slowest):.2f} s (the slowest), not by "
+            f"{scaled(total):.2f} s (all of them added up).\n"
+            "Try: connect inside each client's own task, not in a loop before the tasks "
+            f"start.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
 
 
-async def test_no_request_is_sent_before_go(timeline: Timeline) -> None:
-    test = LoadTest(timeline)
+async def test_no_request_is_sent_before_go(timeline: Timeline, gates: Gates) -> None:
+    test = LoadTest(timeline, gates)
     await run(test)
     early = [c.name for c in test.clients if c.sent_before_go]
     if timeline.find("go") is None:
         pytest.fail(
-            f"{CALL} never awaited go(), and {' and '.join(early) or 'the clients'} sent without "
+            f"{CALL} never awaited go(), and {_listed(early) or 'the clients'} sent without "
             "a signal.\nExpected: every request sent only after go.\n"
             f"Try: {ONE_GATE}\n\n{timeline.draw()}",
             pytrace=False,
         )
-    assert not early, (
-        f"{CALL}: {' and '.join(early)} sent before go ({timeline.span('go').start:.2f} s): "
-        "they did not wait at the gate.\nLikely mistake: `gate.wait()` called without `await` "
-        "(it only builds a coroutine), or the gate opened before `await go()` returned.\n"
-        f"Expected: every request sent after go, none before.\nTry: {ONE_GATE}\n\n"
-        + timeline.draw()
-    )
+    if early:
+        pytest.fail(f"{test.sent_early(CALL)}\n\n{timeline.draw()}", pytrace=False)
 
 
-async def test_every_request_is_sent_the_moment_go_is_given(timeline: Timeline) -> None:
-    test = LoadTest(timeline, go_at=None)  # connecting takes no time; go a few loop turns later
-    await run(test, "burst([A, B, C], go)")
+async def test_a_second_burst_holds_its_clients_until_its_own_go(
+    timeline: Timeline, gates: Gates
+) -> None:
+    call = "a second burst([A, B, C], go), right after the first one"
+    await run(LoadTest(timeline, gates, go_at=None), "the first burst([A, B, C], go)")
+    timeline.mark("second burst")
+    test = LoadTest(timeline, gates, go_at=None)
+    await run(test, call)
+    if any(c.sent_before_go for c in test.clients):
+        pytest.fail(f"{test.sent_early(call)}\n\n{timeline.draw()}", pytrace=False)
+
+
+async def test_every_request_is_sent_the_moment_go_is_given(
+    timeline: Timeline, gates: Gates
+) -> None:
+    test = LoadTest(timeline, gates, go_at=None)  # connecting takes no time; go a few turns later
+    await run(test, call_text(None))
     late = [c for c in test.clients if c.sent_turn is not None and c.sent_turn >= TURNS]
     if not late:
         return
@@ -261,20 +388,21 @@ async def test_every_request_is_sent_the_moment_go_is_given(timeline: Timeline) 
         advice = "let each client send from its own task, so that one set() releases them all."
     else:
         mistake = (
-            "they did not wake up when the gate opened.\nLikely mistake: polling, a loop that "
-            "checks a flag (or gate.is_set()) and sleeps in between: a client notices go only "
-            "at its next check, and every check wakes the loop for nothing."
+            "they did not wake up when the gate opened: something else woke them later (a "
+            "timer), and every such check wakes the loop for nothing."
         )
         advice = (
             "`await gate.wait()` on an asyncio.Event: it sleeps without a timer and wakes every "
             "waiting client the moment gate.set() is called."
         )
-    names = " and ".join(
-        f"{c.name} (sent {timeline.span(f'{c.name} send').start - go.start:.3f} s after go)"
-        for c in late
+    names = _listed(
+        [
+            f"{c.name} (sent {timeline.span(f'{c.name} send').start - go.start:.3f} s after go)"
+            for c in late
+        ]
     )
     pytest.fail(
-        f"burst([A, B, C], go): {TURNS} turns of the event loop after go, a fraction of a "
+        f"{call_text(None)}: {TURNS} turns of the event loop after go, a fraction of a "
         f"millisecond, {names} had still not sent: {mistake}\n"
         "Expected: every request sent in the same instant, right after go.\n"
         f"Try: {advice}\n\n{timeline.draw()}",
@@ -282,10 +410,24 @@ async def test_every_request_is_sent_the_moment_go_is_given(timeline: Timeline) 
     )
 
 
+async def test_a_client_waits_at_the_gate_without_polling(timeline: Timeline, gates: Gates) -> None:
+    test = LoadTest(timeline, gates, go_at=SLOW_GO_AT)
+    with started_tasks(count_wakeups=True) as started:
+        await run(test, call_text(SLOW_GO_AT))
+    # A client wakes once after connecting, once at go, once after sending, and up to twice
+    # more per call (connect, send) under stress jitter: 3 + 2 x 2.
+    started.expect_no_polling(
+        most=7,
+        what=f"{call_text(SLOW_GO_AT)}, where A waits {scaled(SLOW_GO_AT - 0.1):.2f} s at the gate",
+        wait_on="the gate, `await gate.wait()` on one asyncio.Event",
+        timeline=timeline,
+    )
+
+
 async def test_a_client_still_connecting_at_go_sends_as_soon_as_it_is_connected(
-    timeline: Timeline,
+    timeline: Timeline, gates: Gates
 ) -> None:
-    test = LoadTest(timeline, go_at=LATE_GO_AT)
+    test = LoadTest(timeline, gates, go_at=LATE_GO_AT)
     await run(test, LATE_CALL)  # a client that never sends fails here, with the reason
     b_connected = test.client("B").connected_at or 0.0
     waited = [
@@ -293,13 +435,28 @@ async def test_a_client_still_connecting_at_go_sends_as_soon_as_it_is_connected(
         for c in test.clients
         if c.name != "B" and timeline.span(f"{c.name} send").start >= b_connected
     ]
-    assert not waited, (
-        f"{LATE_CALL}: {' and '.join(waited)} sent only once B had connected "
-        f"({b_connected:.2f} s), although the gate was open from go "
-        f"({timeline.span('go').start:.2f} s): they waited for B.\n"
-        "Likely mistake: doing it step by step for everyone (gather every connect, then await "
-        "go, then gather every send), so each step waits for the slowest client.\n"
-        "Expected: each client sends the moment it is connected AND the gate is open: A at "
-        "go, C and B as soon as they are connected.\n"
-        f"Try: {ONE_GATE}\n\n{timeline.draw()}"
+    if waited:
+        pytest.fail(
+            f"{LATE_CALL}: {' and '.join(waited)} sent only once B had connected "
+            f"({timeline.drawn(b_connected):.2f} s), although the gate was open from go "
+            f"({test.at('go')}): they waited for B.\n"
+            "Likely mistake: doing it step by step for everyone (gather every connect, then "
+            "await go, then gather every send), so each step waits for the slowest client.\n"
+            "Expected: each client sends the moment it is connected AND the gate is open: A at "
+            "go, C and B as soon as they are connected.\n"
+            f"Try: {ONE_GATE}\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def test_a_burst_cancelled_before_go_leaves_no_client_running(
+    timeline: Timeline, gates: Gates
+) -> None:
+    await run(LoadTest(timeline, gates, go_at=None), call_text(None))  # one that works first
+    test = LoadTest(timeline, gates, go_at=5.0)  # go never comes: the operator gives up first
+    await cancel_midway(
+        start_gate.burst(list(test.clients), test.go),
+        after=0.2,
+        what=f"{call_text(5.0)}",
+        timeline=timeline,
     )

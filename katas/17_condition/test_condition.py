@@ -1,12 +1,12 @@
 import asyncio
 import itertools
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import condition
 import pytest
-from harness import Timeline, as_scheduled, scaled
+from harness import Timeline, Wakeups, as_scheduled, cancel_midway, scaled
 
 pytestmark = pytest.mark.timeout(2)  # a lost wake-up deadlocks: fail in 1.6 s, not in 5
 
@@ -23,27 +23,16 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-class Steps:
-    """Awaits `call` and counts how many times its task was woken up: a probe, no clock."""
+class CountedCondition(asyncio.Condition):
+    """An asyncio.Condition that counts the waits on it (wait_for() waits through wait())."""
 
-    def __init__(self, call: Awaitable[Any]) -> None:
-        self.call = call
-        self.woken = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
 
-    def __await__(self) -> Generator[Any, Any, Any]:
-        inner: Any = self.call.__await__()
-        sent: Any = None
-        thrown: BaseException | None = None
-        while True:
-            try:
-                signal = inner.send(sent) if thrown is None else inner.throw(thrown)
-            except StopIteration as done:
-                return done.value
-            try:
-                sent, thrown = (yield signal), None
-            except BaseException as error:  # a cancellation: pass it on to the call
-                sent, thrown = None, error
-            self.woken += 1
+    async def wait(self) -> Literal[True]:
+        self.waits += 1
+        return await super().wait()
 
 
 @dataclass
@@ -52,7 +41,7 @@ class Call:
 
     name: str
     task: asyncio.Task[Any]
-    steps: Steps
+    wakeups: Wakeups
 
     def outcome(self) -> str:
         if not self.task.done():
@@ -72,6 +61,8 @@ class Buffer:
         self.timeline = timeline
         self.capacity = capacity
         self.buffer = condition.BoundedBuffer(capacity)
+        self.changed = CountedCondition()  # the same Condition, its waits counted
+        self.buffer._changed = self.changed
         self.held = self.most = 0
         self.put_order: list[str] = []
         self.got_order: list[str] = []
@@ -105,12 +96,12 @@ class Buffer:
 
     def start(self, call: Awaitable[Any], name: str) -> Call:
         """Run `call` in a task named `name`, counting its wake-ups."""
-        steps = Steps(call)
+        wakeups = Wakeups(call)
 
         async def run() -> Any:
-            return await steps
+            return await wakeups
 
-        started = Call(name, asyncio.create_task(run(), name=name), steps)
+        started = Call(name, asyncio.create_task(run(), name=name), wakeups)
         self.calls.append(started)
         return started
 
@@ -143,9 +134,9 @@ class Buffer:
     async def expect_asleep(self, call: Call, quiet: str, still: str) -> None:
         """The waiting call is not woken while nothing happens for QUIET seconds (`quiet`)."""
         __tracebackhide__ = True
-        before = call.steps.woken
+        before = call.wakeups.woken
         await self.timeline.work(quiet, QUIET)
-        woken = call.steps.woken - before
+        woken = call.wakeups.woken - before
         if woken > 2:
             pytest.fail(
                 f"{call.name} was woken {woken:,} times in {scaled(QUIET):.2f} s while {still}: "
@@ -221,12 +212,19 @@ async def test_items_come_out_in_the_order_they_went_in(timeline: Timeline) -> N
         for item in "abc":
             await buffer.put(item)
         got = [await buffer.get() for _ in range(3)]
-    assert got == ["a", "b", "c"], (
-        f"put('a'), put('b'), put('c'), then three get()s returned {got}; expected "
-        "['a', 'b', 'c']: first in, first out.\n"
-        "Likely mistake: self._items.pop() takes the newest item.\n"
-        "Try: self._items.popleft() takes the oldest."
-    )
+    if got != ["a", "b", "c"]:
+        newest = (
+            "Likely mistake: self._items.pop() takes the newest item.\n"
+            if got == ["c", "b", "a"]
+            else ""
+        )
+        pytest.fail(
+            f"put('a'), put('b'), put('c'), then three get()s returned {got}; expected "
+            f"['a', 'b', 'c']: first in, first out.\n{newest}"
+            "Try: self._items.append(item) adds at the end, self._items.popleft() takes the "
+            "oldest.",
+            pytrace=False,
+        )
 
 
 async def test_a_get_on_an_empty_buffer_waits_for_the_next_put(timeline: Timeline) -> None:
@@ -246,7 +244,8 @@ async def test_a_get_on_an_empty_buffer_waits_for_the_next_put(timeline: Timelin
             fix="self._changed.notify_all() right after self._items.append(item), still "
             "inside `async with self._changed:`.",
         )
-        assert getter.task.result() == "x", f"{getter.name} {getter.outcome()}; expected 'x'."
+        if getter.task.result() != "x":
+            pytest.fail(f"{getter.name} {getter.outcome()}; expected 'x'.", pytrace=False)
 
 
 async def test_a_put_on_a_full_buffer_waits_until_a_get_makes_room(timeline: Timeline) -> None:
@@ -261,6 +260,16 @@ async def test_a_put_on_a_full_buffer_waits_until_a_get_makes_room(timeline: Tim
             WAIT_FOR_ROOM,
         )
         await buffer.expect_asleep(putter, "(no get yet)", "the buffer stayed full")
+        if not buffer.changed.waits:
+            pytest.fail(
+                "put('b') on a full buffer waits, as it should, but not on the condition "
+                "`self._changed`: nothing waited on it. Something else holds it back (an "
+                "asyncio.Queue, which is this very buffer, ready-made?).\n"
+                "Expected: put() and get() wait on `self._changed` and wake each other with "
+                "notify_all(): the kata is the Condition.\n"
+                f"Try: inside `async with self._changed:`, `{WAIT_FOR_ROOM}`.{buffer.picture()}",
+                pytrace=False,
+            )
         first = await buffer.get()
         await buffer.expect_done(
             [putter],
@@ -271,10 +280,12 @@ async def test_a_put_on_a_full_buffer_waits_until_a_get_makes_room(timeline: Tim
             "`async with self._changed:`.",
         )
         second = await buffer.get()
-    assert [first, second] == ["a", "b"], (
-        f"put('a'), then put('b') waiting for room, then two get()s returned {[first, second]}; "
-        "expected ['a', 'b'].\n\n" + timeline.draw()
-    )
+    if [first, second] != ["a", "b"]:
+        pytest.fail(
+            f"put('a'), then put('b') waiting for room, then two get()s returned "
+            f"{[first, second]}; expected ['a', 'b'].\n\n{timeline.draw()}",
+            pytrace=False,
+        )
 
 
 async def test_one_get_lets_only_one_of_two_waiting_puts_in(timeline: Timeline) -> None:
@@ -378,7 +389,8 @@ async def test_a_get_wakes_the_waiting_put_even_while_another_get_waits(
             )
         buffer.expect_no_error(calls)
         got = sorted(g.task.result() for g in getters)
-        assert got == ["x", "y"], f"the two get()s returned {got}; expected 'x' and 'y'."
+        if got != ["x", "y"]:
+            pytest.fail(f"the two get()s returned {got}; expected 'x' and 'y'.", pytrace=False)
 
 
 async def test_producers_and_consumers_pass_every_item_once_without_overfilling(
@@ -428,3 +440,34 @@ async def test_producers_and_consumers_pass_every_item_once_without_overfilling(
             "Expected: first in, first out.\nTry: append() at the end, popleft() from the front.",
             pytrace=False,
         )
+
+
+async def test_a_put_cancelled_while_it_waits_leaves_the_buffer_usable(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        await buffer.put("a")
+        await cancel_midway(
+            buffer.buffer.put("b"),
+            after=QUIET,
+            what="put('b'), waiting for room in a full buffer,",
+            timeline=timeline,
+        )
+        getter = buffer.getting()
+        await buffer.expect_done(
+            [getter],
+            after="put('b') was cancelled and a get() came for 'a'",
+            likely="the cancelled put() left the condition's lock held."
+            if buffer.buffer._changed.locked()
+            else "the cancelled put() left the buffer in a state no get() can go on from.",
+            fix="`async with self._changed:` around the wait: it releases the lock however the "
+            "block is left, a cancellation too (a bare acquire() needs its release() in "
+            "`finally:`).",
+        )
+        got = getter.task.result()
+        if got != "a" or len(buffer.buffer):
+            pytest.fail(
+                "put('a') into a buffer of capacity 1, then put('b') waiting for room and "
+                f"cancelled, then get(): it returned {got!r} and the buffer holds "
+                f"{len(buffer.buffer)} item(s); expected 'a' and an empty buffer: a cancelled "
+                "put() adds nothing.",
+                pytrace=False,
+            )

@@ -1,29 +1,58 @@
 import asyncio
 import itertools
+from typing import Any
 
 import barrier
 import pytest
-from harness import EARLY, MARGIN, Span, Timeline, scaled
+from harness import EARLY, MARGIN, Span, Timeline, cancel_midway, scaled, started_tasks
 
 # The simulation is over in 0.6 s: workers stuck at a barrier fail in 1.4 s, not 5.
 pytestmark = pytest.mark.timeout(2)
 
 PHASES = 3
 # Seconds each worker takes in phases 1, 2 and 3: the slowest worker is another in each phase.
-DELAYS = {"A": (0.2, 0.1, 0.1), "B": (0.1, 0.2, 0.1), "C": (0.1, 0.1, 0.2)}
-NO_DELAYS = dict.fromkeys(DELAYS, (0.0, 0.0, 0.0))
+DELAYS: dict[str, tuple[float, ...]] = {
+    "A": (0.2, 0.1, 0.1),
+    "B": (0.1, 0.2, 0.1),
+    "C": (0.1, 0.1, 0.2),
+}
+NO_DELAYS: dict[str, tuple[float, ...]] = dict.fromkeys(DELAYS, (0.0, 0.0, 0.0))
 SLOWEST = [max(d[k] for d in DELAYS.values()) for k in range(PHASES)]  # 0.2, 0.2, 0.2
 EVERYTHING = sum(sum(d) for d in DELAYS.values())  # 1.2 s: every phase of every worker in turn
 # The simulation needs 0.6 s and everything in turn 1.2 s: still running after 1.4 s means stuck
 # (and the harness's own deadline, 0.8 x the timeout, comes 0.2 s later).
 STUCK_AFTER = 1.4
+TURNS = 10  # loop turns within which the next phase must start once the last worker is done
+# A worker wakes once per phase for its work and once more at the barrier, and up to twice more
+# per phase under stress jitter: 3 x (1 + 1 + 2).
+MOST_WAKEUPS = 12
 CALL = "simulate([A, B, C], phases=3)"
+ORIGINAL_BARRIER = asyncio.Barrier  # each test puts a watched subclass in its place
 EXPECTED = [[f"{name} phase {k}" for k in range(1, PHASES + 1)] for name in DELAYS]
 ONE_BARRIER = (
     "create ONE `barrier = asyncio.Barrier(len(workers))` in simulate(), and give each worker "
     "one task that loops over the phases: `await worker.run_phase(phase)`, then "
     "`await barrier.wait()`."
 )
+
+
+BARRIERS: list[Any] = []  # the asyncio.Barriers made while the test runs (see `barriers`)
+
+
+@pytest.fixture(autouse=True)
+def barriers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Put a subclass of asyncio.Barrier in its place that notes every Barrier made."""
+    BARRIERS.clear()
+
+    class Barrier(ORIGINAL_BARRIER):
+        def __init__(self, parties: int) -> None:
+            super().__init__(parties)
+            BARRIERS.append(self)
+
+    monkeypatch.setattr(asyncio, "Barrier", Barrier)
+    if getattr(barrier, "Barrier", None) is ORIGINAL_BARRIER:  # `from asyncio import Barrier`
+        monkeypatch.setattr(barrier, "Barrier", Barrier)
+    return BARRIERS
 
 
 class BadPhase(Exception):
@@ -48,7 +77,9 @@ class FakeWorker:
             )
             raise BadPhase(self.sim.mistake)
         label = f"{self.name} phase {phase}"
+        self.sim.turns_at[(label, "start")] = self.sim.turn
         report = str(await self.sim.timeline.work(label, self.delays[phase - 1], label))
+        self.sim.turns_at[(label, "end")] = self.sim.turn
         self.finished += 1
         return report
 
@@ -60,6 +91,39 @@ class Simulation:
         self.timeline = timeline
         self.workers = [FakeWorker(self, name, d) for name, d in delays.items()]
         self.mistake = ""
+        self.barriers = BARRIERS  # every asyncio.Barrier made while the test ran
+        self.turn = 0  # turns of the event loop since simulate() began (see count_turns)
+        self.counting = False
+        self.turns_at: dict[tuple[str, str], int] = {}  # (phase label, start/end) -> turn
+
+    def count_turns(self) -> None:
+        """Count the turns of the event loop, one callback per turn, while simulate() runs."""
+        if self.counting:
+            self.turn += 1
+            asyncio.get_running_loop().call_soon(self.count_turns)
+
+    def barrier_text(self) -> str:
+        """What the run shows of the barriers made: '' if exactly one of len(workers) parties."""
+        parties = [b.parties for b in self.barriers]
+        if not parties:
+            return ""
+        if len(parties) > 1:
+            return (
+                f"{len(parties)} Barriers were made ({', '.join(map(str, parties))} parties): "
+                "one per worker (or per phase) instead of one shared by all, so a worker "
+                "waits at a barrier the others never reach."
+            )
+        if parties[0] != len(self.workers):
+            return (
+                f"the Barrier has {parties[0]} parties for {len(self.workers)} workers: it "
+                f"opens when {parties[0]} tasks wait at it, "
+                + (
+                    "so it waits for a party that never comes."
+                    if parties[0] > len(self.workers)
+                    else "so it opens before everyone is there."
+                )
+            )
+        return ""
 
     def phase(self, k: int) -> list[Span]:
         """The recorded calls of phase k, one per worker that ran it."""
@@ -79,12 +143,16 @@ class Simulation:
                 "before waiting for any of them."
             )
         elif len(done) == 1 and 0 < (k := done.pop()) < PHASES and started:
+            seen = self.barrier_text()
             why = (
                 f"every worker finished phase {k}, then waited forever: the barrier never "
-                "opened.\nLikely mistake: a Barrier whose `parties` is not the number of "
-                "workers that wait at it (it opens when that many tasks are waiting; with "
-                f"{len(self.workers)} workers it must be asyncio.Barrier(len(workers))), or a "
-                f"Barrier per worker instead of one shared by all.\nTry: {ONE_BARRIER}"
+                "opened.\n"
+                + (
+                    f"Likely mistake: {seen}\n"
+                    if seen
+                    else "Whatever they wait at never let them through.\n"
+                )
+                + f"Try: {ONE_BARRIER}"
             )
         elif any(s.end is None for s in self.timeline.spans):
             why = (
@@ -104,6 +172,8 @@ async def run(sim: Simulation) -> list[list[str]]:
     """simulate(workers, 3), failing the test with an explanation if it misuses or hangs."""
     reports: list[list[str]] = []
     stuck = False
+    sim.counting = True
+    asyncio.get_running_loop().call_soon(sim.count_turns)
     try:
         async with asyncio.timeout(scaled(STUCK_AFTER)):
             reports = await barrier.simulate(list(sim.workers), PHASES)
@@ -112,6 +182,8 @@ async def run(sim: Simulation) -> list[list[str]]:
     except Exception:
         if not sim.mistake:
             raise
+    finally:
+        sim.counting = False
     # Failing outside `except` shows the explanation alone, not the exception it replaces.
     if stuck:
         pytest.fail(sim.stuck(), pytrace=False)
@@ -123,6 +195,7 @@ async def run(sim: Simulation) -> list[list[str]]:
 def expect_lockstep(sim: Simulation) -> None:
     """Probe: every call of phase k started after every call of phase k - 1 had ended."""
     __tracebackhide__ = True
+    drawn = sim.timeline.drawn
     for k in range(2, PHASES + 1):
         previous = sim.phase(k - 1)
         last = max(previous, key=lambda s: s.end or sim.timeline.now())
@@ -131,6 +204,7 @@ def expect_lockstep(sim: Simulation) -> None:
         if not early:
             continue
         first = min(early, key=lambda s: s.start)
+        seen = sim.barrier_text()
         if k > 2:
             mistake = (
                 f"phase 2 waited for everyone, yet phase {k} did not: whatever the workers wait "
@@ -138,17 +212,18 @@ def expect_lockstep(sim: Simulation) -> None:
                 "reset, such as an Event set by the last arrival (it stays set) or a counter "
                 "never set back to 0. asyncio.Barrier closes again by itself after each opening."
             )
+        elif seen:
+            mistake = f"{first.label.split()[0]} did not wait for the others: {seen}"
         else:
             mistake = (
-                f"{first.label.split()[0]} did not wait for the others. Likely mistake: no "
-                "barrier between the phases, or one with fewer parties than workers (it opens "
-                "before everyone is there)."
+                f"{first.label.split()[0]} did not wait for the others: no asyncio.Barrier was "
+                "made, and nothing else held it back at the end of its phase."
             )
         pytest.fail(
-            f"{CALL}: {first.label} started at {first.start:.2f} s, while {last.label} was still "
-            f"running (until {last_end:.2f} s): {mistake}\nExpected: no worker starts phase "
-            f"{k} before every worker has finished phase {k - 1}.\nTry: {ONE_BARRIER}\n\n"
-            + sim.timeline.draw(),
+            f"{CALL}: {first.label} started at {drawn(first.start):.2f} s, while {last.label} "
+            f"was still running (until {drawn(last_end):.2f} s): {mistake}\nExpected: no "
+            f"worker starts phase {k} before every worker has finished phase {k - 1}.\n"
+            f"Try: {ONE_BARRIER}\n\n" + sim.timeline.draw(),
             pytrace=False,
         )
 
@@ -157,17 +232,28 @@ async def test_every_worker_reports_every_phase_in_order(timeline: Timeline) -> 
     sim = Simulation(timeline)
     reports = await run(sim)
     wrong = [f"{w.name}: {w.called}" for w in sim.workers if w.called != [1, 2, 3]]
-    assert not wrong, (
-        f"{CALL} asked for these phases: {'; '.join(wrong)}.\nExpected: every worker runs "
-        "phase 1, 2 and 3, once each, in that order.\nTry: in each worker's task, "
-        "`for phase in range(1, phases + 1): ...await worker.run_phase(phase)...`\n\n"
-        + timeline.draw()
-    )
-    assert reports == EXPECTED, (
-        f"{CALL} returned {reports!r}, expected {EXPECTED!r}: for each worker (in the order "
-        "given) the list of its reports, in phase order. Is a task returned instead of its "
-        "result, or are the reports grouped by phase instead of by worker?"
-    )
+    if wrong:
+        pytest.fail(
+            f"{CALL} asked for these phases: {'; '.join(wrong)}.\nExpected: every worker runs "
+            "phase 1, 2 and 3, once each, in that order.\nTry: in each worker's task, "
+            "`for phase in range(1, phases + 1): ...await worker.run_phase(phase)...`\n\n"
+            + timeline.draw(),
+            pytrace=False,
+        )
+    if reports != EXPECTED:
+        by_phase = [list(r) for r in zip(*EXPECTED, strict=True)]
+        pytest.fail(
+            f"{CALL} returned {reports!r}, expected {EXPECTED!r}: for each worker (in the "
+            "order given) the list of its reports, in phase order."
+            + (
+                "\nThose are the reports grouped by phase, not by worker."
+                if reports == by_phase
+                else ""
+            )
+            + "\nTry: each worker's task returns the list of its own reports; return "
+            "[task.result() for task in tasks] in the order of the workers.",
+            pytrace=False,
+        )
 
 
 async def test_no_worker_starts_a_phase_before_every_worker_has_finished_the_previous_one(
@@ -224,12 +310,15 @@ async def test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_ea
             "ran one after another, nothing at the same time."
         )
     else:
+        gaps = [
+            (min(s.start for s in sim.phase(k)) - max(s.end or 0.0 for s in sim.phase(k - 1)), k)
+            for k in range(2, PHASES + 1)
+        ]
+        gap, k = max(gaps)
         verdict = (
-            "longer than needed: a phase started well after the last worker had finished the "
-            "previous one, or some worker started its phase well after the others.\n"
-            "Likely mistake: waiting a fixed time between phases (asyncio.sleep) instead of "
-            "waiting for the others, polling them now and then, or running some workers one "
-            "after another."
+            f"longer than needed: phase {k} began {gap:.2f} s after the last worker had "
+            f"finished phase {k - 1}, so the workers that were ready waited that long for "
+            "nothing."
         )
     parts = " + ".join(f"{t:.3f}" for t in slowest)
     pytest.fail(
@@ -238,4 +327,62 @@ async def test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_ea
         f"{ideal + scaled(MARGIN):.2f} s).\nTry: {ONE_BARRIER} The barrier opens the moment "
         f"the last worker arrives, so each phase starts right then.\n\n{timeline.draw()}",
         pytrace=False,
+    )
+
+
+async def test_the_next_phase_starts_the_moment_the_last_worker_has_finished(
+    timeline: Timeline,
+) -> None:
+    sim = Simulation(timeline, NO_DELAYS)  # phases take no time: counted in loop turns
+    with started_tasks(count_wakeups=True) as started:
+        await run(sim)
+    expect_lockstep(sim)
+    for k in range(2, PHASES + 1):
+        last = max(sim.turns_at[(f"{w.name} phase {k - 1}", "end")] for w in sim.workers)
+        first = max(sim.turns_at[(f"{w.name} phase {k}", "start")] for w in sim.workers)
+        if first - last <= TURNS:
+            continue
+        woken = max((w.woken for w in started.wakeups.values()), default=0)
+        if woken > MOST_WAKEUPS:
+            why = (
+                f"a worker task was woken {woken:,} times: it polls, checking again and again "
+                "whether the others are done, with a sleep in between, and sees it only at its "
+                "next check."
+            )
+        else:
+            why = (
+                "they were not woken by the last worker's arrival, but by something else, "
+                f"later (the tasks were woken no more than {woken} times in all)."
+            )
+        pytest.fail(
+            f"{CALL}, with phases that take no time: the last worker finished phase {k - 1}, "
+            f"and the last worker to start phase {k} started {first - last:,} turns of the "
+            f"event loop later, where a barrier lets them all go within {TURNS}: {why}\n"
+            "Expected: the next phase starts the moment the last worker arrives, however long "
+            "the phases take.\n"
+            f"Try: {ONE_BARRIER} The barrier wakes every waiting worker when the last one "
+            f"arrives.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def test_a_worker_waits_for_the_others_without_polling(timeline: Timeline) -> None:
+    sim = Simulation(timeline)
+    with started_tasks(count_wakeups=True) as started:
+        await run(sim)
+    started.expect_no_polling(
+        most=MOST_WAKEUPS,
+        what=f"{CALL}, where each worker waits up to {scaled(0.1):.2f} s a phase for the others",
+        wait_on="one asyncio.Barrier shared by all the workers (`await barrier.wait()`)",
+        timeline=timeline,
+    )
+
+
+async def test_a_cancelled_simulation_leaves_no_worker_running(timeline: Timeline) -> None:
+    await run(Simulation(timeline, NO_DELAYS))  # a simulation that works first (not the stub)
+    await cancel_midway(
+        barrier.simulate(list(Simulation(timeline).workers), PHASES),
+        after=0.3,  # in phase 2
+        what=CALL,
+        timeline=timeline,
     )

@@ -1,11 +1,12 @@
 import asyncio
+import inspect
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import pytest
 import worker_pool
-from harness import Timeline, scaled
+from harness import Timeline, cancel_midway, scaled, started_tasks
 
 # A stuck answer fails after STALL (1 s) with the await it is stuck in; pytest-timeout's
 # backstop (2 s) is only for a loop that never gives control back.
@@ -25,6 +26,10 @@ STREAM_CALL = (
     f"produce_and_consume(<stream of {STREAM}>, handle, workers={STREAM_WORKERS}, "
     f"maxsize={MAXSIZE})"
 )
+# The polling test: 4 items of 0.3 s, one worker, a queue of 1: the producer waits 0.6 s.
+POLL_ITEMS = list("wxyz")
+POLL_DELAY = 0.3
+POLL_CALL = f"produce_and_consume(<stream of {POLL_ITEMS}>, handle, workers=1, maxsize=1)"
 STOP_THE_WORKERS = (
     "after `await queue.join()`, cancel every worker, inside `async with asyncio.TaskGroup()` "
     "so that the group waits until they have stopped (or `await asyncio.gather(*workers, "
@@ -36,6 +41,79 @@ class ServiceDown(Exception):
     """What the failing handle raises."""
 
 
+ORIGINAL_QUEUE, ORIGINAL_GATHER = asyncio.Queue, asyncio.gather
+# What happened to the queues and the items, in order: (what, item, task). what is "put",
+# "got", "task_done" (item None), "handle" (a handle began) or "handled" (it ended, or raised).
+EVENTS: list[tuple[str, Any, Any]] = []
+GATHERED: list[Any] = []  # every asyncio.gather(..., return_exceptions=True) made
+QUEUES: list[Any] = []  # every asyncio.Queue made
+
+
+@pytest.fixture(autouse=True)
+def watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Note every put, get and task_done on the asyncio.Queues the code makes, and every
+    asyncio.gather told to return exceptions; both still do what they always do."""
+    EVENTS.clear()
+    GATHERED.clear()
+    QUEUES.clear()
+
+    class Queue(ORIGINAL_QUEUE):  # type: ignore[valid-type, misc]
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            QUEUES.append(self)
+
+        def put_nowait(self, item: Any) -> None:  # put() calls it too
+            super().put_nowait(item)
+            EVENTS.append(("put", item, _task()))
+
+        def get_nowait(self) -> Any:  # get() calls it too
+            item = super().get_nowait()
+            EVENTS.append(("got", item, _task()))
+            return item
+
+        def task_done(self) -> None:
+            EVENTS.append(("task_done", None, _task()))
+            super().task_done()
+
+    def gather(*awaitables: Any, return_exceptions: bool = False) -> Any:
+        future = ORIGINAL_GATHER(*awaitables, return_exceptions=return_exceptions)
+        if return_exceptions:
+            GATHERED.append(future)
+        return future
+
+    monkeypatch.setattr(asyncio, "Queue", Queue)
+    if getattr(worker_pool, "Queue", None) is ORIGINAL_QUEUE:  # `from asyncio import Queue`
+        monkeypatch.setattr(worker_pool, "Queue", Queue)
+    monkeypatch.setattr(asyncio, "gather", gather)
+
+
+def _task() -> Any:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def done_too_early() -> list[str]:
+    """The items whose task_done() came before their handle had ended (in the worker that took
+    them)."""
+    taken: dict[Any, Any] = {}
+    handled: set[Any] = set()
+    early = []
+    for what, item, task in EVENTS:
+        if what == "got":
+            taken[task] = item
+        elif what == "handled":
+            handled.add(item)
+        elif what == "task_done" and taken.get(task) not in (None, *handled):
+            early.append(taken.pop(task))
+    return early
+
+
+def count(what: str, item: Any = ...) -> int:
+    return sum(1 for w, i, _ in EVENTS if w == what and (item is ... or i == item))
+
+
 class Service:
     """The fake work on `items`: handle(item) takes 0.1 s on the timeline, returns "done <item>".
 
@@ -43,18 +121,27 @@ class Service:
     source and records how many it had handed out that no worker had started yet (`most_ahead`).
     """
 
-    def __init__(self, timeline: Timeline, items: list[str], failing: str = "") -> None:
+    def __init__(
+        self, timeline: Timeline, items: list[str], failing: str = "", delay: float = DELAY
+    ) -> None:
         self.timeline = timeline
         self.items = items
         self.failing = failing
+        self.delay = delay
         self.calls: Counter[str] = Counter()
         self.taken = 0
         self.most_ahead = 0
 
     async def handle(self, item: str) -> str:
         self.calls[item] += 1
+        EVENTS.append(("handle", item, _task()))
         error = ServiceDown(f"handle({item!r}) failed") if item == self.failing else None
-        done = await self.timeline.work(f"handle({item!r})", DELAY, f"done {item}", error=error)
+        try:
+            done = await self.timeline.work(
+                f"handle({item!r})", self.delay, f"done {item}", error=error
+            )
+        finally:
+            EVENTS.append(("handled", item, _task()))
         return str(done)
 
     async def stream(self) -> AsyncIterator[str]:
@@ -77,55 +164,67 @@ def _waits_in(task: asyncio.Task[Any]) -> set[str]:
     return found
 
 
-def _stuck(call: str, service: Service, main: asyncio.Task[Any], others: list[Any]) -> str:
+def _stuck(
+    call: str, service: Service, main: asyncio.Task[Any], others: list[Any], stall: float
+) -> str:
     handled = sum(1 for item in service.items if service.calls[item])
     head = (
-        f"{call} was still waiting after {scaled(STALL):.1f} s (its work takes well under "
-        f"0.5 s; {handled} of the {len(service.items)} items had been handled): it waits for "
+        f"{call} was still waiting after {scaled(stall):.1f} s (its work takes well under "
+        f"that; {handled} of the {len(service.items)} items had been handled): it waits for "
         "something that never happens.\n"
     )
     getting = sum("get" in _waits_in(t) for t in others)
     if "join" in _waits_in(main):
+        done, put = count("task_done"), count("put")
+        seen = (
+            "no worker ever called queue.task_done()"
+            if not done
+            else f"queue.task_done() was called {done} times for {put} items put"
+        )
         return head + (
             "It is stuck in `await queue.join()`. join() returns only once queue.task_done() "
-            "has been called once for every item put, and it was called fewer times.\n"
-            "Likely mistake: a worker that never calls queue.task_done() after an item, or "
-            "a worker that died (handle raised) before calling it.\n"
+            f"has been called once for every item put, and {seen}.\n"
             "Try: in the worker, call queue.task_done() after each item, in a `finally:` so it "
             "is called even when handle raises; and run the workers in a TaskGroup, so that a "
             "worker's error reaches you."
         )
     if any("put" in _waits_in(t) for t in [main, *others]):
+        seen = "no worker task had been started yet" if not others else "none takes any out"
         return head + (
             f"It is stuck in `await queue.put(...)`: the queue is full (maxsize={MAXSIZE}) and "
-            "no worker takes items out of it.\n"
-            "Likely mistake: putting the items before the workers are started: a bounded "
-            "queue fills up and put() waits forever for a free slot.\n"
+            f"{seen}.\n"
             "Try: start the workers first (create their tasks), then put the items: each "
             "put() waits until a worker has made room."
         )
     if getting:
+        sentinels = count("put", None)
+        workers = len({task for what, _, task in EVENTS if what == "got"} | set(others))
+        seen = (
+            f"Likely mistake: {sentinels} sentinel(s) (None) were put for {workers} "
+            "workers: each worker stops at the sentinel it takes, so the others wait on.\n"
+            if sentinels
+            else "No sentinel was put, and they were never cancelled.\n"
+        )
         return head + (
             f"It waits for its workers to finish, but {getting} worker(s) still wait in "
             "`await queue.get()` for an item that never comes: a worker in "
             "`while True: await queue.get()` never stops on its own.\n"
-            "Likely mistake: fewer sentinels than workers (each worker stops at the sentinel "
-            "it takes, so put one sentinel per worker), or waiting for the workers before "
-            "stopping them.\n"
-            f"Try: {STOP_THE_WORKERS}"
+            f"{seen}Try: {STOP_THE_WORKERS}"
         )
     return head + "Try: make sure every worker stops once the queue is empty and done."
 
 
-async def finish(call: Coroutine[Any, Any, list[str]], what: str, service: Service) -> list[str]:
-    """Await the call under test; if it is stuck past STALL, fail saying where it waits."""
+async def finish(
+    call: Coroutine[Any, Any, list[str]], what: str, service: Service, stall: float = STALL
+) -> list[str]:
+    """Await the call under test; if it is stuck past `stall`, fail saying where it waits."""
     before = asyncio.all_tasks()
     main = asyncio.create_task(call)
-    done, _ = await asyncio.wait({main}, timeout=scaled(STALL))
+    done, _ = await asyncio.wait({main}, timeout=scaled(stall))
     if main in done:
         return main.result()
     others = [t for t in asyncio.all_tasks() - before if t is not main]
-    message = _stuck(what, service, main, others)
+    message = _stuck(what, service, main, others, stall)
     main.cancel()
     await asyncio.wait({main}, timeout=scaled(0.5))
     pytest.fail(f"{message}\n\n{service.timeline.draw()}", pytrace=False)
@@ -150,32 +249,50 @@ def expect_each_handled_once(service: Service, results: list[str], call: str) ->
     items = service.items
     never = [item for item in items if not service.calls[item]]
     twice = [item for item in items if service.calls[item] > 1]
+    early = done_too_early()
+    cut = [s.label for s in service.timeline.spans if s.cancelled]
+    if early:
+        pytest.fail(
+            f"{call}: queue.task_done() was called for {early}, each time before its handle "
+            "had finished. queue.join() counts an item done at its task_done(), so join() returned "
+            "while items were still being handled, and the workers were stopped mid-item"
+            + (f" ({', '.join(cut)} cancelled)" if cut else "")
+            + ".\nExpected: task_done() for an item once its handle has returned (or raised).\n"
+            "Try: in the worker, `await handle(item)` inside `try:`, and queue.task_done() in "
+            f"its `finally:`.\n\n{service.timeline.draw()}",
+            pytrace=False,
+        )
     if never or twice:
         problems = [f"never handled {never}"] if never else []
         problems += [f"handled more than once {twice}"] if twice else []
+        unput = [item for item in never if not count("put", item)]
+        seen = (
+            f"{unput} never went into the queue.\n"
+            if unput
+            else f"{never} went into the queue, but no worker took them out.\n"
+            if never
+            else ""
+        )
         pytest.fail(
-            f"{call}: {' and '.join(problems)}.\n"
+            f"{call}: {' and '.join(problems)}.\n{seen}"
             "Expected: handle(item) called exactly once for every item.\n"
-            "Likely mistake: "
-            + (
-                "the workers were stopped while items were still waiting in the queue "
-                "(cancelled before queue.join() returned, or a sentinel queued before the "
-                "items), or the producer did not put every item. "
-                if never
-                else ""
-            )
-            + ("an item put into the queue twice, or handled twice. " if twice else "")
-            + "\nTry: put each item once; let each worker handle what it takes from the queue, "
+            "Try: put each item once; let each worker handle what it takes from the queue, "
             "and stop the workers only after `await queue.join()`.\n\n" + service.timeline.draw(),
             pytrace=False,
         )
     expected = [f"done {item}" for item in items]
     if sorted(map(repr, results)) != sorted(map(repr, expected)):
+        coroutines = any(inspect.iscoroutine(r) for r in results)
         pytest.fail(
             f"{call} returned {results!r}; expected one result per item, in any order: "
-            f"{expected}.\nLikely mistake: a result dropped, or a coroutine stored instead of "
-            "its result.\nTry: each worker appends `await handle(item)` to one results list "
-            "that the function returns once every worker has stopped.",
+            f"{expected}.\n"
+            + (
+                "Some results are coroutines: handle(item) was stored, not awaited.\n"
+                if coroutines
+                else ""
+            )
+            + "Try: each worker appends `await handle(item)` to one results list that the "
+            "function returns once every worker has stopped.",
             pytrace=False,
         )
 
@@ -238,16 +355,40 @@ async def test_no_worker_is_left_running_after_it_returns(timeline: Timeline) ->
     left = still_running(before)
     if not left:
         return
+    asked = [t for t in left if t.cancelling()]
+    seen = (
+        "They were cancelled, but process_all did not wait for them to stop: task.cancel() "
+        "only asks, and a task stops at its next turn.\n"
+        if asked
+        else "Nothing stopped them: process_all returned after `await queue.join()` and never "
+        "stopped them.\n"
+    )
     pytest.fail(
         f"{CALL} returned, but {len(left)} task(s) it started are still running:\n"
         f"{describe(left)}\n"
         "A worker in `while True: await queue.get()` waits for the next item forever: it "
-        "would handle anything put later, behind the caller's back.\n"
-        "Likely mistake: returning after `await queue.join()` without stopping the workers, "
-        "or cancelling them without waiting for them (task.cancel() only asks).\n"
+        f"would handle anything put later, behind the caller's back.\n{seen}"
         f"Try: {STOP_THE_WORKERS}",
         pytrace=False,
     )
+
+
+def where_the_error_went(tasks: list[asyncio.Task[Any]]) -> str:
+    """What the run shows of the lost ServiceDown: handed back by a gather, or left in a task."""
+    for future in GATHERED:
+        results = future.result() if future.done() and not future.cancelled() else []
+        if any(isinstance(r, ServiceDown) for r in results):
+            return (
+                "asyncio.gather(..., return_exceptions=True) handed the ServiceDown back as "
+                "a value in its list of results, and nobody looked at that list."
+            )
+    for task in tasks:
+        if task.done() and not task.cancelled() and isinstance(task.exception(), ServiceDown):
+            return (
+                f"The worker task {task.get_name()!r} ended with the ServiceDown, and nobody "
+                "awaited it: a task's error stays inside it until someone awaits the task."
+            )
+    return "The ServiceDown was caught on its way and not raised again."
 
 
 async def test_an_error_in_one_handle_stops_every_worker_and_propagates(
@@ -256,9 +397,10 @@ async def test_an_error_in_one_handle_stops_every_worker_and_propagates(
     service = Service(timeline, ITEMS, failing="b")
     before = asyncio.all_tasks()
     try:
-        results = await finish(
-            worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service
-        )
+        with started_tasks() as started:
+            results = await finish(
+                worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service
+            )
     except NotImplementedError:
         raise
     except Exception as error:
@@ -266,9 +408,7 @@ async def test_an_error_in_one_handle_stops_every_worker_and_propagates(
     else:
         pytest.fail(
             f"{CALL} returned {results!r} although handle('b') raised ServiceDown: the error "
-            "was lost.\n"
-            "Likely mistake: workers run as bare tasks (asyncio.create_task): a task's error "
-            "stays inside it unless someone awaits the task.\n"
+            f"was lost.\n{where_the_error_went(started.tasks)}\n"
             "Try: run the workers in `async with asyncio.TaskGroup()`: when one fails, the "
             "group cancels the others and raises its error.\n\n" + timeline.draw(),
             pytrace=False,
@@ -320,9 +460,13 @@ async def test_the_queue_never_holds_more_than_maxsize_items(timeline: Timeline)
         f"source that no worker had started yet; expected at most maxsize={MAXSIZE} waiting "
         "in the queue. It did not wait for the workers (no backpressure): with a fast source "
         "and slow workers, memory fills up with waiting items.\n"
-        "Likely mistake: an unbounded queue: asyncio.Queue() without maxsize (or with "
-        "maxsize=0) never makes put() wait. Or the whole source read into a list first.\n"
-        "Try: asyncio.Queue(maxsize), and `await queue.put(item)` one item at a time: put() "
+        + (
+            "Likely mistake: an unbounded queue: it was made without maxsize, and "
+            "asyncio.Queue() (maxsize=0) never makes put() wait.\n"
+            if any(q.maxsize <= 0 for q in QUEUES)
+            else ""
+        )
+        + "Try: asyncio.Queue(maxsize), and `await queue.put(item)` one item at a time: put() "
         "waits while the queue is full.\n\n"
         f"{timeline.draw()}\n(| pull 'x': the producer took item x from the source)",
         pytrace=False,
@@ -345,3 +489,40 @@ async def test_six_items_two_workers_take_three_rounds(timeline: Timeline) -> No
             STREAM_CALL,
             service,
         )
+
+
+async def test_the_producer_waits_for_room_without_polling(timeline: Timeline) -> None:
+    service = Service(timeline, POLL_ITEMS, delay=POLL_DELAY)
+    with started_tasks(count_wakeups=True) as started:
+        await finish(
+            worker_pool.produce_and_consume(service.stream(), service.handle, 1, 1),
+            POLL_CALL,
+            service,
+            stall=1.5,  # the work takes 1.2 s
+        )
+    # The worker wakes once per item for its handle (and up to twice more under stress
+    # jitter), once for an item it waits for, and once more to be stopped: 4 x 3 + 2.
+    started.expect_no_polling(
+        most=14,
+        what=f"{POLL_CALL}, where the producer waits {scaled(2 * POLL_DELAY):.2f} s for room",
+        wait_on="the queue: `await queue.put(item)` sleeps while the queue is full",
+        timeline=timeline,
+    )
+
+
+async def test_a_cancelled_call_leaves_no_worker_running(timeline: Timeline) -> None:
+    service = Service(timeline, ITEMS)
+    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+    await cancel_midway(
+        worker_pool.process_all(ITEMS, Service(timeline, ITEMS).handle, WORKERS),
+        after=0.05,
+        what=CALL,
+        timeline=timeline,
+    )
+    stream = Service(timeline, STREAM)
+    await cancel_midway(
+        worker_pool.produce_and_consume(stream.stream(), stream.handle, STREAM_WORKERS, MAXSIZE),
+        after=0.05,
+        what=STREAM_CALL,
+        timeline=timeline,
+    )

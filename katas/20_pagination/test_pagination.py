@@ -1,11 +1,12 @@
 import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncGenerator, Awaitable
 from typing import Any, TypeVar
 
 import pagination
 import pytest
-from harness import Timeline
+from harness import Timeline, cancel_midway
 from pagination import Page
 
 T = TypeVar("T")
@@ -26,6 +27,10 @@ TRY_FINALLY = (
 STREAM_TEST = "test_each_page_is_fetched_only_when_the_consumer_needs_its_first_item"
 
 
+class PageError(Exception):
+    """The API failed to serve a page."""
+
+
 class FakeSession:
     def __init__(self, api: "FakeApi") -> None:
         self.api = api
@@ -44,8 +49,9 @@ class FakeSession:
             )
         number = list(PAGES).index(cursor) + 1
         self.api.fetched.append(number)
+        error = PageError(f"page {number} failed") if number == self.api.failing else None
         page: Page = await self.api.timeline.work(
-            f"fetch_page({cursor!r}) page {number}", PAGE_DELAY, PAGES[cursor]
+            f"fetch_page({cursor!r}) page {number}", PAGE_DELAY, PAGES[cursor], error=error
         )
         return page
 
@@ -58,8 +64,9 @@ class FakeSession:
 class FakeApi:
     """Three pages of items (3, 3 and 1), on the timeline; it records every fetch and close."""
 
-    def __init__(self, timeline: Timeline) -> None:
+    def __init__(self, timeline: Timeline, failing: int = 0) -> None:
         self.timeline = timeline
+        self.failing = failing  # the number of a page whose fetch raises PageError (0: none)
         self.sessions: list[FakeSession] = []
         self.fetched: list[int] = []  # page numbers, in the order their fetch started
 
@@ -73,11 +80,47 @@ class FakeApi:
         return [s for s in self.sessions if not s.closes]
 
 
+class Pulls:
+    """iter_items(api) as first_n sees it, counting the items first_n asks it for."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pulled = 0
+
+    def __aiter__(self) -> "Pulls":
+        return self
+
+    async def __anext__(self) -> str:
+        item: str = await self.inner.__anext__()
+        self.pulled += 1
+        return item
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def count_pulls(monkeypatch: pytest.MonkeyPatch) -> list[Pulls]:
+    """Let every iter_items(api) that first_n makes count the items it hands out."""
+    made: list[Pulls] = []
+    original = pagination.iter_items
+
+    def iter_items(api: Any) -> Any:
+        items = original(api)
+        if not hasattr(items, "__anext__"):
+            return items
+        made.append(Pulls(items))
+        return made[-1]
+
+    monkeypatch.setattr(pagination, "iter_items", iter_items)
+    return made
+
+
 async def stream(api: FakeApi) -> AsyncGenerator[str, None]:
     """iter_items(api), once it is known to be an async iterator that `async for` can read."""
     items: Any = pagination.iter_items(api)
     if hasattr(items, "__anext__"):
-        return items
+        generator: AsyncGenerator[str, None] = items
+        return generator
     kind = type(items).__name__
     if inspect.isawaitable(items):
         got = await items  # the untouched stub raises its NotImplementedError here
@@ -158,31 +201,48 @@ async def expect_closed_on_return(call: str, api: FakeApi, how: str) -> None:
     )
 
 
-def expect_pages(call: str, api: FakeApi, n: int) -> None:
-    """`call`, which needs the first n items, fetched exactly the pages they are on."""
+def expect_items(call: str, got: object, expected: list[str], timeline: Timeline) -> None:
+    __tracebackhide__ = True
+    if got != expected:
+        pytest.fail(
+            f"{call} returned {got!r}, expected {expected}.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+def expect_pages(call: str, api: FakeApi, n: int, pulls: list[Pulls] | None = None) -> None:
+    """`call`, which needs the first n items, fetched exactly the pages they are on.
+
+    With `pulls` (first_n's streams, counted), the message tells first_n asking for too many
+    items from iter_items fetching too far."""
     __tracebackhide__ = True
     last = PAGE_OF[ITEMS[n - 1]]
     needed = list(range(1, last + 1))
     if api.fetched == needed:
         return
     fetched = api.fetched
-    at_page_end = n < len(ITEMS) and PAGE_OF[ITEMS[n]] == last + 1
-    if fetched == [*needed, last + 1] and at_page_end:
+    pulled = pulls[0].pulled if pulls else None
+    asked = f" It asked the stream for {pulled} item(s)." if pulled is not None else ""
+    if pulled is not None and pulled > n:
+        if pulled == len(ITEMS):
+            mistake = (
+                "Likely mistake: it read the whole stream, then kept the first items: an async "
+                "comprehension (like any comprehension) cannot stop early, and a slice of its "
+                "list comes after every page has been fetched.\n"
+                f"Try: `{ACLOSING}`, then `async for item in items:` that appends and `break`s "
+                "once it has n items."
+            )
+        else:
+            mistake = (
+                f"Likely mistake: it asked the stream for one item too many before it stopped: "
+                f"checking the count only once the next item has arrived (at the top of the "
+                f"loop) means pulling that item, and the stream fetches page {last + 1} to "
+                "give it.\nTry: `found.append(item)`, then `if len(found) == n: break`."
+            )
+    elif pulled is not None:
         mistake = (
-            f"Likely mistake: it asked the stream for one item too many before it stopped: "
-            f"checking the count only once the next item has arrived (at the top of the loop) "
-            f"means pulling that item, and the stream fetches page {last + 1} to give it.\n"
-            "Try: `found.append(item)`, then `if len(found) == n: break`. (If first_n stops "
-            f"right, iter_items fetches ahead: see {STREAM_TEST}.)"
-        )
-    elif fetched == list(range(1, len(PAGES) + 1)):
-        mistake = (
-            "Likely mistake: it read the whole stream, then kept the first items: an async "
-            "comprehension (like any comprehension) cannot stop early, and a slice of its list "
-            "comes after every page has been fetched. (If first_n stops right, iter_items "
-            f"fetches every page up front: see {STREAM_TEST}.)\n"
-            f"Try: `{ACLOSING}`, then `async for item in items:` that appends and `break`s once "
-            "it has n items."
+            f"first_n stopped right, so iter_items fetched pages it was not asked for: see "
+            f"{STREAM_TEST}."
         )
     else:
         mistake = (
@@ -191,7 +251,7 @@ def expect_pages(call: str, api: FakeApi, n: int) -> None:
         )
     pytest.fail(
         f"{call} fetched pages {fetched}, expected {needed}: those pages hold the items it "
-        f"returns, so any other fetch is wasted.\n{mistake}\n\n{api.timeline.draw()}",
+        f"returns, so any other fetch is wasted.{asked}\n{mistake}\n\n{api.timeline.draw()}",
         pytrace=False,
     )
 
@@ -199,21 +259,27 @@ def expect_pages(call: str, api: FakeApi, n: int) -> None:
 async def test_the_stream_yields_every_item_of_every_page_in_order(timeline: Timeline) -> None:
     api = FakeApi(timeline)
     got = [item async for item in await stream(api)]
-    assert got == ITEMS, (
-        f"[item async for item in iter_items(api)] gave {got}, expected {ITEMS}: the items of "
-        "page 1 (cursor None), then of page 2 (its cursor is page 1's next_cursor), and so on "
-        f"until a page whose next_cursor is None.\n\n{timeline.draw()}"
-    )
-    assert api.fetched == [1, 2, 3], (
-        f"iter_items(api) fetched pages {api.fetched}, expected [1, 2, 3]: each page once, in "
-        f"order.\n\n{timeline.draw()}"
-    )
+    if got != ITEMS:
+        pytest.fail(
+            f"[item async for item in iter_items(api)] gave {got}, expected {ITEMS}: the items "
+            "of page 1 (cursor None), then of page 2 (its cursor is page 1's next_cursor), and "
+            f"so on until a page whose next_cursor is None.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    if api.fetched != [1, 2, 3]:
+        pytest.fail(
+            f"iter_items(api) fetched pages {api.fetched}, expected [1, 2, 3]: each page once, "
+            f"in order.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
     closes = [s.closes for s in api.sessions]
-    assert closes == [1], (
-        f"iter_items(api) opened {len(closes)} session(s), closed {closes} time(s) after its "
-        "last item, expected one session closed once: a session left open leaks a connection, "
-        f"one closed twice may fail.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}"
-    )
+    if closes != [1]:
+        pytest.fail(
+            f"iter_items(api) opened {len(closes)} session(s), closed {closes} time(s) after "
+            "its last item, expected one session closed once: a session left open leaks a "
+            f"connection, one closed twice may fail.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
 
 
 async def test_each_page_is_fetched_only_when_the_consumer_needs_its_first_item(
@@ -258,15 +324,23 @@ async def test_closing_the_stream_early_closes_its_session(timeline: Timeline) -
     got = [await anext(items), await anext(items)]
     await items.aclose()
     timeline.mark("consumer closed the stream")
-    assert got == ITEMS[:2], f"the stream's first two items were {got}, expected {ITEMS[:2]}"
+    expect_items("the stream's first two items", got, ITEMS[:2], timeline)
     if api.sessions and not api.still_open():
         return
+    whole = FakeApi(timeline)  # read to its end: is the session closed then?
+    _ = [item async for item in await stream(whole)]
+    seen = (
+        "Read to its end, the stream does close its session, so the close comes after the "
+        "page loop: when a generator is closed early, Python raises GeneratorExit at the "
+        "`yield` where it is paused, and an `await session.close()` after the page loop never "
+        "runs."
+        if whole.sessions and not whole.still_open()
+        else "The stream does not close its session even when read to its end."
+    )
     pytest.fail(
         "The consumer took 2 items, then closed the stream with `await items.aclose()` (what "
         "`async with contextlib.aclosing(...)` does when its block ends), and the session was "
-        "still open afterwards.\n"
-        "When a generator is closed early, Python raises GeneratorExit at the `yield` where it "
-        "is paused: a `await session.close()` after the page loop never runs.\n"
+        f"still open afterwards.\n{seen}\n"
         "Expected: the session closed as the generator is closed.\n"
         f"Try: {TRY_FINALLY}: `finally` runs on every way out.\n\n{timeline.draw()}",
         pytrace=False,
@@ -274,22 +348,24 @@ async def test_closing_the_stream_early_closes_its_session(timeline: Timeline) -
 
 
 async def test_first_n_returns_the_first_items_from_only_the_pages_they_are_on(
-    timeline: Timeline,
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = FakeApi(timeline)
+    pulls = count_pulls(monkeypatch)
     got = await call("first_n(api, 5)", pagination.first_n(api, 5))
-    assert got == ITEMS[:5], f"first_n(api, 5) returned {got}, expected {ITEMS[:5]}"
-    expect_pages("first_n(api, 5)", api, 5)
+    expect_items("first_n(api, 5)", got, ITEMS[:5], timeline)
+    expect_pages("first_n(api, 5)", api, 5, pulls)
     await expect_closed_on_return("first_n(api, 5)", api, "a `break` out of `async for`")
 
 
 async def test_first_n_stopping_at_the_end_of_a_page_fetches_no_further_page(
-    timeline: Timeline,
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api = FakeApi(timeline)
+    pulls = count_pulls(monkeypatch)
     got = await call("first_n(api, 3)", pagination.first_n(api, 3))
-    assert got == ITEMS[:3], f"first_n(api, 3) returned {got}, expected {ITEMS[:3]}"
-    expect_pages("first_n(api, 3)", api, 3)
+    expect_items("first_n(api, 3)", got, ITEMS[:3], timeline)
+    expect_pages("first_n(api, 3)", api, 3, pulls)
     await expect_closed_on_return("first_n(api, 3)", api, "a `break` out of `async for`")
 
 
@@ -298,16 +374,13 @@ async def test_first_n_closes_the_session_before_it_returns(timeline: Timeline) 
     got = await call("first_n(api, 2)", pagination.first_n(api, 2))
     timeline.mark("first_n returned")
     await expect_closed_on_return("first_n(api, 2)", api, "a `break` out of `async for`")
-    assert got == ITEMS[:2], f"first_n(api, 2) returned {got}, expected {ITEMS[:2]}"
+    expect_items("first_n(api, 2)", got, ITEMS[:2], timeline)
 
 
 async def test_first_n_of_more_items_than_there_are_returns_them_all(timeline: Timeline) -> None:
     api = FakeApi(timeline)
     got = await call("first_n(api, 10)", pagination.first_n(api, 10))
-    assert got == ITEMS, (
-        f"first_n(api, 10) returned {got}, expected all {len(ITEMS)} items: the stream ends "
-        "before 10, and first_n returns what there is."
-    )
+    expect_items("first_n(api, 10) (there are 7)", got, ITEMS, timeline)
     await expect_closed_on_return("first_n(api, 10)", api, "leaving `async for` early")
 
 
@@ -325,7 +398,7 @@ async def test_collect_matching_returns_the_matching_items_in_order(timeline: Ti
             "async comprehension, which runs the stream to its end and builds the list.",
             pytrace=False,
         )
-    assert got == odd, f"{call_text} returned {got!r}, expected {odd}\n\n{timeline.draw()}"
+    expect_items(call_text, got, odd, timeline)
     expect_pages(call_text, api, len(ITEMS))
     await expect_closed_on_return(call_text, api, "returning before the stream ended")
 
@@ -349,16 +422,74 @@ async def test_collect_matching_closes_the_session_when_the_predicate_raises(
         got: object = await call(call_text, pagination.collect_matching(api, judge))
     except Unjudgeable:
         got = Unjudgeable
-    assert got is Unjudgeable, (
-        f"{call_text} returned {got!r}, expected the predicate's Unjudgeable error to reach "
-        "the caller: do not catch it, let it go up."
-        + (
-            " (An async generator expression runs nothing until it is read: see "
-            "test_collect_matching_returns_the_matching_items_in_order.)"
-            if inspect.isasyncgen(got)
-            else ""
+    if got is not Unjudgeable:
+        pytest.fail(
+            f"{call_text} returned {got!r}, expected the predicate's Unjudgeable error to reach "
+            "the caller: do not catch it, let it go up."
+            + (
+                " (An async generator expression runs nothing until it is read: see "
+                "test_collect_matching_returns_the_matching_items_in_order.)"
+                if inspect.isasyncgen(got)
+                else ""
+            ),
+            pytrace=False,
         )
-    )
     await expect_closed_on_return(
         call_text, api, "an error leaving an async comprehension (just like a `break`)"
+    )
+
+
+async def test_a_failing_fetch_reaches_the_consumer_and_closes_the_session(
+    timeline: Timeline,
+) -> None:
+    api = FakeApi(timeline, failing=2)
+    got: list[str] = []
+    try:
+        async for item in await stream(api):
+            got.append(item)
+    except PageError:
+        pass
+    else:
+        pytest.fail(
+            f"Page 2 failed (fetch_page raised PageError), and `async for` over iter_items(api) "
+            f"ended quietly after {got}: the consumer cannot tell a failed feed from a short "
+            "one.\nExpected: the PageError raised out of `async for`, to the consumer.\n"
+            "Try: let the error go up: `try:`/`finally:` around the page loop closes the "
+            f"session without catching anything.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    if api.sessions and not api.still_open():
+        return
+    pytest.fail(
+        "Page 2 failed (fetch_page raised PageError): the error reached the consumer, but the "
+        "session was still open afterwards.\nExpected: the session closed however the stream "
+        f"ends, an error too.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_first_n_cancelled_mid_fetch_closes_the_session(timeline: Timeline) -> None:
+    await pagination.first_n(FakeApi(timeline), 1)  # one that works first (not the stub)
+    api = FakeApi(timeline)
+    await cancel_midway(
+        pagination.first_n(api, 5), after=PAGE_DELAY / 2, what="first_n(api, 5)", timeline=timeline
+    )
+    if api.sessions and not api.still_open():
+        return
+    failing = FakeApi(timeline, failing=1)
+    with contextlib.suppress(PageError):
+        await pagination.first_n(failing, 5)
+    seen = (
+        "The same stream closes its session when a fetch raises an error: the close runs "
+        "for an exception but not for a cancellation. CancelledError is not an Exception (it "
+        "is a BaseException), so a close in `except Exception:` never runs for it."
+        if failing.sessions and not failing.still_open()
+        else "It stays open when a fetch raises an error, too."
+    )
+    pytest.fail(
+        f"first_n(api, 5) was cancelled while it fetched page 1 (a timeout, a client gone), "
+        f"and the session was still open after the cancellation.\n{seen}\n"
+        "Expected: the session closed however the stream ends, a cancellation too.\n"
+        f"Try: {TRY_FINALLY}; `finally` runs for a cancellation as well.\n\n{timeline.draw()}",
+        pytrace=False,
     )

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 import connection_pool
 import pytest
 from connection_pool import Connection, Pool
-from harness import Timeline, scaled
+from harness import Timeline, cancel_midway, scaled, started_tasks
 
 CONNECT, QUERY = 0.1, 0.05  # seconds a connect() and a query take on the timeline
 SLOW_QUERY = "SELECT pg_sleep(10)"  # a query still running when the test cancels it
@@ -21,6 +21,11 @@ FORMS: dict[str, tuple[Form, str]] = {
 }
 each_form = pytest.mark.parametrize("form", list(FORMS))
 
+ACQUIRE = (
+    "in acquire(), take the slot (`await self._slots.acquire()`), then connect inside "
+    "`try:`, and give the slot back (`self._slots.release()`) in `except BaseException:` "
+    "before you re-raise"
+)
 FINALLY = {
     "class": "__aexit__ is called on every way out of the block: release there, always",
     "asynccontextmanager": "`try: yield conn` and `finally: pool.release(conn)`",
@@ -48,15 +53,27 @@ class FakeConnection:
         return result
 
 
-class Database:
-    """A fake database on the timeline: connect() takes 0.1 s and is counted; queries 0.05 s."""
+class ConnectError(Exception):
+    """The database refused a connection."""
 
-    def __init__(self, timeline: Timeline) -> None:
+
+class Database:
+    """A fake database on the timeline: connect() takes 0.1 s and is counted; queries 0.05 s.
+
+    The first `failing` connects raise ConnectError at the end of their 0.1 s."""
+
+    def __init__(self, timeline: Timeline, failing: int = 0) -> None:
         self.timeline = timeline
+        self.failing = failing
+        self.attempts = 0
         self.opened: list[FakeConnection] = []
         self.querying = asyncio.get_running_loop().create_future()  # done once a query starts
 
     async def connect(self) -> FakeConnection:
+        self.attempts += 1
+        if self.attempts <= self.failing:
+            error = ConnectError("connection refused")
+            await self.timeline.work(f"connect() #{self.attempts}", CONNECT, error=error)
         conn = FakeConnection(self, len(self.opened) + 1)
         self.opened.append(conn)
         await self.timeline.work(f"connect() -> {conn}", CONNECT)
@@ -67,24 +84,35 @@ def borrow(form: str, pool: Pool) -> AbstractAsyncContextManager[Connection]:
     return FORMS[form][0](pool)
 
 
-async def next_user_gets(form: str, pool: Pool, db: Database, after: str, mistake: str) -> None:
-    """One more `async with` on the pool of size 1: fails the test unless its connection is back."""
-    call = FORMS[form][1]
-    first = db.opened[0] if db.opened else None
+async def gets_a_connection(form: str, pool: Pool) -> Connection | None:
+    """The connection one more `async with` on the pool gets, or None if it waits in vain."""
     try:
         async with asyncio.timeout(scaled(PATIENCE)), borrow(form, pool) as conn:
-            pass
+            return conn
     except TimeoutError:
+        return None
+
+
+async def next_user_gets(
+    form: str, pool: Pool, db: Database, after: str, mistake: str, new_is_right: bool = False
+) -> None:
+    """One more `async with` on the pool of size 1: fails the test unless its connection is
+    back (or, with `new_is_right`, unless it gets one at all: the first may never have opened)."""
+    call = FORMS[form][1]
+    first = db.opened[0] if db.opened else None
+    conn = await gets_a_connection(form, pool)
+    if conn is None:
         got = f"waited {scaled(PATIENCE):.1f} s and got no connection"
+    elif new_is_right or (conn is first and len(db.opened) == 1):
+        return
     else:
-        if conn is first and len(db.opened) == 1:
-            return
         got = f"got {conn}, a new connection opened with connect()"
+    lost = f"{first}" if first and not new_is_right else "its slot"
     pytest.fail(
         f"`async with {call} as conn:` {after}. The pool has size 1, and the next user {got}: "
-        f"{first} never came back to the pool (lose a few like this and the pool runs dry).\n"
-        f"{mistake}\nExpected: {first} back in the pool, lent to the next user at once.\n"
-        f"Try: {FINALLY[form]}.\n\n{db.timeline.draw()}",
+        f"{lost} was lost (lose a few like this and the pool runs dry).\n"
+        f"{mistake}\nExpected: the pool whole again, and the next user served at once.\n"
+        f"Try: {FINALLY[form] if not new_is_right else ACQUIRE}.\n\n{db.timeline.draw()}",
         pytrace=False,
     )
 
@@ -263,15 +291,25 @@ async def test_a_body_cancelled_mid_query_gives_the_connection_back(
     db = Database(timeline)
     pool = Pool(db.connect, size=1)
     await cancel_mid_query(form, pool, db)
+    raising = Database(timeline)
+    pool_after_error = Pool(raising.connect, size=1)
+    with contextlib.suppress(QueryError):
+        async with borrow(form, pool_after_error) as conn:
+            await conn.execute(BAD_QUERY)
+    freed_after_error = await gets_a_connection(form, pool_after_error) is raising.opened[0]
     await next_user_gets(
         form,
         pool,
         db,
         after="was cancelled in the middle of a query (task.cancel())",
-        mistake="Likely mistake: the release is in `except Exception:` or after the `yield` "
-        "(in __aexit__: under `if exc_type is None:` or `if issubclass(exc_type, Exception):`). "
-        "CancelledError is not an Exception: it is a BaseException, so that `except "
-        "Exception:` does not stop a cancel, and it skips such a release.",
+        mistake=(
+            "The same pool gets the connection back when the body raises an error, so the "
+            "release runs for an exception but not for a cancellation: CancelledError is not "
+            "an Exception (it is a BaseException), so a release in `except Exception:` (or, in "
+            "__aexit__, under `if issubclass(exc_type, Exception):`) never runs for it."
+            if freed_after_error
+            else "The connection is not given back when the body is cancelled."
+        ),
     )
 
 
@@ -300,4 +338,98 @@ async def test_a_body_cancelled_mid_query_ends_cancelled(form: str, timeline: Ti
         "Try: return None from __aexit__; around the `yield`, try/finally, which lets the "
         f"CancelledError go on up by itself.\n\n{timeline.draw()}",
         pytrace=False,
+    )
+
+
+@each_form
+async def test_a_failed_connect_gives_its_slot_back(form: str, timeline: Timeline) -> None:
+    db = Database(timeline, failing=1)
+    pool = Pool(db.connect, size=1)
+    with contextlib.suppress(ConnectError):
+        async with borrow(form, pool):
+            pytest.fail("the block ran although connect() had raised ConnectError", pytrace=False)
+    await next_user_gets(
+        form,
+        pool,
+        db,
+        after="failed: its connect() raised ConnectError (the database was restarting)",
+        mistake="The slot the failed connect() had taken was never freed.",
+        new_is_right=True,
+    )
+
+
+@each_form
+async def test_a_user_cancelled_while_connecting_or_waiting_gives_its_slot_back(
+    form: str, timeline: Timeline
+) -> None:
+    async with borrow(form, Pool(Database(timeline).connect, size=1)):
+        pass  # a pool that works (not the stub) before anything is cancelled
+    db = Database(timeline)
+    pool = Pool(db.connect, size=1)
+    call = FORMS[form][1]
+
+    async def use() -> None:
+        async with borrow(form, pool) as conn:
+            await conn.execute("SELECT 1")
+
+    await cancel_midway(use(), after=CONNECT / 2, what=f"`async with {call}`", timeline=timeline)
+    failing = Database(timeline, failing=1)
+    pool_after_error = Pool(failing.connect, size=1)
+    with contextlib.suppress(ConnectError):
+        async with borrow(form, pool_after_error):
+            pass
+    freed_after_error = await gets_a_connection(form, pool_after_error) is not None
+    await next_user_gets(
+        form,
+        pool,
+        db,
+        after="was cancelled while its connect() ran",
+        mistake=(
+            "The same pool frees the slot when connect() raises an error, so the release "
+            "runs for an exception but not for a cancellation: CancelledError is not an "
+            "Exception (it is a BaseException), so a release in `except Exception:` never runs "
+            "for it."
+            if freed_after_error
+            else "A slot taken by a cancelled acquire() was never freed."
+        ),
+        new_is_right=True,
+    )
+    async with borrow(form, pool):  # holds the one connection while the next user waits
+        await cancel_midway(
+            use(), after=QUERY, what=f"`async with {call}`, waiting,", timeline=timeline
+        )
+    await next_user_gets(
+        form,
+        pool,
+        db,
+        after="was cancelled while it waited for a connection (all of them were out)",
+        mistake="A user cancelled while it waited still took a slot.",
+        new_is_right=True,
+    )
+
+
+@each_form
+async def test_users_waiting_for_a_connection_are_not_woken_again_and_again(
+    form: str, timeline: Timeline
+) -> None:
+    db = Database(timeline)
+    pool = Pool(db.connect, size=1)
+
+    async def user(n: int) -> None:
+        async with borrow(form, pool) as conn:
+            await conn.execute(f"SELECT {n}")
+            await conn.execute(f"SELECT {n} again")
+
+    with started_tasks(count_wakeups=True) as started:
+        async with asyncio.TaskGroup() as tg:
+            for n in range(1, 5):
+                tg.create_task(user(n))
+    # A user wakes once for its connection (or its connect), once per query, and up to twice
+    # more per timed call under stress jitter: 1 + 2 + 3 x 2.
+    started.expect_no_polling(
+        most=9,
+        what=f"4 users of `async with {FORMS[form][1]}` on a pool of size 1 (the last one "
+        f"waits {scaled(CONNECT + 6 * QUERY):.2f} s)",
+        wait_on="an asyncio.Semaphore(size) in acquire(), released in release()",
+        timeline=timeline,
     )

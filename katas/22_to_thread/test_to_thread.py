@@ -1,14 +1,17 @@
 import asyncio
+import concurrent.futures
+import linecache
+import re
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import to_thread
-from harness import Span, Timeline, scaled
+from harness import Span, Timeline, Wakeups, cancel_midway, scaled
 
 FILES = dict.fromkeys(["a.txt", "b.txt", "c.txt", "d.txt"], 0.1)  # seconds hash_file blocks
 CALL = f"hash_all({list(FILES)}, hash_file)"
@@ -17,6 +20,57 @@ TICK = 0.01  # the heartbeat: a task that ticks this often while the files are h
 
 class RanOnTheLoop(Exception):
     """hash_file was called on the event loop's own thread."""
+
+
+class BlockedTheLoop(Exception):
+    """A blocking wait was called on the event loop's thread; the test refused it."""
+
+
+REFUSED: list[str] = []  # the blocking waits refused on the loop's thread, as sentences
+
+
+def _caller(depth: int) -> tuple[str, str]:
+    """The learner's source line `depth` frames up, and where it is: ('line', 'file:n')."""
+    frame = sys._getframe(depth + 1)
+    while frame.f_back is not None and not frame.f_code.co_filename.endswith("to_thread.py"):
+        frame = frame.f_back
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return line, f"{frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno}"
+
+
+@pytest.fixture(autouse=True)
+def refuse_blocking_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """time.sleep, Thread.join and Future.result called on the loop's thread (where they would
+    freeze the loop) fail at once, so the test names the call instead of a frozen loop."""
+    REFUSED.clear()
+    loop_thread = threading.get_ident()
+    sleep, join, result = time.sleep, threading.Thread.join, concurrent.futures.Future.result
+
+    def refuse(call: str) -> None:
+        line, where = _caller(2)
+        REFUSED.append(f"{call} was called on the event loop's thread, at `{line}` ({where})")
+        raise BlockedTheLoop(REFUSED[-1])
+
+    def guarded_sleep(seconds: float) -> None:
+        if threading.get_ident() == loop_thread:
+            refuse(f"time.sleep({seconds!r})")
+        sleep(seconds)
+
+    def guarded_join(thread: threading.Thread, timeout: float | None = None) -> None:
+        if threading.get_ident() == loop_thread and timeout is None:
+            join(thread, scaled(0.02))  # a thread that is ending anyway may end
+            if thread.is_alive():
+                refuse("thread.join()")
+        join(thread, timeout)
+
+    def guarded_result(future: Any, timeout: float | None = None) -> Any:
+        if threading.get_ident() == loop_thread and not future.done():
+            refuse("future.result()")
+        return result(future, timeout)
+
+    monkeypatch.setattr(time, "sleep", guarded_sleep)
+    monkeypatch.setattr(threading.Thread, "join", guarded_join)
+    monkeypatch.setattr(concurrent.futures.Future, "result", guarded_result)
 
 
 @dataclass
@@ -32,16 +86,13 @@ class Disk:
     file's delay, as real blocking I/O does. Each call is drawn on the timeline with the thread
     it ran in. It may be called from several threads at once, so it records under a lock.
 
-    With refuse_the_loop=True, a call on the event loop's thread fails at once (instead of
-    freezing the loop), so the test can name the call that went wrong.
+    A call on the event loop's thread fails at once (instead of freezing the loop), so the test
+    can name the call that went wrong.
     """
 
-    def __init__(
-        self, timeline: Timeline, delays: dict[str, float], *, refuse_the_loop: bool = False
-    ) -> None:
+    def __init__(self, timeline: Timeline, delays: dict[str, float]) -> None:
         self.timeline = timeline
         self.delays = delays
-        self.refuse_the_loop = refuse_the_loop
         self.loop_thread = threading.get_ident()  # made inside the test: the loop's thread
         self.calls: list[Call] = []
         self.mistake = ""
@@ -55,41 +106,62 @@ class Disk:
         with self._lock:
             self.timeline.spans.append(span)
             self.calls.append(Call(path, span, thread.name, on_loop))
-        if on_loop and self.refuse_the_loop:
+        if on_loop:
             span.end = span.start
-            self.mistake = self._ran_on_the_loop(path, thread.name)
+            self.mistake = self._ran_on_the_loop(path, *_caller(1))
             span.error = RanOnTheLoop(self.mistake)
             raise span.error
         time.sleep(scaled(self.delays[path]))  # blocking on purpose: this is the blocking call
         span.end = self.timeline.now()
         return f"hash of {path}"
 
-    def _ran_on_the_loop(self, path: str, thread: str) -> str:
+    def _ran_on_the_loop(self, path: str, line: str, where: str) -> str:
+        head = (
+            f"{CALL} called hash_file({path!r}) on the event loop's own thread, at `{line}` "
+            f"({where}). hash_file blocks: called there, it freezes the loop for "
+            f"{self.delays[path]} s a file, and no other task (no other file, no web request, "
+            "no timer) can run meanwhile. (This test refused the call, so that you read this "
+            "instead of a frozen loop.)\n"
+        )
+        if re.search(r"to_thread\(\s*hash_file\(", line):
+            mistake = (
+                "In asyncio.to_thread(hash_file(path)), the inner hash_file(path) runs first, "
+                "on the loop's thread, and to_thread only gets its result (a str, which it "
+                "then fails to call).\n"
+            )
+        else:
+            mistake = (
+                "It called hash_file(path) itself, in the coroutine: a coroutine runs on the "
+                "loop's thread, so everything it calls directly does too.\n"
+            )
         return (
-            f"{CALL} called hash_file({path!r}) on the event loop's own thread ({thread}). "
-            f"hash_file blocks: called there, it freezes the loop for {self.delays[path]} s a "
-            "file, and no other task (no other file, no web request, no timer) can run "
-            "meanwhile.\n"
-            "Likely mistake: calling hash_file(path) yourself inside the coroutine, or writing "
-            "asyncio.to_thread(hash_file(path)): the inner hash_file(path) runs first, on the "
-            "loop's thread, and to_thread only gets its result (a str, which it then fails "
-            "to call).\n"
-            "Expected: every hash_file call in a worker thread.\n"
+            f"{head}{mistake}Expected: every hash_file call in a worker thread.\n"
             "Try: hand to_thread the function and its argument separately: "
             "`await asyncio.to_thread(hash_file, path)`."
         )
 
 
 async def hash_all(disk: Disk) -> list[str]:
-    """to_thread.hash_all over the disk's files, failing at once if the disk was misused."""
+    """to_thread.hash_all over the disk's files, failing at once if the disk was misused or the
+    loop's thread was made to wait."""
     hashes: list[str] = []
     try:
         hashes = await to_thread.hash_all(list(disk.delays), disk.hash_file)
     except Exception:
-        if not disk.mistake:
+        if not disk.mistake and not REFUSED:
             raise
     if disk.mistake:  # outside `except`, so the failure shows the disk's explanation once
         pytest.fail(f"{disk.mistake}\n\n{disk.timeline.draw()}", pytrace=False)
+    if REFUSED:
+        pytest.fail(
+            f"{CALL}: {REFUSED[0]}. That call makes the thread it runs on wait, and the "
+            "loop runs on that thread: the loop freezes just as if hash_file ran there. (This "
+            "test refused the call, so that you read this instead of a frozen loop.)\n"
+            "Expected: the loop free while the threads work; it awaits them.\n"
+            "Try: `await asyncio.to_thread(hash_file, path)` for every path, in a TaskGroup "
+            f"(or asyncio.gather): the loop awaits the threads.\n\n{disk.timeline.draw()}",
+            pytrace=False,
+        )
     asked = Counter(call.path for call in disk.calls)
     wrong = {path: asked[path] for path in disk.delays if asked[path] != 1}
     if wrong:
@@ -127,7 +199,7 @@ async def test_the_hashes_come_back_in_the_order_of_the_paths(timeline: Timeline
 
 
 async def test_hash_file_runs_in_worker_threads_not_on_the_loop_thread(timeline: Timeline) -> None:
-    disk = Disk(timeline, FILES, refuse_the_loop=True)
+    disk = Disk(timeline, FILES)
     # The disk fails the test the moment hash_file runs on the loop's thread; hash_all checks
     # that every file was hashed (once).
     await hash_all(disk)
@@ -148,9 +220,6 @@ async def test_the_loop_keeps_ticking_while_the_files_are_hashed(timeline: Timel
             f"it did not tick once, although a task was waiting to tick every "
             f"{TICK * 1000:.0f} ms ({ticked}). The loop was frozen, waiting for a blocking "
             "call.\n"
-            "Likely mistake: hash_file(path) called on the loop's thread, or the loop waiting "
-            "for the worker threads with a blocking wait (thread.join(), future.result(), "
-            "time.sleep()).\n"
             "Expected: the loop free to run other tasks the whole time.\n"
             "Try: `await asyncio.to_thread(hash_file, path)`: the thread blocks, the loop "
             "awaits.\n\n" + timeline.draw(),
@@ -167,18 +236,21 @@ async def test_the_four_files_are_hashed_at_the_same_time(timeline: Timeline) ->
     if not late:
         return
     threads = sorted({call.thread for call in disk.calls})
-    if any(call.on_loop for call in disk.calls):
-        by = "the event loop's own thread, which they blocked"
-    elif len(threads) == 1:
-        by = f"a single worker thread ({threads[0]})"
+    if len(threads) == 1 and not threads[0].startswith("asyncio_"):
+        seen = (
+            f"all by one thread, {threads[0]}, of an executor of your own: with "
+            "max_workers=1 its one thread runs one call at a time, and the other calls wait "
+            "in its queue."
+        )
     else:
-        by = ", ".join(threads)
+        seen = (
+            f"by the loop's default executor ({', '.join(threads)}), which has threads to "
+            "spare: each call was started only once the previous one had returned (an "
+            "`await` inside a for loop)."
+        )
     pytest.fail(
         f"{CALL}: {late[0].label} started only after another hash_file call had finished: the "
-        f"files were hashed one at a time, by {by}.\n"
-        "Likely mistake: awaiting each asyncio.to_thread(...) before starting the next (an "
-        "`await` inside a for loop), or an executor of your own with max_workers=1: one "
-        "thread runs one call at a time, and the other calls wait in its queue.\n"
+        f"files were hashed one at a time, {seen}\n"
         "Expected: all four hash_file calls blocking side by side, each in a thread of its "
         "own.\n"
         "Try: start every call before you await any (asyncio.gather or a TaskGroup of "
@@ -199,3 +271,35 @@ async def test_four_files_take_about_as_long_as_one(timeline: Timeline) -> None:
         "run side by side and take 0.1 s, not 4 x 0.1 s.",
     ):
         await hash_all(Disk(timeline, FILES))
+
+
+async def test_hash_all_awaits_the_threads_without_polling(timeline: Timeline) -> None:
+    disk = Disk(timeline, {**FILES, "d.txt": 0.3})  # the last file keeps the loop waiting
+    call = Wakeups(to_thread.hash_all(list(disk.delays), disk.hash_file))
+    await call
+    most = len(FILES) + 1  # woken at most once per thread that finishes, and once more
+    if call.woken <= most:
+        return
+    pytest.fail(
+        f"Polling: {CALL} was woken up {call.woken:,} times while the threads hashed the files "
+        f"(for {scaled(0.3):.2f} s), where waiting takes at most {most}: once per thread that "
+        "finishes. It checks again and again whether the threads are done, with `await "
+        "asyncio.sleep()` in between, instead of sleeping until they are: the loop spins for "
+        "nothing, and each check comes late.\n"
+        "Expected: hash_all sleeps until the threads are done.\n"
+        "Try: `await asyncio.to_thread(hash_file, path)` (or await `loop.run_in_executor(...)`): "
+        f"an awaitable the loop wakes you from when the thread returns.\n\n{timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_a_cancelled_hash_all_leaves_no_task_running(timeline: Timeline) -> None:
+    await hash_all(Disk(timeline, {"warm-up.txt": 0.0}))  # one that works first (not the stub)
+    disk = Disk(timeline, FILES)
+    await cancel_midway(
+        to_thread.hash_all(list(FILES), disk.hash_file),
+        after=0.05,
+        what=CALL,
+        timeline=timeline,
+    )
+    await asyncio.sleep(scaled(0.1))  # the threads finish their files (a thread cannot be stopped)

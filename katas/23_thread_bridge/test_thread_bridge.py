@@ -11,15 +11,18 @@ from typing import Any
 
 import pytest
 import thread_bridge
-from harness import MARGIN, Span, Timeline, scaled
+from harness import MARGIN, Span, Timeline, Wakeups, cancel_midway, scaled
 
 # The SDK's messages and when its thread sends them, in seconds after subscribe(). The last one
-# comes 0.07 s after a 0.2 s poll would look and 0.13 s before the next look: polling is late.
+# comes 0.02 s after a 0.25 s poll would look and 0.23 s before the next look: polling is late.
 SCHEDULE = {"order-1 paid": 0.07, "order-2 paid": 0.17, "order-3 paid": 0.27}
 MESSAGES = list(SCHEDULE)
 CALL = f"receive(sdk, {len(MESSAGES)})"
 WAIT = 1.0  # seconds receive() may take before the test gives up on it (it needs 0.27 s)
 TICK = 0.01  # the heartbeat: a task that ticks this often while receive() waits
+# receive() wakes once per message handed over (fewer if two come in one turn), and once more
+# at the start: more than that is polling.
+MOST_WAKEUPS = len(MESSAGES) + 2
 
 
 class LoopGuard:
@@ -87,6 +90,7 @@ class PaymentsSdk:
         self.thread: threading.Thread | None = None
         self.sent: dict[str, float] = {}  # message -> when on_message was called with it
         self.errors: list[str] = []  # what on_message raised, in the SDK's thread
+        self.woken = 0  # how many times the task running receive() was woken up
 
     def subscribe(self, on_message: Callable[[str], None]) -> None:
         if self.thread is not None:
@@ -129,13 +133,16 @@ async def receive(sdk: PaymentsSdk) -> list[str]:
     """thread_bridge.receive(sdk, 3), drawn on the timeline; fails clearly if it never returns."""
     span = Span(CALL, sdk.timeline.now())
     sdk.timeline.spans.append(span)
+    call = Wakeups(thread_bridge.receive(sdk, len(MESSAGES)))
     try:
         async with asyncio.timeout(scaled(WAIT)):
-            return await thread_bridge.receive(sdk, len(MESSAGES))
+            messages: list[str] = await call
+            return messages
     except TimeoutError:
         pass
     finally:
         span.end = sdk.timeline.now()
+        sdk.woken = call.woken
     if sdk.thread is None:
         why = "it never subscribed to the SDK.\nTry: sdk.subscribe(on_message)."
     elif sdk.errors and "no running event loop" in sdk.errors[0]:
@@ -214,18 +221,49 @@ async def test_receive_returns_as_soon_as_the_last_message_arrives(sdk: Payments
     if late <= scaled(MARGIN):
         return
     returned, sent = drawn(sdk.timeline, returned), drawn(sdk.timeline, sent)
+    seen = (
+        f"receive was woken {sdk.woken:,} times: it polls, checking for messages every so "
+        "often, and sees one only at its next check."
+        if sdk.woken > MOST_WAKEUPS
+        else "the message did not wake receive."
+    )
     pytest.fail(
         f"{CALL} returned at {returned:.2f} s, {late:.2f} s after the SDK had delivered the "
-        f"last message ({last!r} at {sent:.2f} s): the message sat waiting until "
-        "receive looked.\n"
+        f"last message ({last!r} at {sent:.2f} s): {seen}\n"
         f"Expected: receive back within {scaled(MARGIN):.2f} s of the last message: woken by "
         "it, not by a clock.\n"
-        "Likely mistake: polling, i.e. checking a shared list every so often (`await "
-        "asyncio.sleep(...)` in a loop): a message is seen only at the next check.\n"
         "Try: in the callback, loop.call_soon_threadsafe(queue.put_nowait, msg); in receive, "
         "`await queue.get()`: the loop wakes the moment the message is handed over.\n\n"
         + sdk.timeline.draw(),
         pytrace=False,
+    )
+
+
+async def test_receive_waits_for_each_message_without_polling(sdk: PaymentsSdk) -> None:
+    await receive(sdk)
+    if sdk.woken <= MOST_WAKEUPS:
+        return
+    pytest.fail(
+        f"Polling: {CALL} was woken up {sdk.woken:,} times while it waited for "
+        f"{len(MESSAGES)} messages, where waiting takes at most {MOST_WAKEUPS}: one wake-up "
+        "per message. It checks again and again (a shared list, with `await asyncio.sleep()` "
+        "in between) instead of sleeping until a message is handed over: that keeps the event "
+        "loop spinning, burns CPU, and each check comes late.\n"
+        "Expected: receive sleeps in `await queue.get()`, and each message wakes it once.\n"
+        "Try: in the callback, loop.call_soon_threadsafe(queue.put_nowait, msg); in receive, "
+        f"`await queue.get()` once per message.\n\n{sdk.timeline.draw()}",
+        pytrace=False,
+    )
+
+
+async def test_a_receive_cancelled_between_messages_ends_cancelled(
+    sdk: PaymentsSdk, timeline: Timeline
+) -> None:
+    await cancel_midway(
+        thread_bridge.receive(sdk, len(MESSAGES)),
+        after=0.12,  # after the first message, before the second
+        what=f"{CALL}, waiting for its second message,",
+        timeline=timeline,
     )
 
 
@@ -266,7 +304,12 @@ async def test_a_thread_gets_the_result_of_a_coroutine_run_on_the_loop(
 
     call = "run_from_thread(loop, order_status, timeout=1.0), in a worker thread,"
     result = await asyncio.to_thread(thread_bridge.run_from_thread, loop, order_status, scaled(1.0))
-    assert ran_on, f"{call} returned {result!r} without ever calling order_status()."
+    if not ran_on:
+        pytest.fail(
+            f"{call} returned {result!r} without ever calling order_status().\n"
+            "Try: asyncio.run_coroutine_threadsafe(make_coro(), loop).",
+            pytrace=False,
+        )
     ran_loop, ran_thread = ran_on[0]
     if ran_loop is not loop:
         pytest.fail(
@@ -279,10 +322,12 @@ async def test_a_thread_gets_the_result_of_a_coroutine_run_on_the_loop(
             "future.result(timeout) in the thread.\n\n" + timeline.draw(),
             pytrace=False,
         )
-    assert result == "order-7: shipped", (
-        f"{call} returned {result!r}, expected 'order-7: shipped' (what order_status() "
-        "returned).\nTry: return future.result(timeout): the result of the coroutine."
-    )
+    if result != "order-7: shipped":
+        pytest.fail(
+            f"{call} returned {result!r}, expected 'order-7: shipped' (what order_status() "
+            "returned).\nTry: return future.result(timeout): the result of the coroutine.",
+            pytrace=False,
+        )
 
 
 async def test_a_thread_gives_up_at_its_timeout_and_the_coroutine_is_cancelled(

@@ -162,10 +162,12 @@ async def test_five_callers_of_one_key_share_one_fetch(timeline: Timeline) -> No
             f"finds one awaits it instead of calling fetch().\n\n{timeline.draw()}",
             pytrace=False,
         )
-    assert results == ["Ada"] * 5, (
-        f"5 callers of flight.do({KEY!r}, fetch) shared one fetch returning 'Ada', and returned "
-        f"{results}: every caller must get the fetch's result."
-    )
+    if results != ["Ada"] * 5:
+        pytest.fail(
+            f"5 callers of flight.do({KEY!r}, fetch) shared one fetch returning 'Ada', and "
+            f"returned {results}: every caller must get the fetch's result.",
+            pytrace=False,
+        )
 
 
 async def test_different_keys_are_fetched_at_the_same_time(timeline: Timeline) -> None:
@@ -194,7 +196,8 @@ async def test_different_keys_are_fetched_at_the_same_time(timeline: Timeline) -
             pytrace=False,
         )
     expected = [f"name of {key}" for key in keys * 2]
-    assert results == expected, f"the 6 calls returned {results}; expected {expected}."
+    if results != expected:
+        pytest.fail(f"the 6 calls returned {results}; expected {expected}.", pytrace=False)
 
 
 async def test_a_failed_fetch_raises_its_error_in_every_caller(timeline: Timeline) -> None:
@@ -272,11 +275,13 @@ async def test_a_call_after_a_finished_fetch_fetches_again(timeline: Timeline) -
             f"it.\n{FORGET}\n\n{timeline.draw()}",
             pytrace=False,
         )
-    assert (first, second) == ("Ada", "Ada Lovelace") and fetches(timeline) == 2, (
-        f"Two calls of flight.do({KEY!r}, fetch), one after the other, returned {first!r} "
-        f"and {second!r} with {fetches(timeline)} fetches; expected 'Ada' and then 'Ada "
-        f"Lovelace', each from its own fetch.\n\n{timeline.draw()}"
-    )
+    if (first, second) != ("Ada", "Ada Lovelace") or fetches(timeline) != 2:
+        pytest.fail(
+            f"Two calls of flight.do({KEY!r}, fetch), one after the other, returned {first!r} "
+            f"and {second!r} with {fetches(timeline)} fetches; expected 'Ada' and then 'Ada "
+            f"Lovelace', each from its own fetch.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
 
 
 async def test_a_caller_cancelled_mid_fetch_does_not_cancel_the_others(timeline: Timeline) -> None:

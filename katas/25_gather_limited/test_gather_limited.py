@@ -5,7 +5,7 @@ from typing import Any
 
 import gather_limited
 import pytest
-from harness import Timeline, scaled
+from harness import EARLY, Timeline, cancel_midway, scaled
 
 # Five coroutines, 'a' the slow one. Three at a time: b, c, d and e fit into the other two slots
 # while 'a' runs, so all is done in 0.4 s; batches [a b c] then [d e] take 0.4 + 0.2 = 0.6 s.
@@ -20,6 +20,8 @@ BROKEN = "b"
 # busy machine, a hundred tasks can block the loop past the guard's threshold (seen under eager
 # tasks and uvloop), and that message would hide this one.
 MANY, FEW = 30, 5
+# A caller cancelled at 0.1 s, while 'a' and 'b' run in the two slots and 'c', 'd' wait.
+LONG = {"a": 0.4, "b": 0.4, "c": 0.1, "d": 0.1}
 MADE: list[list[Coroutine[Any, Any, Any]]] = []  # the coroutines each test made
 
 
@@ -53,6 +55,18 @@ async def gather(coros: list[Coroutine[Any, Any, Any]], limit: int, **options: b
         raise
 
 
+async def fetch(
+    timeline: Timeline, name: str, delay: float, error: Exception | None, closed: list[str]
+) -> Any:
+    """A fake coroutine: `delay` s of work on the timeline, returning "result <name>" (or
+    raising `error`). It notes in `closed` if it was closed (coro.close()) while it ran."""
+    try:
+        return await timeline.work(name, delay, f"result {name}", error=error)
+    except GeneratorExit:
+        closed.append(name)
+        raise
+
+
 class Coros:
     """One fake coroutine per name, made up front: sleep the name's delay on the timeline and
     return "result <name>". The broken one raises `self.error` at the end of its delay."""
@@ -61,8 +75,15 @@ class Coros:
         self.timeline = timeline
         self.delays = delays
         self.error = error = ConnectionError(f"{broken}: connection refused")
+        self.closed_while_running: list[str] = []
         self.coros: list[Coroutine[Any, Any, Any]] = [
-            timeline.work(name, delay, f"result {name}", error=error if name == broken else None)
+            fetch(
+                timeline,
+                name,
+                delay,
+                error if name == broken else None,
+                self.closed_while_running,
+            )
             for name, delay in delays.items()
         ]
         MADE.append(self.coros)
@@ -187,10 +208,12 @@ async def test_only_limit_tasks_exist_at_once_however_many_coroutines() -> None:
 
     results = await gather([job(n) for n in range(MANY)], FEW)
     call = f"gather_limited([job(0), job(1), ..., job({MANY - 1})], limit={FEW})"
-    assert results == list(range(MANY)), (
-        f"{call} returned {results}, expected [0, 1, ..., {MANY - 1}]: every coroutine's result, "
-        "in the order of the coroutines."
-    )
+    if results != list(range(MANY)):
+        pytest.fail(
+            f"{call} returned {results}, expected [0, 1, ..., {MANY - 1}]: every coroutine's "
+            "result, in the order of the coroutines.",
+            pytrace=False,
+        )
     most = max(alive, default=0)
     if most <= FEW + 1:
         return
@@ -247,10 +270,29 @@ async def test_a_failure_cancels_the_running_coroutines_and_waits_for_them(
     if slow.cancelled:
         return
     call = coros.call(2)
-    if slow.end is not None:
+    if "a" in coros.closed_while_running:
         pytest.fail(
-            f"{call} raised only after 'a' had run to its end ({slow.end:.2f} s): nothing "
-            f"cancelled it when {BROKEN} failed at 0.1 s.\n"
+            f"{call} raised, and 'a' had been closed while its task was still running: "
+            f"coro.close() ended it at {slow.end or 0:.2f} s (it throws GeneratorExit into the "
+            f"coroutine), although 'a' needs {scaled(FAILING['a']):.2f} s, and its task had not "
+            "stopped. If that task was cancelled, nothing waited for the cancellation to "
+            "happen before the coroutines were closed.\n"
+            "Expected: 'a' cancelled, and stopped, before gather_limited raises; close() only "
+            "for the coroutines that never started (on a finished one it does nothing).\n"
+            "Try: cancel the running tasks and await them (asyncio.gather(*tasks, "
+            "return_exceptions=True)), or let an asyncio.TaskGroup do both; close the "
+            f"coroutines after that.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    if slow.end is not None:
+        ran = slow.end - slow.start
+        ended = (
+            f"only after 'a' had run to its end ({slow.end:.2f} s)"
+            if ran >= EARLY * scaled(FAILING["a"])
+            else f"after 'a' had ended at {slow.end:.2f} s, neither cancelled nor finished"
+        )
+        pytest.fail(
+            f"{call} raised {ended}: nothing cancelled it when {BROKEN} failed at 0.1 s.\n"
             "Expected: 'a' cancelled at once, its result is of no use any more.\n"
             "Try: run the tasks in an asyncio.TaskGroup: the first failure cancels the others."
             f"\n\n{timeline.draw()}",
@@ -260,7 +302,7 @@ async def test_a_failure_cancels_the_running_coroutines_and_waits_for_them(
         await asyncio.sleep(0)  # let a cancellation that was only requested happen
     if slow.cancelled:
         pytest.fail(
-            f"{call} raised while 'a' was still running: 'a' was cancelled but not waited for. "
+            f"{call} raised before 'a' had stopped: 'a' was cancelled but not waited for. "
             "task.cancel() only asks; the task stops later, at its next await, and any "
             "clean-up it does (closing a connection, ...) happens after the caller has moved "
             "on.\n"
@@ -312,6 +354,28 @@ async def test_a_failure_closes_the_coroutines_it_never_started(timeline: Timeli
         )
 
 
+async def test_a_cancelled_caller_stops_the_running_coroutines_and_closes_the_rest(
+    timeline: Timeline,
+) -> None:
+    coros = Coros(timeline, LONG)
+    call = coros.call(2)
+    # Fails if the caller swallowed its cancellation, or if a task it started still runs.
+    await cancel_midway(coros.gather(limit=2), after=0.1, what=call, timeline=timeline)
+    unclosed = coros.close_unstarted()
+    if unclosed:
+        pytest.fail(
+            f"{call} was cancelled after {scaled(0.1):.2f} s, while a and b ran: it stopped "
+            f"them, right, but {' and '.join(unclosed)}, which never started, were left "
+            "unclosed when the caller was cancelled. A coroutine object dropped without "
+            "running makes Python warn when it is garbage collected.\n"
+            "Expected: a cancelled caller closes the coroutines it will never run, as a "
+            "failure does.\n"
+            "Try: close them in a `finally:` around the whole call: `except Exception:` is "
+            "not enough, since a CancelledError is not an Exception.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+
+
 async def test_a_limit_below_one_is_refused_with_valueerror(timeline: Timeline) -> None:
     coros = Coros(timeline, {"a": 0.1, "b": 0.1})
     wait = scaled(0.5)
@@ -349,9 +413,71 @@ async def test_a_limit_below_one_is_refused_with_valueerror(timeline: Timeline) 
     )
 
 
+async def test_a_limit_of_one_is_legal_and_runs_them_one_at_a_time(timeline: Timeline) -> None:
+    coros = Coros(timeline, {"a": 0.1, "b": 0.1})
+    call = coros.call(1)
+    try:
+        results = await coros.gather(limit=1)
+    except ValueError as error:
+        refused = error
+    else:
+        expected = ["result a", "result b"]
+        if results == expected and timeline.peak == 1:
+            return
+        pytest.fail(
+            f"{call} returned {results!r} with {timeline.peak} coroutine(s) running at most at "
+            f"once; expected {expected!r}, one coroutine at a time.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+    coros.close_unstarted()
+    pytest.fail(
+        f"{call} raised {refused!r}: a limit of 1 is legal, the smallest there is (one "
+        "coroutine at a time); only a limit below 1 can run nothing.\n"
+        "Likely mistake: an off-by-one in the check, `limit <= 1` where `limit < 1` belongs.\n"
+        "Expected: ['result a', 'result b'], one after the other.",
+        pytrace=False,
+    )
+
+
+async def test_any_iterable_of_coroutines_will_do_a_generator_too(timeline: Timeline) -> None:
+    made: list[Coroutine[Any, Any, Any]] = []
+    MADE.append(made)
+
+    def generate() -> Iterator[Coroutine[Any, Any, Any]]:
+        for name in "abc":
+            made.append(fetch(timeline, name, 0.1, None, []))
+            yield made[-1]
+
+    call = "gather_limited((fetch(name) for name in 'abc'), limit=2), a generator"
+    try:
+        results = await gather_limited.gather_limited(generate(), 2)
+    except NotImplementedError:
+        close_unstarted(made)
+        raise
+    except TypeError as error:
+        close_unstarted(made)
+        pytest.fail(
+            f"{call}, raised {error!r}: coros may be any iterable, and a generator has no "
+            "len() and no indexes, and can be read only once.\n"
+            "Expected: ['result a', 'result b', 'result c'].\n"
+            "Try: read it into a list first, `coros = list(coros)`: coroutine objects are "
+            "cheap, the tasks are what the limit is about.",
+            pytrace=False,
+        )
+    expected = ["result a", "result b", "result c"]
+    if results != expected:
+        pytest.fail(
+            f"{call}, returned {results!r}; expected {expected!r}.\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
 async def test_no_coroutines_give_an_empty_list() -> None:
     results = await gather([], 3)
-    assert results == [], f"gather_limited([], limit=3) returned {results!r}, expected []."
+    if results != []:
+        pytest.fail(
+            f"gather_limited([], limit=3) returned {results!r}, expected [].", pytrace=False
+        )
 
 
 @pytest.mark.stage(2)

@@ -20,10 +20,13 @@ def ttl_cache(
     The key is the call's arguments: the positional ones, and the keyword ones by name (they
     must be hashable). `f(1)` and `f(x=1)` may be two entries, as in functools.lru_cache.
     - A call within `ttl` of its key's result returns that result without calling the function.
-    - Callers of a key whose call is still running share that call: no stampede.
+      The ttl counts from when the result arrived; at exactly `ttl` seconds it has expired.
+    - Callers of a key whose call is still running share that call: no stampede. A caller
+      cancelled meanwhile stops its own waiting, not the call.
     - Different keys are computed at the same time.
     - An error is not cached: every caller waiting for that call gets it, the next call retries.
-    Stage 2: with `maxsize`, at most that many entries; a new one evicts the least recently used.
+    Stage 2: with `maxsize`, at most that many entries; a new one evicts the least recently used
+    (callers of an evicted call still get its result).
 
     >>> @ttl_cache(ttl=60)
     ... async def profile(user: str) -> str: ...

@@ -4,7 +4,7 @@ from typing import Any
 
 import circuit_breaker
 import pytest
-from harness import Timeline, scaled
+from harness import Timeline, cancel_midway, scaled
 
 ANSWER, REFUSED, HANGS = 0.1, 0.02, 1.0  # seconds a call takes: answered, refused, hung
 COOL_DOWN = 30.0  # seconds of the fake clock
@@ -104,13 +104,25 @@ def shown(outcomes: list[Any]) -> str:
     return ", ".join(text + (f" x{n}" if n > 1 else "") for text, n in runs)
 
 
+async def until_in_flight(timeline: Timeline, call: asyncio.Task[Any]) -> None:
+    """Wait until `call` is in flight at the service, or over (refused): a probe, no clock."""
+    for _ in range(100):
+        if timeline.in_flight or call.done():
+            break
+        await asyncio.sleep(0)
+    if call.done() and not call.cancelled() and call.exception() is not None:
+        raise call.exception()  # type: ignore[misc]  # NotImplementedError...
+
+
 async def test_calls_through_a_closed_breaker_run_at_the_same_time(timeline: Timeline) -> None:
     breaker, service, _ = setup(timeline, threshold=3)
     results = await asyncio.gather(*(attempt(breaker, service) for _ in range(3)))
-    assert results == ["ok"] * 3, (
-        f"3 calls at once through a closed breaker returned {shown(results)}; expected 'ok' "
-        "three times: what the service answered.\n\n" + timeline.draw()
-    )
+    if results != ["ok"] * 3:
+        pytest.fail(
+            f"3 calls at once through a closed breaker returned {shown(results)}; expected 'ok' "
+            "three times: what the service answered.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
     if timeline.peak < 3:
         pytest.fail(
             f"3 calls at once through a closed breaker: only {timeline.peak} reached the service "
@@ -213,16 +225,20 @@ async def test_while_open_calls_fail_fast_without_reaching_the_service(
             "`await fn()`, not after it failed.\n\n" + timeline.draw(),
             pytrace=False,
         )
-    assert all(isinstance(o, CircuitOpen) for o in outcomes), (
-        f"3 calls while the circuit is open gave {shown(outcomes)}; expected CircuitOpen from "
-        "each (the exception class in circuit_breaker.py), so callers can tell 'refused by "
-        "the breaker' from a failure of the service.\n\n" + timeline.draw()
-    )
-    assert took <= scaled(FAST), (
-        f"3 calls while the circuit is open were refused, right, but took {took:.2f} s; "
-        f"expected less than {scaled(FAST):.2f} s: an open circuit refuses at once, before "
-        "anything is awaited.\n\n" + timeline.draw()
-    )
+    if not all(isinstance(o, CircuitOpen) for o in outcomes):
+        pytest.fail(
+            f"3 calls while the circuit is open gave {shown(outcomes)}; expected CircuitOpen from "
+            "each (the exception class in circuit_breaker.py), so callers can tell 'refused by "
+            "the breaker' from a failure of the service.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+    if took > scaled(FAST):
+        pytest.fail(
+            f"3 calls while the circuit is open were refused, right, but took {took:.2f} s; "
+            f"expected less than {scaled(FAST):.2f} s: an open circuit refuses at once, before "
+            "anything is awaited.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
 
 
 async def test_after_the_cool_down_only_one_of_five_callers_probes(timeline: Timeline) -> None:
@@ -265,10 +281,57 @@ async def test_after_the_cool_down_only_one_of_five_callers_probes(timeline: Tim
             pytrace=False,
         )
     refused = sum(isinstance(o, CircuitOpen) for o in outcomes)
-    assert outcomes.count("ok") == 1 and refused == 4, (
-        f"{call}: exactly one reached the service, right, but the 5 got {shown(outcomes)}; "
-        "expected 'ok' for the probe (the service answered) and CircuitOpen for the 4 others, "
-        "refused at once while the probe was out.\n\n" + timeline.draw()
+    if outcomes.count("ok") != 1 or refused != 4:
+        pytest.fail(
+            f"{call}: exactly one reached the service, right, but the 5 got {shown(outcomes)}; "
+            "expected 'ok' for the probe (the service answered) and CircuitOpen for the 4 others, "
+            "refused at once while the probe was out.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+
+
+async def test_the_state_is_half_open_from_the_very_end_of_the_cool_down(
+    timeline: Timeline,
+) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    await trip(breaker, service, threshold=2)
+    service.down = False
+    seen = []
+    for step in (COOL_DOWN - 1, 1):
+        clock.advance(step)
+        seen.append(f"{clock.now - 1000:.0f} s after it opened: {breaker.state!r}")
+    probe = asyncio.create_task(attempt(breaker, service))
+    await until_in_flight(timeline, probe)
+    seen.append(f"while the probe runs: {breaker.state!r}")
+    await probe
+    seen.append(f"after the probe returned {probe.result()!r}: {breaker.state!r}")
+    expected = [
+        f"{COOL_DOWN - 1:.0f} s after it opened: 'open'",
+        f"{COOL_DOWN:.0f} s after it opened: 'half-open'",
+        "while the probe runs: 'half-open'",
+        "after the probe returned 'ok': 'closed'",
+    ]
+    if seen == expected:
+        return
+    late = seen[0] == expected[0] and seen[1].endswith("'open'")
+    pytest.fail(
+        f"The circuit opened at clock() = 1000 (cool_down={COOL_DOWN:.0f}); breaker.state was:\n"
+        + "\n".join(
+            f"  {got:<45} expected {want.rsplit(': ', 1)[1]}"
+            for got, want in zip(seen, expected, strict=True)
+        )
+        + "\n"
+        + (
+            f"At exactly {COOL_DOWN:.0f} s the cool-down has passed, yet the circuit was still "
+            "open: it stayed open one moment too long, an off-by-one (`<=` where `<` belongs: "
+            "open while clock() - opened_at < cool_down).\n"
+            if late
+            else ""
+        )
+        + "Expected: 'open' until cool_down seconds of clock() have passed since it opened, "
+        "'half-open' from then on and while the probe runs, 'closed' after it succeeded.\n\n"
+        + timeline.draw(),
+        pytrace=False,
     )
 
 
@@ -365,9 +428,109 @@ async def test_a_failed_probe_opens_the_circuit_again_for_a_fresh_cool_down(
         )
     clock.advance(1)
     await attempt(breaker, service)
-    assert service.calls == calls + 1, (
-        f"The probe failed, and {COOL_DOWN:.0f} s of the clock later, a fresh cool-down, "
-        "the next call did not reach the service: expected a new probe.\n\n" + timeline.draw()
+    if service.calls != calls + 1:
+        pytest.fail(
+            f"The probe failed, and {COOL_DOWN:.0f} s of the clock later, a fresh cool-down, "
+            "the next call did not reach the service: expected a new probe.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+
+
+async def test_a_cancelled_probe_lets_the_next_call_probe(timeline: Timeline) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    await trip(breaker, service, threshold=2)
+    service.down = False
+    clock.advance(COOL_DOWN)
+    # The probe's caller gives up mid-call: the probe must end cancelled, and hold nothing.
+    what = "breaker.call(fn), the probe after the cool-down,"
+    await cancel_midway(breaker.call(service.fn), after=ANSWER / 2, what=what, timeline=timeline)
+    after = breaker.state
+    probe = await attempt(breaker, service)
+    if probe == "ok" and service.calls == 4 and breaker.state == "closed":
+        return
+    pytest.fail(
+        f"The cool-down passed, and the probe was cancelled mid-call (its caller gave up); then "
+        f"breaker.state was {after!r}, and the next call gave {probe!r} "
+        f"({service.calls - 3} call(s) reached the service after the cancelled probe).\n"
+        + (
+            "The cancelled probe is still marked as in flight although its call was over: "
+            "no probe will ever go out again, and the breaker refuses every call for good.\n"
+            "Try: unmark the probe in `finally:`, which runs however the call ends, "
+            "cancelled too.\n"
+            if isinstance(probe, CircuitOpen) and after == "half-open"
+            else "The cancelled probe was counted as a failed probe: the circuit opened again, "
+            "for a fresh cool-down, though the service never answered.\n"
+            "Try: count failures in `except Exception:`; a CancelledError passes by.\n"
+            if after == "open"
+            else ""
+        )
+        + "Expected: a cancelled probe tells nothing about the service: the circuit stays "
+        "'half-open', and the next call is the probe ('ok', then 'closed').\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_cancelled_call_counts_neither_as_a_failure_nor_as_a_success(
+    timeline: Timeline,
+) -> None:
+    breaker, service, _ = setup(timeline, threshold=2)
+    service.down = True
+    first = await attempt(breaker, service)
+    service.down = False
+    what = "breaker.call(fn), after 1 failure of 2,"
+    await cancel_midway(breaker.call(service.fn), after=ANSWER / 2, what=what, timeline=timeline)
+    after_cancel = breaker.state
+    service.down = True
+    third = await attempt(breaker, service)
+    after_third = breaker.state
+    if (after_cancel, after_third) == ("closed", "open"):
+        return
+    call = (
+        "CircuitBreaker(failure_threshold=2): a call fails, the next is cancelled mid-call (its "
+        "caller gave up), the next fails"
+    )
+    pytest.fail(
+        f"{call}: {first!r}, then breaker.state was {after_cancel!r}; {third!r}, then "
+        f"{after_third!r}.\n"
+        + (
+            "The cancelled call was counted as a failure, and opened the circuit: a caller "
+            "that gives up (its own timeout, a client gone) says nothing about the service.\n"
+            "Try: count failures in `except Exception:`; a CancelledError is not an "
+            "Exception, so it passes by.\n"
+            if after_cancel == "open"
+            else "The cancelled call was counted as a success: it reset the count of "
+            "failures in a row.\n"
+            if after_third == "closed"
+            else ""
+        )
+        + "Expected: 'closed' after the cancelled call (still 1 failure of 2), then 'open' "
+        "after the next failure.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_success_that_ends_after_the_circuit_opened_closes_it(
+    timeline: Timeline,
+) -> None:
+    breaker, service, _ = setup(timeline, threshold=2)
+    slow = asyncio.create_task(attempt(breaker, service))  # answers 'ok' after 0.1 s
+    await until_in_flight(timeline, slow)
+    service.down = True
+    for _ in range(2):
+        await attempt(breaker, service)  # two quick failures: the circuit opens
+    opened = breaker.state
+    await slow
+    if opened == "open" and slow.result() == "ok" and breaker.state == "closed":
+        return
+    pytest.fail(
+        "CircuitBreaker(failure_threshold=2): a call to a healthy service (0.1 s) is in flight "
+        f"when 2 quick failures open the circuit (state then {opened!r}); the first call then "
+        f"returned {slow.result()!r}, and breaker.state was {breaker.state!r}.\n"
+        "Expected: 'closed': the service answered, which is all a probe would have told; a "
+        "success closes the circuit, whenever its call began.\n"
+        "Try: on every success, set the count back to 0 and close the circuit.\n\n"
+        + timeline.draw(),
+        pytrace=False,
     )
 
 

@@ -64,7 +64,8 @@ class Throttler(Generic[T]):
       when the interval ends (the trailing edge), which starts the next interval.
     - Two calls never start less than `interval` seconds apart.
     - aclose() waits until the value still waiting has been sent (when its interval ends,
-      never earlier) and every call has finished: nothing is left running.
+      never earlier) and every call has finished: nothing is left running. With nothing
+      waiting, it does not wait out the interval.
     """
 
     def __init__(self, action: Callable[[T], Awaitable[None]], interval: float) -> None:

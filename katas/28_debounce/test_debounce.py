@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import debounce
 import pytest
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, scaled, started_tasks
 
 QUIET = 0.1  # seconds of calm the debouncer waits for
 INTERVAL = 0.1  # seconds the throttler keeps between two calls, at least
@@ -244,15 +244,8 @@ async def test_aclose_sends_the_value_still_waiting_at_once_and_nothing_after(
             f"value waiting; then await that call.\n\n{timeline.draw()}",
             pytrace=False,
         )
-    await asyncio.sleep(scaled(QUIET + MARGIN))
-    check(
-        calls.values == [2],
-        f"{call}: aclose() sent 2, yet {QUIET + MARGIN:.2f} s later action had been called "
-        f"with {calls.values}: the timer of the last push was still armed, and fired after "
-        "aclose() had returned.\nExpected: [2], and nothing after aclose().\n"
-        "Try: in aclose(), cancel the timer (handle.cancel() or task.cancel()) before you "
-        f"send the value it was waiting to send.\n\n{timeline.draw()}",
-    )
+    # The test ends here: a timer of yours still armed, or a task still waiting to send, is
+    # reported by the harness (it would fire after aclose(), into a closed debouncer).
 
 
 async def test_aclose_waits_for_a_call_in_progress(timeline: Timeline) -> None:
@@ -267,7 +260,15 @@ async def test_aclose_waits_for_a_call_in_progress(timeline: Timeline) -> None:
         + timeline.draw(),
     )
     await debouncer.aclose()
-    # The test ends here: a call of action still running is reported by the harness.
+    check(
+        timeline.span("action(1)").end is not None,
+        "push(1), then aclose() while action(1) was running: aclose() returned while "
+        "action(1) was still running. Whoever closes the debouncer expects its work to be done "
+        "(the last search sent, the draft saved), and the call goes on behind their back.\n"
+        "Expected: aclose() returns once every call of action has finished.\n"
+        "Try: keep the task of every call (a set; a done callback removes it) and await them "
+        f"in aclose(): `await asyncio.gather(*calls)`.\n\n{timeline.draw()}",
+    )
     check(
         not timeline.span("action(1)").cancelled,
         "aclose(), called while action(1) was running, cancelled that call: closing must let "
@@ -283,7 +284,8 @@ async def test_a_push_during_a_call_does_not_cancel_it(timeline: Timeline) -> No
     calls.push(debouncer, 1)
     await calls.until_called(1, within=QUIET + 2 * MARGIN)
     calls.push(debouncer, 2)  # action(1) is running
-    await debouncer.aclose()
+    for _ in range(5):
+        await asyncio.sleep(0)  # a cancellation the push asked for lands now
     first = timeline.span("action(1)")
     check(
         not first.cancelled,
@@ -294,11 +296,44 @@ async def test_a_push_during_a_call_does_not_cancel_it(timeline: Timeline) -> No
         "Try: arm the timer with loop.call_later(quiet, send), where send() starts the call "
         "in a task of its own; at a push, cancel only the timer.\n\n" + timeline.draw(),
     )
+    await debouncer.aclose()
+    call = "push(1), its call, push(2) during that call, then aclose()"
+    check(
+        not first.cancelled,
+        f"{call}: push(2) left action(1) running, right, but aclose() cancelled it. Closing "
+        "stops what is only scheduled (the timer) and sends the value waiting; the calls "
+        "already running are work someone wants done (a search, a save).\n"
+        "Expected: action(1) runs to its end, then action(2), sent by aclose().\n"
+        "Try: in aclose(), cancel the timer only, send the value waiting, and await every "
+        f"call in progress: `await asyncio.gather(*calls)`.\n\n{timeline.draw()}",
+    )
     check(
         calls.values == [1, 2],
-        f"push(1), its call, push(2) during that call, then aclose(): action was called with "
-        f"{calls.values}.\nExpected: [1, 2]: the call of 1 runs to its end, and aclose() "
-        "sends 2, the value still waiting, at once.\n\n" + timeline.draw(),
+        f"{call}: action was called with {calls.values}.\nExpected: [1, 2]: the call of 1 "
+        "runs to its end, and aclose() sends 2, the value still waiting, at once.\n\n"
+        + timeline.draw(),
+    )
+
+
+async def test_a_cancelled_aclose_stops_the_calls_in_progress(timeline: Timeline) -> None:
+    calls = Calls(timeline, takes=0.2)
+    debouncer = debounce.Debouncer(calls.action, scaled(QUIET))
+    calls.push(debouncer, 1)
+    await calls.until_called(1, within=QUIET + 2 * MARGIN)
+    calls.push(debouncer, 2)  # action(1) runs; 2 waits for its quiet period
+    call = "push(1), its call (0.2 s), push(2), then aclose(), cancelled 0.05 s later"
+    # Fails if aclose() swallowed its cancellation, or left a call it started running.
+    what = "Debouncer.aclose(), called while action(1) ran and 2 waited,"
+    await cancel_midway(debouncer.aclose(), after=0.05, what=what, timeline=timeline)
+    first = timeline.span("action(1)")
+    check(
+        first.end is not None,
+        f"{call}: when the cancellation reached aclose(), action(1) was still running: "
+        "cancelling aclose() (a shutdown deadline) left the call it was waiting for behind.\n"
+        "Expected: a cancelled aclose() cancels the calls it waits for, and they have stopped "
+        "by the time its CancelledError goes on.\n"
+        "Try: `await asyncio.gather(*calls)`: cancelled, it cancels them all and waits for "
+        f"them (asyncio.wait() stops waiting and leaves them running).\n\n{timeline.draw()}",
     )
 
 
@@ -430,6 +465,75 @@ async def test_throttler_aclose_sends_the_value_still_waiting_when_the_interval_
         + f"\nExpected: {INTERVAL:.2f} s after action(1) ({bounds(INTERVAL)}).\n"
         "Try: in aclose(), await the task that sends the value waiting when the interval ends."
         f"\n\n{timeline.draw()}",
+    )
+
+
+async def test_throttler_aclose_with_nothing_waiting_does_not_wait_out_the_interval(
+    timeline: Timeline,
+) -> None:
+    calls = Calls(timeline)
+    throttler = debounce.Throttler(calls.action, scaled(INTERVAL))
+    calls.push(throttler, 1)
+    await calls.until_called(1, within=INTERVAL + 2 * MARGIN)
+    with timeline.expect_duration(
+        0,
+        what=f"push(1), its call, then aclose() with nothing waiting (interval={INTERVAL})",
+        too_slow="aclose() waited out the interval although no value was waiting: the "
+        "interval only holds back a next call, and there is none.",
+        advice="let the sender stop as soon as nothing waits (check before you sleep, not "
+        "after each call), so that aclose() returns once the calls in progress are done.",
+    ):
+        await throttler.aclose()
+    check(
+        calls.values == [1],
+        f"push(1), then aclose(): action was called with {calls.values}.\nExpected: [1].\n\n"
+        + timeline.draw(),
+    )
+
+
+async def test_throttler_aclose_waits_for_a_call_in_progress(timeline: Timeline) -> None:
+    calls = Calls(timeline, takes=0.1)
+    throttler = debounce.Throttler(calls.action, scaled(INTERVAL))
+    calls.push(throttler, 1)
+    await calls.until_called(1, within=INTERVAL + 2 * MARGIN)
+    await throttler.aclose()
+    first = timeline.span("action(1)")
+    check(
+        first.end is not None and not first.cancelled,
+        "push(1) to a Throttler, then aclose() while action(1) was running: aclose() "
+        + (
+            "cancelled it"
+            if first.cancelled
+            else "returned before action(1) had finished: the call goes on behind the back of "
+            "whoever closed the throttler"
+        )
+        + ".\nExpected: aclose() returns once every call has finished (the draft is saved).\n"
+        "Try: let the sender await each call (or keep the calls' tasks and await them in "
+        f"aclose()).\n\n{timeline.draw()}",
+    )
+
+
+async def test_a_cancelled_throttler_aclose_stops_its_sender(timeline: Timeline) -> None:
+    calls = Calls(timeline, takes=0.2)
+    throttler = debounce.Throttler(calls.action, scaled(INTERVAL))
+    with started_tasks() as started:
+        calls.push(throttler, 1)
+        await calls.until_called(1, within=INTERVAL + 2 * MARGIN)
+        calls.push(throttler, 2)  # action(1) runs; 2 waits for the end of the interval
+    call = "push(1), its call (0.2 s), push(2), then aclose(), cancelled 0.05 s later"
+    what = "Throttler.aclose(), called while action(1) ran and 2 waited,"
+    await cancel_midway(throttler.aclose(), after=0.05, what=what, timeline=timeline)
+    left = [f"{getattr(task.get_coro(), '__name__', task)}()" for task in started.still_running()]
+    check(
+        not left and timeline.span("action(1)").end is not None,
+        f"{call}: when the cancellation reached aclose(), "
+        + (f"the task(s) {', '.join(left)} were" if left else "action(1) was")
+        + " still running: cancelling aclose() (a shutdown deadline) left the throttler's "
+        "work behind.\n"
+        "Expected: a cancelled aclose() stops the sender and its call, and they have stopped "
+        "by the time its CancelledError goes on.\n"
+        "Try: `await` the sender task in aclose(): a cancelled await of a task cancels that "
+        f"task, and waits for it.\n\n{timeline.draw()}",
     )
 
 

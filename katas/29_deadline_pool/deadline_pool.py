@@ -20,6 +20,8 @@ class JobPool:
     - submit() does not wait: it returns at once a future that gets the job's result, or its
       exception. A job with a `timeout` still running `timeout` seconds after it STARTED is
       cancelled, and its future raises TimeoutError; the other jobs go on.
+    - A caller may give up by cancelling its future: a job still queued then never starts; a
+      running one runs to its end, its outcome dropped. The worker goes on either way.
     - shutdown() waits for every submitted job; shutdown(cancel_pending=True) cancels the
       running jobs and the queued ones (which then never start): their futures end cancelled.
       Either way, no worker is left running once it returns. A submit() after shutdown()
@@ -67,7 +69,9 @@ class JobPool:
         - Stage 2: a drain with a `grace` period waits at most `grace` seconds, then cancels
           what is still running or queued, as cancel_pending=True does.
 
-        Calling it again (leaving `async with` after an explicit shutdown) does nothing more.
+        If this call is cancelled mid-drain, it still cancels what is left and stops the
+        workers before its CancelledError goes on. Calling it again (leaving `async with` after
+        an explicit shutdown) does nothing more.
         """
         raise NotImplementedError(
             "write shutdown(): drain (or cancel) the jobs, then stop every worker"

@@ -3,12 +3,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import linecache
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import Any
 
 import deadline_pool
 import pytest
-from harness import Timeline, scaled
+from harness import Timeline, cancel_midway, scaled, started_tasks
 
 # A stuck pool fails after STALL (1 s), saying what it waits for; pytest-timeout's backstop
 # (2 s) is only for a loop that never gives control back.
@@ -33,6 +34,18 @@ STOP_THE_WORKERS = (
     "cancel every worker task, then wait for them: `await asyncio.gather(*workers, "
     "return_exceptions=True)` (task.cancel() only asks)."
 )
+
+
+# The worker tasks each pool started in __aenter__, by id(pool): what a stalled shutdown reads.
+WORKER_TASKS: dict[int, list[asyncio.Task[Any]]] = {}
+STALLED: set[int] = set()  # the pools whose shutdown stalled: not shut down again
+
+
+@pytest.fixture(autouse=True)
+def forget_the_pools() -> Iterator[None]:
+    yield
+    WORKER_TASKS.clear()
+    STALLED.clear()
 
 
 class ServiceDown(Exception):
@@ -110,8 +123,88 @@ async def within(seconds: float, step: Awaitable[None]) -> bool:
     return True
 
 
+def awaiting(task: asyncio.Task[Any]) -> str:
+    """Where `task` waits in the pool's code: "`line` (deadline_pool.py:N)", or ""."""
+    found, awaited = "", task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None)
+        if frame is None:
+            break
+        if frame.f_code.co_filename.endswith("deadline_pool.py"):
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            found = f"`{line}` (deadline_pool.py:{frame.f_lineno})"
+        awaited = getattr(awaited, "cr_await", None)
+    return found
+
+
+def in_the_pool(task: asyncio.Task[Any]) -> bool:
+    """Whether the task runs a coroutine of the pool's code (a worker), not the test's."""
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and code.co_filename.endswith("deadline_pool.py")
+
+
+async def stalled(
+    step: Coroutine[Any, Any, None], seconds: float, workers: Callable[[], list[asyncio.Task[Any]]]
+) -> str | None:
+    """Run `step`, `seconds` at most. None if it ended (what it raised is raised); if it had
+    not, why: read from the `workers` and from where it waits, before it is cancelled."""
+    task = asyncio.create_task(step)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if done:
+        task.result()
+        return None
+    diagnosis = why_stalled(workers(), awaiting(task) or "an await outside deadline_pool.py")
+    task.cancel()
+    await asyncio.wait({task}, timeout=scaled(0.5))
+    return diagnosis
+
+
+def why_stalled(workers: list[asyncio.Task[Any]], where: str) -> str:
+    """Why a shutdown never returned, from what the run shows: the workers' state, and where
+    the shutdown was waiting."""
+    running = [task for task in workers if not task.done()]
+    refused = [task for task in running if task.cancelling()]
+    if refused:
+        return (
+            f"It was waiting at {where}. {len(refused)} worker task(s) had been cancelled, yet "
+            "went on running: a worker caught the CancelledError and went back to its loop "
+            "(an `except asyncio.CancelledError:` without `raise`, or an `except "
+            "BaseException:`), so waiting for the workers never ends.\n"
+            "Try: in the worker, `except asyncio.CancelledError: future.cancel(); raise`: "
+            "deal with the job's future, then let the cancellation end the worker."
+        )
+    if "join()" in where:
+        return (
+            f"It was waiting at {where}: queue.join() returns once task_done() has been called "
+            "once for every job put in the queue, and some never were.\n"
+            "Try: call queue.task_done() once per job a worker takes, in a `finally:` (a job "
+            "that fails or is cancelled counts too), and once per job you take out of the "
+            "queue to cancel it."
+        )
+    if running:
+        return (
+            f"It was waiting at {where}, while {len(running)} worker task(s) were still "
+            "running, never cancelled: an idle worker waits in `await queue.get()` for ever.\n"
+            f"Try: {STOP_THE_WORKERS}"
+        )
+    return f"It was waiting at {where}, though every worker had ended."
+
+
+async def stop(workers: list[asyncio.Task[Any]]) -> None:
+    """Stop workers that a stalled shutdown left running (some may refuse a first cancel)."""
+    for _ in range(3):
+        running = [task for task in workers if not task.done()]
+        if not running:
+            return
+        for task in running:
+            task.cancel()
+        await asyncio.wait(running, timeout=scaled(0.1))
+
+
 async def abandon(pool: deadline_pool.JobPool) -> None:
     """Shut a broken pool down by cancelling, as far as it goes: the test has failed already."""
+    if id(pool) in STALLED:
+        return  # its shutdown stalled once already; its workers were stopped then
     with contextlib.suppress(Exception):
         async with asyncio.timeout(scaled(STALL)):
             await pool.shutdown(cancel_pending=True)
@@ -125,7 +218,9 @@ async def open_pool(timeline: Timeline, workers: int) -> AsyncIterator[deadline_
     a drain that has not returned after STALL fails the test: a broken pool cannot hang it.
     """
     pool = deadline_pool.JobPool(workers)
-    entered = await pool.__aenter__()
+    with started_tasks() as started:
+        entered = await pool.__aenter__()
+    WORKER_TASKS[id(pool)] = started.tasks
     if entered is not pool:
         await abandon(pool)
         pytest.fail(
@@ -138,17 +233,28 @@ async def open_pool(timeline: Timeline, workers: int) -> AsyncIterator[deadline_
     except BaseException:
         await abandon(pool)
         raise
-    if not await within(scaled(STALL), pool.__aexit__(None, None, None)):
-        await abandon(pool)
-        pytest.fail(
-            f"Leaving `async with JobPool({workers})` (a drain: shutdown()) had not returned "
-            f"{STALL} s after the test's jobs: it waits for something that never happens.\n"
-            "Likely mistake: queue.join() waits for a task_done() that was never called (call "
-            "it once per job taken, in a `finally:`), or for a job no worker is left to run (one "
-            "left in the queue by shutdown(cancel_pending=True), or behind a dead worker).\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
+    why = await stalled(pool.__aexit__(None, None, None), scaled(STALL), workers_of(pool))
+    if why is not None:
+        what = f"Leaving `async with JobPool({workers})` (a drain: shutdown())"
+        await fail_stalled(pool, timeline, what, why)
+
+
+def workers_of(pool: deadline_pool.JobPool) -> Callable[[], list[asyncio.Task[Any]]]:
+    return lambda: WORKER_TASKS.get(id(pool), [])
+
+
+async def fail_stalled(
+    pool: deadline_pool.JobPool, timeline: Timeline, what: str, why: str
+) -> None:
+    """Fail: `what` had not returned after STALL, for the reason `why`."""
+    __tracebackhide__ = True
+    STALLED.add(id(pool))
+    await stop(WORKER_TASKS.get(id(pool), []))
+    pytest.fail(
+        f"{what} had not returned {STALL} s later (the test's jobs take at most {LONG} s): "
+        f"it waits for something that never happens.\n{why}\n\n{timeline.draw()}",
+        pytrace=False,
+    )
 
 
 async def shut_down(
@@ -156,14 +262,10 @@ async def shut_down(
 ) -> None:
     """`await pool.shutdown(cancel_pending)`; fail if it has not returned after STALL."""
     __tracebackhide__ = True
-    if not await within(scaled(STALL), pool.shutdown(cancel_pending=cancel_pending)):
-        pytest.fail(
-            f"pool.shutdown(cancel_pending={cancel_pending}) had not returned {STALL} s later "
-            f"(the test's jobs take at most {LONG} s): it waits for something that never "
-            "happens: a queue.join() whose task_done() calls are missing, or workers that "
-            f"are never cancelled.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
+    shutdown = pool.shutdown(cancel_pending=cancel_pending)
+    why = await stalled(shutdown, scaled(STALL), workers_of(pool))
+    if why is not None:
+        await fail_stalled(pool, timeline, f"pool.shutdown(cancel_pending={cancel_pending})", why)
 
 
 async def until_running(timeline: Timeline, count: int, call: str) -> None:
@@ -242,13 +344,18 @@ async def test_leaving_the_block_waits_for_every_job(timeline: Timeline) -> None
         async with deadline_pool.JobPool(WORKERS) as pool:
             futures.update(submitted({label: pool.submit(job(timeline, label)) for label in FIVE}))
 
-    if not await within(scaled(2 * STEP + STALL), use_the_pool()):
+    with started_tasks() as started:
+
+        def workers() -> list[asyncio.Task[Any]]:
+            return [task for task in started.tasks if in_the_pool(task)]
+
+        why = await stalled(use_the_pool(), scaled(2 * STEP + STALL), workers)
+    if why is not None:
+        await stop(workers())
         pytest.fail(
             f"{call}: leaving the block had not returned {STALL} s after the jobs should have "
-            "ended: the drain waits for something that never happens.\n"
-            "Likely mistake: queue.join() waits for task_done() calls that never come (one per "
-            "job taken from the queue, in a `finally:`), or the workers are waited for but "
-            f"never cancelled.\n\n{timeline.draw()}",
+            f"ended: the drain waits for something that never happens.\n{why}\n\n"
+            + timeline.draw(),
             pytrace=False,
         )
     if all(outcome(futures[label]) == done(label) for label in FIVE):
@@ -401,7 +508,88 @@ async def test_a_failing_job_raises_on_its_future_and_the_worker_goes_on(
         )
 
 
-async def cancel_midway(timeline: Timeline, pool: deadline_pool.JobPool) -> dict[str, Future]:
+async def test_a_job_whose_future_was_cancelled_while_queued_never_starts(
+    timeline: Timeline,
+) -> None:
+    call = (
+        "JobPool(1): jobs 'first', 'dropped' and 'next' (0.1 s each); the caller of 'dropped' "
+        "cancels its future while 'first' runs"
+    )
+    async with open_pool(timeline, 1) as pool:
+        futures = submitted(
+            {label: pool.submit(job(timeline, label)) for label in ("first", "dropped", "next")}
+        )
+        futures["dropped"].cancel()  # its caller gives up
+        await settle(futures, within=scaled(2 * STEP + STALL))
+        if timeline.find("dropped") is not None:
+            pytest.fail(
+                f"{call}: job 'dropped' ran although its caller had cancelled its future while "
+                "it was queued: the worker spent its time on a result nobody will ever read.\n"
+                "Expected: a job whose future is cancelled before a worker takes it never "
+                "starts; the worker goes on with the next job.\n"
+                "Try: when a worker takes a job, skip it if `future.cancelled()` (and still call "
+                f"queue.task_done() for it).\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        if outcome(futures["next"]) != done("next"):
+            pytest.fail(
+                f"{call}: the futures were:\n{outcomes(futures)}\n"
+                "Expected: 'first' and 'next' return their results; 'dropped' never starts."
+                f"\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+
+
+async def test_a_job_whose_future_was_cancelled_while_it_runs_does_not_stop_the_worker(
+    timeline: Timeline,
+) -> None:
+    call = (
+        "JobPool(1): job 'first' (0.2 s), then 'next' (0.1 s); the caller of 'first' cancels "
+        "its future while 'first' runs"
+    )
+    async with open_pool(timeline, 1) as pool:
+        futures = submitted(
+            {
+                "first": pool.submit(job(timeline, "first", 0.2)),
+                "next": pool.submit(job(timeline, "next")),
+            }
+        )
+        await until_running(timeline, 1, "JobPool(1) with job 'first' submitted")
+        futures["first"].cancel()  # its caller gives up mid-job
+        await settle({"next": futures["next"]}, within=scaled(0.2 + STEP + STALL))
+        first = timeline.span("first")
+        if outcome(futures["next"]) == done("next") and not first.cancelled:
+            return
+        if first.cancelled:
+            pytest.fail(
+                f"{call}: the pool cancelled job 'first' when its future was cancelled.\n"
+                "Expected (this kata's contract): the pool does not watch the futures it "
+                "hands out; a job already running runs to its end, and its outcome is "
+                f"dropped.\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        workers = WORKER_TASKS.get(id(pool), [])
+        died = [t.exception() for t in workers if t.done() and not t.cancelled() and t.exception()]
+        pytest.fail(
+            f"{call}: the future of 'next' was {outcome(futures['next'])}.\n"
+            + (
+                f"The worker died with {died[0]!r} when 'first' ended: it called set_result() "
+                "(or set_exception()) on the future of 'first', which its caller had cancelled, "
+                "and a cancelled future cannot take a result.\n"
+                "Try: settle the future only `if not future.done()`: a caller may give up at "
+                "any time."
+                if died and isinstance(died[0], asyncio.InvalidStateError)
+                else "Expected: 'first' runs to its end, its result dropped, and the worker goes "
+                "on with 'next'."
+            )
+            + f"\n\n{timeline.draw()}",
+            pytrace=False,
+        )
+
+
+async def cancel_with_jobs_running(
+    timeline: Timeline, pool: deadline_pool.JobPool
+) -> dict[str, Future]:
     """Submit jobs a-d (0.4 s each) to a pool of 2; once a and b run, shutdown(cancel_pending)."""
     futures = submitted({label: pool.submit(job(timeline, label, LONG)) for label in "abcd"})
     await until_running(timeline, 2, "JobPool(2) with jobs a, b, c and d submitted")
@@ -417,7 +605,7 @@ CANCEL_CALL = (
 
 async def test_a_cancelling_shutdown_cancels_the_running_jobs(timeline: Timeline) -> None:
     async with open_pool(timeline, 2) as pool:
-        futures = await cancel_midway(timeline, pool)
+        futures = await cancel_with_jobs_running(timeline, pool)
         running = {label: futures[label] for label in "ab"}
         spans = [timeline.span(label) for label in running]
         if any(span.end is None for span in spans):
@@ -456,7 +644,7 @@ async def test_a_cancelling_shutdown_cancels_the_queued_jobs_before_they_start(
     timeline: Timeline,
 ) -> None:
     async with open_pool(timeline, 2) as pool:
-        futures = await cancel_midway(timeline, pool)
+        futures = await cancel_with_jobs_running(timeline, pool)
         queued = {label: futures[label] for label in "cd"}
         started = [label for label in queued if timeline.find(label) is not None]
         if started:
@@ -477,6 +665,37 @@ async def test_a_cancelling_shutdown_cancels_the_queued_jobs_before_they_start(
                 "Try: take every job left in the queue out of it (queue.get_nowait() until "
                 "queue.empty()), cancel its future, and call queue.task_done() for it.\n\n"
                 + timeline.draw(),
+                pytrace=False,
+            )
+
+
+async def test_a_cancelled_shutdown_still_stops_every_worker(timeline: Timeline) -> None:
+    async with open_pool(timeline, 2) as pool:
+        futures = submitted({label: pool.submit(job(timeline, label, LONG)) for label in "abcd"})
+        await until_running(timeline, 2, "JobPool(2) with jobs a, b, c and d submitted")
+        what = f"pool.shutdown() (a drain of jobs a-d, {LONG} s each, on JobPool(2))"
+        # Fails if shutdown() swallowed its cancellation.
+        await cancel_midway(pool.shutdown(), after=0.05, what=what, timeline=timeline)
+        left = [task for task in WORKER_TASKS.get(id(pool), []) if not task.done()]
+        if left:
+            pytest.fail(
+                f"{what} was cancelled mid-drain (a deadline of whoever shuts the service "
+                f"down), and it left the workers running: {len(left)} worker task(s) still "
+                "ran when its CancelledError went on, jobs a and b with them, and nobody is "
+                "left to stop them.\n"
+                "Expected: however the drain ends, shutdown() cancels what is queued and "
+                "running and waits for the workers before it ends.\n"
+                "Try: the cancelling part in a `finally:` around the drain "
+                f"(`await queue.join()`).\n\n{timeline.draw()}",
+                pytrace=False,
+            )
+        pending = {label: f for label, f in futures.items() if not f.done()}
+        if pending:
+            pytest.fail(
+                f"{what} was cancelled mid-drain; the workers stopped, but the futures were:\n"
+                f"{outcomes(futures)}\n"
+                "Expected: every job that did not finish ends with its future cancelled: a "
+                f"pending future keeps its caller waiting for ever.\n\n{timeline.draw()}",
                 pytrace=False,
             )
 

@@ -1,11 +1,14 @@
 import asyncio
+import types
 import warnings
 from collections.abc import Callable, Iterable
 
+import aiohttp
+import http_client
 import pytest
 from aiohttp import web
-from harness import Timeline, scaled
-from http_client import Result, fetch_json_all
+from harness import Timeline, cancel_midway, scaled
+from http_client import Result
 from servers import HttpServer
 
 StartServer = Callable[[Iterable[web.AbstractRouteDef]], HttpServer]
@@ -42,6 +45,18 @@ def not_json(path: str) -> web.RouteDef:
     return web.get(path, handle)
 
 
+def hangs_up(path: str) -> web.RouteDef:
+    """An endpoint whose server closes the connection without answering (it crashed)."""
+
+    async def handle(request: web.Request) -> web.Response:
+        await asyncio.sleep(scaled(0.1))
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(text="never sent")
+
+    return web.get(path, handle)
+
+
 def serve(http_server: StartServer, delays: dict[str, float]) -> tuple[HttpServer, list[str]]:
     """Start a server with one endpoint per path; return it and the URLs in the given order."""
     server = http_server([endpoint(path, delay) for path, delay in delays.items()])
@@ -53,34 +68,25 @@ def call_text(server: HttpServer, urls: list[str], limit: int) -> str:
     return f"fetch_json_all({paths}, limit={limit})"
 
 
+async def fetch_json_all(urls: list[str], limit: int) -> list[Result]:
+    """The learner's fetch_json_all, looked up at call time (a test may watch its module)."""
+    return await http_client.fetch_json_all(urls, limit)
+
+
 async def fetch(server: HttpServer, urls: list[str], limit: int) -> list[Result]:
     """Call the learner's fetch_json_all; an exception out of it, or a leaked session, fails."""
     call = call_text(server, urls, limit)
-    raised = ""
+    error: Exception | None = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             results = await fetch_json_all(urls, limit)
         except NotImplementedError:
             raise
-        except Exception as error:  # an ExceptionGroup too: a TaskGroup wraps what tasks raise
-            first = error
-            while isinstance(first, BaseExceptionGroup):
-                first = first.exceptions[0]
-            inner = f" ({type(first).__name__}: {first})" if first is not error else f": {error}"
-            raised = f"{type(error).__name__}{inner}"
-    if raised:
-        pytest.fail(
-            f"{call} raised {raised}: one failed URL lost every other result.\n"
-            "Expected: one Result per URL, with the failed ones' `error` set; the call itself "
-            "never raises for a URL that fails.\n"
-            "Likely mistake: raise_for_status (on the session or the response), or a JSON "
-            "decode error nobody catches, inside a TaskGroup or gather: the first exception "
-            "cancels or discards all the other requests.\n"
-            "Try: check `response.status` (or `response.ok`) yourself, and turn an "
-            "aiohttp.ClientError or ValueError of one URL into that URL's Result(error=...).",
-            pytrace=False,
-        )
+        except Exception as raised:  # an ExceptionGroup too: a TaskGroup wraps what tasks raise
+            error = raised
+    if error is not None:
+        pytest.fail(escaped(call, error), pytrace=False)
     expect_no_unclosed_session(caught, call)
     if not (isinstance(results, list) and len(results) == len(urls)) or not all(
         isinstance(r, Result) for r in results
@@ -91,6 +97,41 @@ async def fetch(server: HttpServer, urls: list[str], limit: int) -> list[Result]
             pytrace=False,
         )
     return results
+
+
+def escaped(call: str, error: Exception) -> str:
+    """What to say when an exception of one URL came out of fetch_json_all: its cause."""
+    first: BaseException = error
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    inner = f" ({type(first).__name__}: {first})" if first is not error else f": {error}"
+    if isinstance(first, (aiohttp.ContentTypeError, ValueError)):  # ValueError: bad JSON
+        cause = (
+            "`await response.json()` raised for a body that is not JSON: a JSON decode error "
+            "nobody catches."
+        )
+    elif isinstance(first, aiohttp.ClientResponseError):
+        cause = (
+            f"aiohttp raised ClientResponseError for an HTTP {first.status} answer: "
+            "raise_for_status() turned an answer into an exception (called on the response, "
+            "or ClientSession(raise_for_status=True)), and nothing caught it."
+        )
+    elif isinstance(first, aiohttp.ClientError):
+        cause = (
+            f"no answer came (the connection failed, or the server hung up), and aiohttp "
+            f"raised {type(first).__name__}: a connection error nobody catches."
+        )
+    else:
+        cause = "the error of one URL escaped from its task."
+    return (
+        f"{call} raised {type(error).__name__}{inner}: the failure of one URL lost every "
+        f"other result.\nWhat happened: {cause}\n"
+        "Expected: one Result per URL, with the failed ones' `error` set; the call itself "
+        "never raises for a URL that fails. In a TaskGroup (or gather), the first exception "
+        "cancels (or discards) every other request.\n"
+        "Try: check `response.ok` yourself, and turn an aiohttp.ClientError or a ValueError "
+        "of one URL into that URL's Result(error=...), inside the task of that URL."
+    )
 
 
 def expect_no_unclosed_session(caught: list[warnings.WarningMessage], call: str) -> None:
@@ -161,23 +202,54 @@ async def test_the_requests_are_in_flight_together_not_one_after_another(
         expect_ok(result, url, call_text(server, urls, 3))
 
 
+@pytest.fixture
+def semaphores(monkeypatch: pytest.MonkeyPatch) -> list[asyncio.Semaphore]:
+    """Every asyncio.Semaphore the learner's module creates during the test, in a list."""
+    made: list[asyncio.Semaphore] = []
+
+    class Semaphore(asyncio.Semaphore):
+        def __init__(self, value: int = 1) -> None:
+            super().__init__(value)
+            made.append(self)
+
+    view = types.ModuleType("asyncio")  # asyncio as the learner's module sees it
+    view.__getattr__ = lambda name: getattr(asyncio, name)  # type: ignore[method-assign]
+    view.Semaphore = view.BoundedSemaphore = Semaphore  # type: ignore[attr-defined]
+    for name, value in list(vars(http_client).items()):
+        if value is asyncio:
+            monkeypatch.setattr(http_client, name, view)
+        elif value in (asyncio.Semaphore, asyncio.BoundedSemaphore):
+            monkeypatch.setattr(http_client, name, Semaphore)
+    return made
+
+
 async def test_never_more_than_limit_requests_at_once(
-    http_server: StartServer, timeline: Timeline
+    http_server: StartServer, timeline: Timeline, semaphores: list[asyncio.Semaphore]
 ) -> None:
     server, urls = serve(http_server, EQUAL)
     await fetch(server, urls, limit=2)
     if timeline.peak <= 2:
         return
+    made = len(semaphores)
+    if made >= len(urls):
+        seen = (
+            f"{made} asyncio.Semaphore objects were created for {len(urls)} requests: a "
+            "semaphore created inside each request has free slots of its own, so no request "
+            "ever waits for another."
+        )
+    elif made == 0 and timeline.peak == len(urls):
+        seen = (
+            "All of them at once, and no asyncio.Semaphore was created: nothing limited them "
+            "(asyncio.gather or a TaskGroup alone starts every request)."
+        )
+    else:
+        seen = (
+            f"{made} semaphore(s) were created, yet some requests did not wait for a free "
+            "slot: is every request inside `async with` the semaphore?"
+        )
     pytest.fail(
         f"{call_text(server, urls, 2)}: the server had {timeline.peak} requests in flight at "
-        "the same time; expected at most 2.\n"
-        + (
-            "All of them at once: nothing limited them.\n"
-            if timeline.peak == len(urls)
-            else "Some requests did not wait for a free slot.\n"
-        )
-        + "Likely mistake: asyncio.gather or a TaskGroup alone starts every request; a "
-        "semaphore created inside each request limits nothing.\n"
+        f"the same time; expected at most 2.\n{seen}\n"
         "Try: ONE asyncio.Semaphore(limit) for the whole call, and every request inside "
         "`async with` it (or a session built on aiohttp.TCPConnector(limit=limit)).\n\n"
         + timeline.draw(),
@@ -218,7 +290,7 @@ async def test_every_request_goes_through_one_shared_session(
     if timeline.peak > 2:
         why = (
             f"{timeline.peak} requests were in flight at once, and each needed a connection of "
-            "its own: nothing limited the requests, so the pool opened that many.\n"
+            "its own: with more than `limit` requests at once, the pool opened that many.\n"
             "Try: ONE asyncio.Semaphore(limit) around every request (or a session built on "
             "aiohttp.TCPConnector(limit=limit)): then the pool never needs more than `limit` "
             "connections, and reuses them."
@@ -278,15 +350,46 @@ async def test_a_body_that_is_not_json_is_reported_for_its_url(http_server: Star
     expect_ok(results[0], urls[0], call)
     expect_ok(results[2], urls[2], call)
     page = results[1]
-    if page.url == urls[1] and page.data is None and page.error:
+    if page.url == urls[1] and page.status == 200 and page.data is None and page.error:
         return
     pytest.fail(
-        f"{call}: the Result for /page is {page}; expected data=None and an error: /page "
-        "answered 200 with an HTML page, which is not JSON.\n"
+        f"{call}: the Result for /page is {page}; expected status=200, data=None and an "
+        "error: /page answered 200 with an HTML page, which is not JSON.\n"
         "Try: catch what `await response.json()` raises (aiohttp.ContentTypeError, a "
         "ValueError) and return it as that URL's Result(error=...).",
         pytrace=False,
     )
+
+
+async def test_a_server_that_hangs_up_is_reported_for_its_url(http_server: StartServer) -> None:
+    server = http_server([endpoint("/a", 0.1), hangs_up("/crash"), endpoint("/b", 0.2)])
+    urls = [server.url + path for path in ["/a", "/crash", "/b"]]
+    call = call_text(server, urls, 3)
+    results = await fetch(server, urls, limit=3)
+    expect_ok(results[0], urls[0], call)
+    expect_ok(results[2], urls[2], call)
+    crash = results[1]
+    if crash.url == urls[1] and crash.status is None and crash.data is None and crash.error:
+        return
+    pytest.fail(
+        f"{call}: the Result for /crash is {crash}; expected Result(url, status=None, "
+        "data=None, error='...'): that server closed the connection without an answer, so no "
+        "status came, and the `error` must say what happened.\n"
+        "Try: catch aiohttp.ClientError around the request of each URL (a connection that "
+        "fails or hangs up raises one) and return it as that URL's Result(error=...).",
+        pytrace=False,
+    )
+
+
+async def test_a_cancelled_call_stops_its_requests_and_closes_the_session(
+    http_server: StartServer, timeline: Timeline
+) -> None:
+    server, urls = serve(http_server, dict.fromkeys(["/a", "/b", "/c", "/d"], 0.4))
+    call = call_text(server, urls, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await cancel_midway(fetch_json_all(urls, limit=2), after=0.2, what=call, timeline=timeline)
+    expect_no_unclosed_session(caught, call)
 
 
 async def test_the_session_is_closed_when_the_call_returns(http_server: StartServer) -> None:

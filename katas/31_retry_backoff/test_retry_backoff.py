@@ -6,7 +6,7 @@ from itertools import pairwise
 import aiohttp
 import pytest
 from aiohttp import web
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, scaled
 from retry_backoff import GaveUp, get_with_retry
 from servers import HttpServer, Request
 
@@ -39,8 +39,17 @@ class FixedRandom(random.Random):
         return f"FixedRandom({self.value})"
 
 
-def failing(times: int, *, retry_after: float | None = None) -> Handler:
-    """A handler answering 503 to its first `times` requests, then 200 'hello'."""
+def failing(
+    times: int,
+    *,
+    retry_after: float | None = None,
+    body: bytes = b"busy, try later",
+    answered: Callable[[], object] = lambda: None,
+) -> Handler:
+    """A handler answering 503 to its first `times` requests, then 200 'hello'.
+
+    `answered` is called (in the server's thread) each time a 503 goes out.
+    """
     seen = 0
     headers = {"Retry-After": f"{scaled(retry_after):g}"} if retry_after is not None else {}
 
@@ -48,10 +57,15 @@ def failing(times: int, *, retry_after: float | None = None) -> Handler:
         nonlocal seen
         seen += 1
         if seen <= times:
-            return web.Response(status=503, text="busy, try later", headers=headers)
+            answered()
+            return web.Response(status=503, body=body, headers=headers)
         return web.Response(text="hello")
 
     return handle
+
+
+async def pong(request: web.Request) -> web.Response:
+    return web.Response(text="pong")
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -124,8 +138,13 @@ async def test_each_wait_doubles_the_one_before(
         return
     if len(measured) != len(expected):
         verdict = f"the server saw {len(server.requests)} requests; expected 4 (3 x 503, then 200)."
-    elif max(measured) < scaled(BASE) / 2:
+    elif max(measured) < scaled(MARGIN) / 2:
         verdict = "it retried at once: it did not wait between the attempts at all."
+    elif not rng.draws:
+        verdict = (
+            "it never drew from the rng it was given, so its waits came from another random "
+            "source (the module's random.uniform?), one the caller cannot steer or seed."
+        )
     elif max(measured) - min(measured) < scaled(MARGIN):
         verdict = (
             "every wait was the same: a constant delay. Each wait must double the one before, "
@@ -171,14 +190,20 @@ async def test_clients_that_fail_together_retry_at_different_moments(
         f"that), each with its own random source:\n{calls}\n"
     )
     if not any(rng.draws for rng in rngs.values()):
-        pytest.fail(
-            f"{story}None of them ever drew from the random source it was given (rng): its "
-            "waits had no jitter, so clients that failed together retry together and knock "
-            "the server over again; or they came from another random source, which the test "
-            "cannot check (the module's random.uniform instead of rng.uniform?).\n"
-            f"{BACKOFF}\n\n{timeline.draw()}",
-            pytrace=False,
-        )
+        full = {path: [base, 2 * base] for path in draws}
+        if not any(wrong_waits(measured[path], full[path]) for path in draws):
+            seen = (
+                "None of them drew from its rng, and all three waited the same full windows, "
+                f"{seconds(scaled(w) for w in full['/a'])}: no jitter. Clients that failed "
+                "together retry together, and knock the server over again."
+            )
+        else:
+            seen = (
+                "None of them drew from the rng it was given, yet their waits are not full "
+                "windows either: they came from another random source (the module's "
+                "random.uniform?), which the caller cannot steer or seed."
+            )
+        pytest.fail(f"{story}{seen}\n{BACKOFF}\n\n{timeline.draw()}", pytrace=False)
     if any(wrong_waits(measured[path], expected[path]) for path in draws):
         pytest.fail(
             f"{story}Expected each wait to be rng.uniform(0, base_delay * 2**i): the draw "
@@ -315,3 +340,102 @@ async def test_it_gives_up_as_soon_as_the_last_attempt_fails(
         "before the sleep).\n\n" + timeline.draw(),
         pytrace=False,
     )
+
+
+async def test_without_an_rng_it_draws_from_a_random_source_of_its_own(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/flaky", failing(2))])
+    url = server.url + "/flaky"
+    call = f"get_with_retry(session, '/flaky', attempts=4, base_delay={scaled(QUICK):g})"
+    drew_from_none: AttributeError | None = None
+    try:
+        body = await get_with_retry(session, url, attempts=4, base_delay=scaled(QUICK))
+    except AttributeError as error:
+        if "NoneType" not in str(error):
+            raise
+        drew_from_none = error
+    if drew_from_none is not None:
+        pytest.fail(
+            f"{call}, with no rng, raised AttributeError({drew_from_none}): it drew from rng "
+            "although rng was None, its default.\n"
+            "Expected: 'hello' after two waits, the jitter drawn from a random source of its "
+            "own.\n"
+            "Try: `if rng is None: rng = random.Random()` before the loop.",
+            pytrace=False,
+        )
+    if body != "hello" or len(server.requests) != 3:
+        pytest.fail(
+            f"{call}, with no rng, returned {body!r} after {len(server.requests)} requests; "
+            "expected 'hello' after 3 (the server answers 503 twice).\n\n" + timeline.draw(),
+            pytrace=False,
+        )
+
+
+async def test_the_connection_is_free_while_it_waits(
+    http_server: StartServer, timeline: Timeline
+) -> None:
+    # The 503 carries a long error page (2 MB) that nobody reads: a response left open keeps
+    # its connection until it is released. The session's pool has ONE connection, so a second
+    # request through it, sent during the wait, shows whether that connection is free.
+    loop = asyncio.get_running_loop()
+    answered = asyncio.Event()
+    handler = failing(
+        1,
+        retry_after=RETRY_AFTER,
+        body=b"<p>busy</p>" * 200_000,
+        answered=lambda: loop.call_soon_threadsafe(answered.set),
+    )
+    server = http_server([web.get("/busy", handler), web.get("/ping", pong)])
+    url, rng = server.url + "/busy", FixedRandom(0.5)
+    call = call_text(url, 3, QUICK, rng)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        retrying = asyncio.create_task(
+            get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
+        )
+        first_503 = asyncio.create_task(answered.wait())
+        await asyncio.wait({retrying, first_503}, return_when=asyncio.FIRST_COMPLETED)
+        first_503.cancel()
+        if not retrying.done():
+            async with session.get(server.url + "/ping") as response:
+                await response.read()
+        body = await retrying
+    first, pings = server.requests_to("/busy")[0], server.requests_to("/ping")
+    waited = pings[0].start - (first.end or first.start) if pings else 0.0
+    if body == "hello" and waited <= scaled(MARGIN):
+        return
+    pytest.fail(
+        f"{call} through a session whose pool has ONE connection: the first answer was a 503 "
+        f"with `Retry-After: {scaled(RETRY_AFTER):g}` and a long body. A second request through "
+        f"the same session, sent as the 503 went out, waited {waited:.2f} s for the connection; "
+        f"expected at once (within {scaled(MARGIN) * 1000:.0f} ms): the response of the 503 "
+        "still held the connection while the code waited to retry.\n"
+        "Expected: the response released before the wait, so its connection serves other "
+        "requests meanwhile.\n"
+        "Try: keep only the status and the header inside `async with session.get(url) as "
+        "response:`, and `await asyncio.sleep(...)` after that block.\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_a_call_cancelled_while_it_waits_ends_cancelled(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/down", failing(1000))])
+    url, rng = server.url + "/down", FixedRandom(1.0)
+    call = call_text(url, 3, 2 * BASE, rng)
+    # The first wait is 0.2 s: the call is cancelled in the middle of it.
+    await cancel_midway(
+        get_with_retry(session, url, attempts=3, base_delay=scaled(2 * BASE), rng=rng),
+        after=BASE,
+        what=call,
+        timeline=timeline,
+    )
+    if len(server.requests) > 1:
+        pytest.fail(
+            f"{call} was cancelled during its first wait and ended cancelled, but the server "
+            f"saw {len(server.requests)} requests: it sent more after the cancellation.\n"
+            "Try: let the CancelledError of the sleep go on up; clean up in `finally:` "
+            "without a request.\n\n" + timeline.draw(),
+            pytrace=False,
+        )

@@ -1,6 +1,11 @@
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import itertools
+import time
+import types
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -14,6 +19,8 @@ StartServer = Callable[[list[web.RouteDef]], HttpServer]
 RATE = 3  # requests allowed in any window...
 PER = 0.3  # ...of this many seconds
 RESPONSE = 0.1  # how long the server takes to answer a request, unless ?delay= says otherwise
+# Longer than per / rate: requests spaced evenly overlap, requests one after another do not.
+SLOWER = 0.15
 
 
 # ---------------------------------------------------------------- the server and its referee
@@ -143,6 +150,212 @@ async def clients() -> AsyncIterator[asyncio.TaskGroup]:
         raise group.exceptions[0] from None
 
 
+# ---------------------------------------------------------------- what the limiter did
+
+SAME_MOMENT = 0.001  # seconds: two deadlines this close are the same moment
+
+
+@dataclass
+class Passage:
+    """One caller through the limiter: when acquire() returned, on the loop's clock."""
+
+    at: float
+    woke_from: float | None  # the deadline of the asyncio.sleep it woke from last, if any
+
+
+@dataclass
+class Watch:
+    """What the learner's rate_limit module did: limiters and semaphores made, passages, sleeps."""
+
+    limiters: int = 0
+    semaphores: int = 0
+    passages: list[Passage] = field(default_factory=list)
+    _inside: set[asyncio.Task[Any]] = field(default_factory=set)
+    _woke_from: dict[asyncio.Task[Any], float] = field(default_factory=dict)
+
+    async def passage(self, call: Coroutine[Any, Any, Any]) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        if task in self._inside:  # __aenter__ calling acquire(): one passage
+            return await call
+        self._inside.add(task)
+        self._woke_from.pop(task, None)
+        try:
+            result = await call
+        finally:
+            self._inside.discard(task)
+        loop = asyncio.get_running_loop()
+        self.passages.append(Passage(loop.time(), self._woke_from.pop(task, None)))
+        return result
+
+    async def sleep(self, delay: float, result: Any = None) -> Any:
+        task = asyncio.current_task()
+        if task in self._inside:
+            self._woke_from[task] = asyncio.get_running_loop().time() + delay
+        return await asyncio.sleep(delay, result)
+
+
+@pytest.fixture
+def watch(monkeypatch: pytest.MonkeyPatch) -> Watch:
+    """Watch the learner's module: every RateLimiter made and passed, every sleep, semaphore."""
+    watched = Watch()
+    learners = rate_limit.RateLimiter
+
+    class RateLimiter(learners):  # type: ignore[valid-type, misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            watched.limiters += 1
+
+        async def acquire(self) -> Any:
+            return await watched.passage(super().acquire())
+
+        async def __aenter__(self) -> Any:
+            return await watched.passage(super().__aenter__())
+
+    class Semaphore(asyncio.Semaphore):
+        def __init__(self, value: int = 1) -> None:
+            super().__init__(value)
+            watched.semaphores += 1
+
+    view = types.ModuleType("asyncio")
+    view.__getattr__ = lambda name: getattr(asyncio, name)  # type: ignore[method-assign]
+    view.sleep = watched.sleep  # type: ignore[attr-defined]
+    view.Semaphore = view.BoundedSemaphore = Semaphore  # type: ignore[attr-defined]
+    monkeypatch.setattr(rate_limit, "RateLimiter", RateLimiter)
+    for name, value in list(vars(rate_limit).items()):
+        if value is asyncio:
+            monkeypatch.setattr(rate_limit, name, view)
+        elif value is asyncio.sleep:
+            monkeypatch.setattr(rate_limit, name, watched.sleep)
+        elif value in (asyncio.Semaphore, asyncio.BoundedSemaphore):
+            monkeypatch.setattr(rate_limit, name, Semaphore)
+    return watched
+
+
+def why_crowded(watch: Watch, timeline: Timeline, requests: int, per: float) -> str:
+    """What the run shows about a window that let too many requests through: the likely cause
+    only when the limiter's passages (or the absence of a limiter) show it."""
+    if not watch.passages:
+        if watch.semaphores and timeline.peak <= RATE:
+            return (
+                f"No RateLimiter was passed through, but {watch.semaphores} asyncio.Semaphore "
+                f"was created, and never more than {timeline.peak} requests were in flight: an "
+                "asyncio.Semaphore(rate) in place of a rate limiter. It limits how many requests "
+                "are in flight, not how many START per window: a fast server answers, and the "
+                "next request goes at once.\n"
+                "Try: send every request inside `async with` ONE RateLimiter(rate, per)."
+            )
+        if not watch.semaphores and timeline.peak == requests:
+            return (
+                f"No RateLimiter was passed through and no semaphore made: all {requests} "
+                "requests were in flight at once, nothing limited them.\n"
+                "Try: create ONE RateLimiter(rate, per) before the tasks, and send every request "
+                "inside `async with` that same limiter."
+            )
+        return "No RateLimiter was passed through.\nTry: send every request inside `async with` it."
+    if watch.limiters > 1:
+        return (
+            f"{watch.limiters} RateLimiter objects were made for {len(watch.passages)} "
+            "passages: a limiter created for each request has an empty window of its own and "
+            "never waits.\n"
+            "Try: create ONE RateLimiter(rate, per) before the tasks, and send every request "
+            "inside `async with` that same limiter."
+        )
+    crowd = crowded_passages(watch.passages, per)
+    woken = sorted(p.woke_from for p in crowd if p.woke_from is not None)
+    together = max(same_moment_runs(woken), key=len, default=[])
+    if len(together) > RATE:
+        return (
+            f"{len(together)} callers went through acquire() together, every one of them woken "
+            "from an asyncio.sleep() that ended at the same moment, though only "
+            f"{RATE} fit in a window: each had found the window full, computed the same wait, "
+            "and went when it ended without looking again, blind to the others.\n"
+            "Likely mistake: no asyncio.Lock in acquire() around the check, the wait and the "
+            "record: with the lock, one caller at a time decides, and records its passage "
+            "before the next one looks.\n"
+            "Try: `async with self._lock:` around the whole of acquire()."
+        )
+    if woken and all(on_a_tick(deadline, per) for deadline in woken):
+        return (
+            "The callers that waited were let through exactly on multiples of `per` on the "
+            "loop's clock: a counter reset on a clock tick (`loop.time() // per`), a fixed "
+            "window. A burst just before a tick and another right after it are only moments "
+            "apart, yet counted apart.\n"
+            "Try: let the window slide with each request: remember when the last `rate` went "
+            "(a deque), and let the next one go only once the oldest is `per` seconds old."
+        )
+    times, spacing = [p.at for p in crowd], per / RATE
+    burst = [t for t in times if t - times[0] < spacing / 2]
+    refills = times[len(burst) - 1 :]
+    gaps = [b - a for a, b in itertools.pairwise(refills)]
+    if gaps and all(abs(gap - spacing) < spacing / 4 for gap in gaps):
+        return (
+            f"After a burst of {len(burst)}, one more caller every {spacing:.2f} s "
+            "(per / rate): a token bucket of `rate` tokens refilled one by one. It keeps the "
+            "average rate, but the full bucket's burst and the refills land in one window.\n"
+            "Try: keep a log of the last `rate` passages instead (a deque of loop.time()), and "
+            "let the next one go only once the oldest is `per` seconds old."
+        )
+    return (
+        "Try: remember when the last `rate` requests went (a deque of loop.time()), and let "
+        "the next one go only once the oldest of them is `per` seconds old."
+    )
+
+
+def crowded_passages(passages: list[Passage], per: float) -> list[Passage]:
+    """The passages of the first window holding more than RATE, as the callers saw them go
+    (a caller sees its passage a little after the limiter records it: the same margin as the
+    server's referee)."""
+    ordered, window = sorted(passages, key=lambda p: p.at), per - scaled(MARGIN)
+    for first in range(len(ordered) - RATE):
+        if ordered[first + RATE].at - ordered[first].at < window:
+            return [p for p in ordered[first:] if p.at < ordered[first].at + window]
+    return []
+
+
+def same_moment_runs(moments: list[float]) -> list[list[float]]:
+    """Sorted moments grouped into runs, each closer than SAME_MOMENT to the one before."""
+    runs: list[list[float]] = []
+    for moment in moments:
+        if runs and moment - runs[-1][-1] < SAME_MOMENT:
+            runs[-1].append(moment)
+        else:
+            runs.append([moment])
+    return runs
+
+
+def on_a_tick(moment: float, per: float) -> bool:
+    offset = moment % per
+    return min(offset, per - offset) < SAME_MOMENT
+
+
+class WallClock:
+    """time.time() as rate_limit.py sees it: the real wall clock, until the test sets it back."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.reads = 0
+
+    def time(self) -> float:
+        self.reads += 1
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch) -> WallClock:
+    """The wall clock of the learner's module (`time.time`), which the test can set back."""
+    clock = WallClock()
+    view = types.ModuleType("time")
+    view.__getattr__ = lambda name: getattr(time, name)  # type: ignore[method-assign]
+    view.time = clock.time  # type: ignore[attr-defined]
+    for name, value in list(vars(rate_limit).items()):
+        if value is time:
+            monkeypatch.setattr(rate_limit, name, view)
+        elif value is time.time:
+            monkeypatch.setattr(rate_limit, name, clock.time)
+    return clock
+
+
 # ---------------------------------------------------------------- the behaviours
 
 
@@ -167,7 +380,7 @@ async def test_the_bodies_come_back_in_the_order_of_the_urls(
 
 
 async def test_the_server_never_sees_more_than_rate_requests_in_any_window(
-    http_server: StartServer, timeline: Timeline
+    http_server: StartServer, timeline: Timeline, watch: Watch
 ) -> None:
     server = api(http_server)
     async with warm_session(server) as session:
@@ -176,31 +389,10 @@ async def test_the_server_never_sees_more_than_rate_requests_in_any_window(
     if crowded is None:
         return
     count, first, last = crowded
-    if count == len(server.requests) and timeline.peak > RATE:
-        mistake = (
-            f"{timeline.peak} of them were in flight at once: nothing limited them.\n"
-            "Likely mistake: no limiter around the request, or a limiter created for each "
-            "request (each one has its own empty window and never waits).\n"
-            "Try: create ONE RateLimiter(rate, per) before the tasks, and send every request "
-            "inside `async with` that same limiter."
-        )
-    else:
-        mistake = (
-            "Likely mistakes:\n"
-            "  - an asyncio.Semaphore(rate) in place of a rate limiter: it limits how many "
-            "requests are in flight, not how many START per window; a fast server answers, and "
-            "the next request goes at once;\n"
-            "  - a token bucket that holds `rate` tokens and refills them one by one: a full "
-            "bucket's burst plus the tokens refilled meanwhile all land in one window;\n"
-            "  - a counter reset on a clock tick (a fixed window): a burst just before the "
-            "tick and another right after it are only moments apart.\n"
-            "Try: remember when the last `rate` requests went (a deque), and let the next one "
-            "go only once the oldest of them is `per` seconds old."
-        )
     pytest.fail(
         f"{call(9)}: the server saw {count} requests start between {first:.2f} s and "
-        f"{last:.2f} s, within {last - first:.2f} s; {limit_rule()}.\n{mistake}\n\n"
-        + timeline.draw(),
+        f"{last:.2f} s, within {last - first:.2f} s; {limit_rule()}.\n"
+        f"{why_crowded(watch, timeline, 9, scaled(PER))}\n\n{timeline.draw()}",
         pytrace=False,
     )
 
@@ -210,12 +402,27 @@ async def test_each_request_starts_as_soon_as_the_window_allows(
 ) -> None:
     server = api(http_server)
     async with warm_session(server) as session:
-        await rate_limit.fetch_all_rate_limited(session, urls(server, 9), RATE, scaled(PER))
+        slower = [f"{url}?delay={SLOWER}" for url in urls(server, 9)]
+        await rate_limit.fetch_all_rate_limited(session, slower, RATE, scaled(PER))
     late, delay = latest_start(server)
     if delay <= scaled(MARGIN):
-        return
+        by_start = sorted(server.requests, key=lambda r: r.start)
+        went = [
+            sorted(int(r.path.split("?")[0].rsplit("/", 1)[-1]) for r in by_start[n : n + RATE])
+            for n in (0, 3, 6)
+        ]
+        if went == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]:
+            return
+        pytest.fail(
+            f"{call(9)}: the requests went in the groups {went}; expected [[0, 1, 2], "
+            "[3, 4, 5], [6, 7, 8]]: the tasks asked the limiter in the order of the urls, and "
+            "callers go in the order they arrived (first come, first served).\n"
+            "Try: let one caller at a time look at the window and wait: an asyncio.Lock "
+            "queues the others in the order they came.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
     pytest.fail(
-        f"{call(9)}, the server answering each request in {scaled(RESPONSE):.2f} s: "
+        f"{call(9)}, the server answering each request in {scaled(SLOWER):.2f} s: "
         f"{needless_wait(server, late)}\n"
         f"Expected: {RATE} requests at once, then each one as soon as the request {RATE} "
         f"places before it STARTED {scaled(PER):.2f} s ago (within "
@@ -228,7 +435,7 @@ async def test_each_request_starts_as_soon_as_the_window_allows(
 
 
 async def test_the_window_slides_it_is_not_reset_on_a_clock_tick(
-    http_server: StartServer, timeline: Timeline
+    http_server: StartServer, timeline: Timeline, watch: Watch
 ) -> None:
     # Two bursts of 2 x RATE requests, 2.5 windows apart: whatever the phase of a clock tick,
     # one of the bursts starts at least half a window before a tick.
@@ -248,14 +455,7 @@ async def test_the_window_slides_it_is_not_reset_on_a_clock_tick(
         f"Two bursts of {2 * RATE} requests through one RateLimiter(rate={RATE}, "
         f"per={scaled(PER):.2f}), {scaled(2.5 * PER):.2f} s apart: the server saw {count} "
         f"requests start between {first:.2f} s and {last:.2f} s; {limit_rule()}.\n"
-        "Likely mistake: a counter reset every `per` seconds (on a clock tick such as "
-        "`loop.time() // per`, or by a timer): a fixed window. Requests at the end of one "
-        "window and at the start of the next are only moments apart, yet counted apart. "
-        "(Or one of the mistakes that "
-        "test_the_server_never_sees_more_than_rate_requests_in_any_window names.)\n"
-        "Try: let the window slide with each request: remember when the last `rate` requests "
-        "went (a deque), and let the next one go only once the oldest is `per` seconds old.\n\n"
-        + timeline.draw(),
+        f"{why_crowded(watch, timeline, 4 * RATE, scaled(PER))}\n\n{timeline.draw()}",
         pytrace=False,
     )
 
@@ -307,5 +507,51 @@ async def test_a_request_that_gives_up_waiting_frees_its_turn(
         "Try: a caller that stops waiting (its timeout, or cancel()) must not keep a passage: "
         "record a passage only once the wait is over, or undo your reservation when the wait "
         "is cancelled (except asyncio.CancelledError: undo it, then raise).\n\n" + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_the_limit_holds_when_the_system_clock_is_set_back(
+    http_server: StartServer, timeline: Timeline, wall_clock: WallClock
+) -> None:
+    # An administrator (or NTP) sets the system clock back one hour while requests wait.
+    server = api(http_server)
+    patience = scaled(3 * PER + RESPONSE)  # the 9 requests need 2 * PER + RESPONSE
+
+    async def set_the_clock_back() -> None:
+        await asyncio.sleep(scaled(PER / 2))
+        wall_clock.offset = -3600.0
+        timeline.mark("system clock set back 1 h")
+
+    stalled = False
+    async with warm_session(server) as session, clients() as tg:
+        tg.create_task(set_the_clock_back())
+        try:
+            async with asyncio.timeout(patience):
+                await rate_limit.fetch_all_rate_limited(session, urls(server, 9), RATE, scaled(PER))
+        except TimeoutError:
+            stalled = True
+    crowded = crowded_window(server)
+    if not stalled and crowded is None:
+        return
+    seen = (
+        f"had sent only {len(server.requests)} of the 9 requests after {patience:.2f} s"
+        if stalled
+        else f"let {crowded[0] if crowded else 0} requests start within one window"
+    )
+    cause = (
+        f"rate_limit.py read the wall clock, time.time(), {wall_clock.reads} times: a limiter "
+        "on the wall clock computes its waits from a clock that jumps. Set back, it waits an "
+        "hour for the clock to catch up; set forward, it lets a crowd through.\n"
+        if wall_clock.reads
+        else ""
+    )
+    pytest.fail(
+        f"{call(9)}, the system clock set back one hour at {scaled(PER / 2):.2f} s: it {seen}.\n"
+        f"{cause}"
+        "Expected: the same schedule as always, 3 requests at 0.00 s, "
+        f"{scaled(PER):.2f} s and {scaled(2 * PER):.2f} s: a rate limit measures durations.\n"
+        "Try: measure time with `asyncio.get_running_loop().time()` (or time.monotonic()), a "
+        "clock that only moves forward, at its own pace.\n\n" + timeline.draw(),
         pytrace=False,
     )

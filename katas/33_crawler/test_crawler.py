@@ -4,14 +4,16 @@ import asyncio
 import gc
 import itertools
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+import aiohttp
 import crawler
 import pytest
 from aiohttp import web
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, scaled
 from servers import HttpServer, Request
 
 PAGE = 0.1  # seconds every page takes to serve
@@ -56,6 +58,8 @@ TIMED = {
     "A/a2": ["A/"],
 }
 SLOW, DEADLINE = 1.0, 0.5
+# A/crash's server closes the connection without an answer (it crashed).
+CRASHING = {"A/": ["A/crash", "A/a1"], "A/crash": [], "A/a1": ["A/a2"], "A/a2": []}
 
 Servers = Callable[[Iterable[web.AbstractRouteDef]], HttpServer]  # the http_server fixture
 
@@ -83,6 +87,8 @@ class Site:
                 raise web.HTTPNotFound()
             self.transports.append(request.transport)
             await self._serve(request, name)
+            if name.endswith("/crash") and request.transport is not None:
+                request.transport.close()  # no answer at all
             body = "".join(f'<a href="{self.href(host, to)}">{to}</a>\n' for to in self.links[name])
             return web.Response(
                 text=f"<html><body>\n{body}</body></html>", content_type="text/html"
@@ -252,11 +258,21 @@ def raised_text(error: Exception, took: float) -> str:
         pending += e.exceptions if isinstance(e, BaseExceptionGroup) else []
         leaves += [] if isinstance(e, BaseExceptionGroup) else [e]
     shown = ", ".join(f"{type(e).__name__}({e})" for e in leaves)
+    if any(isinstance(e, aiohttp.ClientResponseError) for e in leaves):
+        cause = (
+            f"{BROKEN} answers 404 Not Found, and raise_for_status() turned the 404 into an "
+            "exception that escaped the task of that page"
+        )
+    elif any(isinstance(e, aiohttp.ClientError) for e in leaves):
+        cause = (
+            "a server closed the connection without an answer, and aiohttp's ClientError "
+            "escaped the task of that page: a connection error nobody catches"
+        )
+    else:
+        cause = "an error escaped the task of one page"
     return (
-        f"raised {shown}: the error of one page stopped the whole crawl "
-        f"(the site has one broken link: {BROKEN} answers 404 Not Found).\n"
-        "Likely mistake: response.raise_for_status(), or an error left to escape the task of one "
-        "page: the TaskGroup then cancels every other fetch and raises.\n"
+        f"raised {shown}: the error of one page ended the crawl and lost every page found.\n"
+        f"What happened: {cause}; the TaskGroup then cancels every other fetch and raises.\n"
         "Expected: the URL in result.broken, and the crawl going on.\n"
         "Try: check `response.ok` and catch aiohttp.ClientError inside the task of each page; "
         "record the URL in result.broken and return."
@@ -344,6 +360,44 @@ async def test_every_page_is_requested_exactly_once_despite_the_loops(http_serve
         )
     listing = ", ".join(f"{name} {count} times" for name, count in again.items())
     fail(f"the site received some requests more than once: {listing}.\n{mistake}", site, draw=True)
+
+
+async def test_a_server_that_hangs_up_is_a_broken_link_and_the_crawl_goes_on(
+    http_server: Servers,
+) -> None:
+    site = Site(http_server, CRASHING)
+    found = await site.crawl()  # raising (one hang-up stopping the crawl) fails here
+    broken = {site.name(url) for url in found.broken}
+    pages = sorted(site.graph(found))
+    if broken == {"A/crash"} and pages == ["A/", "A/a1", "A/a2"]:
+        return
+    fail(
+        f"returned broken={sorted(broken)} and pages for {pages}.\n"
+        "Expected: broken=['A/crash'] (its server closed the connection without an answer) "
+        "and the crawl going on past it: pages for ['A/', 'A/a1', 'A/a2'].\n"
+        "Try: catch aiohttp.ClientError around the request of each page (a connection that "
+        "fails or hangs up raises one) and put that URL in result.broken.",
+        site,
+    )
+
+
+async def test_a_crawl_cancelled_by_its_caller_ends_cancelled(http_server: Servers) -> None:
+    site = Site(http_server, TIMED, delays={"B/slow": SLOW})
+    call = f"crawl('A/', max_depth=5, per_host={PER_HOST}, deadline={scaled(3.0):g})"
+    await cancel_midway(
+        crawler.crawl(site.url("A/"), max_depth=5, per_host=PER_HOST, deadline=scaled(3.0)),
+        after=1.5 * PAGE,
+        what=call,
+        timeline=site.timeline,
+    )
+    open_ = await still_open(site)
+    if open_:
+        pytest.fail(
+            f"{call} was cancelled by its caller and ended, but left {open_} connection(s) to "
+            "the site open: its session was not closed on the way out.\n"
+            "Try: `async with aiohttp.ClientSession() as session:` around the crawl.",
+            pytrace=False,
+        )
 
 
 async def test_pages_up_to_max_depth_are_requested_and_none_beyond(http_server: Servers) -> None:
@@ -520,6 +574,70 @@ async def test_the_crawl_stops_at_the_deadline(http_server: Servers) -> None:
         "in time), nothing broken (B/slow was cut off, not broken) and timed_out=True.\n"
         "Try: let the pages record themselves in the Crawl as they arrive, so that what was "
         "fetched before the deadline is there when it fires.",
+        site,
+        draw=True,
+    )
+
+
+class WallClock:
+    """time.time() as crawler.py sees it: the real wall clock, until the test moves it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+        self.reads = 0
+
+    def time(self) -> float:
+        self.reads += 1
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch) -> WallClock:
+    """The wall clock of the learner's module (`time.time`), which the test can set forward."""
+    clock = WallClock()
+    view = types.ModuleType("time")
+    view.__getattr__ = lambda name: getattr(time, name)  # type: ignore[method-assign]
+    view.time = clock.time  # type: ignore[attr-defined]
+    for name, value in list(vars(crawler).items()):
+        if value is time:
+            monkeypatch.setattr(crawler, name, view)
+        elif value is time.time:
+            monkeypatch.setattr(crawler, name, clock.time)
+    return clock
+
+
+async def test_the_deadline_holds_when_the_system_clock_is_set_forward(
+    http_server: Servers, wall_clock: WallClock
+) -> None:
+    # An administrator (or NTP) sets the system clock forward one hour during the crawl.
+    site = Site(http_server, SITE)
+
+    async def set_the_clock_forward() -> None:
+        await asyncio.sleep(scaled(1.5 * PAGE))
+        wall_clock.offset = 3600.0
+        site.timeline.mark("system clock set forward 1 h")
+
+    mover = asyncio.create_task(set_the_clock_forward())
+    try:
+        found = await site.crawl()
+    finally:
+        mover.cancel()
+    if not found.timed_out and len(found.pages) == len(LEVELS[0] + LEVELS[1] + LEVELS[2]) - 1:
+        return
+    fail(
+        f"returned after {site.took:.2f} s with timed_out={found.timed_out} and "
+        f"{len(found.pages)} pages, the system clock set forward one hour at "
+        f"{scaled(1.5 * PAGE):.2f} s; the crawl needs about 0.4 s and had 3 s, so expected "
+        "the whole graph and timed_out=False.\n"
+        + (
+            f"crawler.py read the wall clock, time.time(), {wall_clock.reads} times: a deadline "
+            "on the wall clock jumps with it. Set forward, the deadline passes at once; set "
+            "back, it never comes.\n"
+            if wall_clock.reads
+            else ""
+        )
+        + "Try: `async with asyncio.timeout(deadline):` around the whole crawl: it reads the "
+        "loop's clock, which only moves forward, at its own pace.",
         site,
         draw=True,
     )

@@ -3,9 +3,11 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, suppress
+import types
+from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import file_digests
 import pytest
@@ -38,7 +40,7 @@ class SlowDisk:
         self._stop = threading.Event()
         # The writer threads start here, in the fixture: starting a thread takes a while on a
         # busy machine, and inside the test that would count as blocking the event loop.
-        self._jobs: queue.SimpleQueue[tuple[Path, float] | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Path, float, float] | None] = queue.SimpleQueue()
         self._writers = [
             threading.Thread(target=self._writer, name=f"slow disk {n}") for n in range(WRITERS)
         ]
@@ -51,7 +53,9 @@ class SlowDisk:
         self.contents[path] = content
         return path
 
-    def slow_file(self, name: str, content: bytes, seconds: float = SLOW) -> Path:
+    def slow_file(
+        self, name: str, content: bytes, seconds: float = SLOW, opens_after: float = 0.0
+    ) -> Path:
         if not hasattr(os, "mkfifo"):
             pytest.fail(
                 "This kata's slow disk is made of named pipes (os.mkfifo), which need Linux, "
@@ -61,7 +65,8 @@ class SlowDisk:
         path = self.folder / name
         os.mkfifo(path)
         self.contents[path] = content
-        self._jobs.put((path, seconds))  # a writer thread waits for its reader
+        # A writer thread waits `opens_after` seconds, then for its reader.
+        self._jobs.put((path, seconds, opens_after))
         return path
 
     def slow_files(self, count: int) -> list[Path]:
@@ -73,8 +78,15 @@ class SlowDisk:
         while (job := self._jobs.get()) is not None:
             self._serve(*job)
 
-    def _serve(self, path: Path, seconds: float) -> None:
-        """Once a reader opens the pipe, deliver the content in pieces, then close it (EOF)."""
+    def _serve(self, path: Path, seconds: float, opens_after: float) -> None:
+        """Once a reader opens the pipe, deliver the content in pieces, then close it (EOF).
+
+        With `opens_after`, a reader's open() of the file blocks until that many seconds after
+        the file was made (a share that takes its time to answer): the writer opens its end
+        only then.
+        """
+        if self._stop.wait(scaled(opens_after)):
+            return
         fd = os.open(path, os.O_WRONLY)  # waits until a reader opens the file (or close() does)
         if self._stop.is_set():
             os.close(fd)
@@ -121,6 +133,72 @@ def disk(tmp_path: Path, timeline: Timeline) -> Iterator[SlowDisk]:
     slow_disk = SlowDisk(tmp_path, timeline)
     yield slow_disk
     slow_disk.close()
+
+
+@pytest.fixture
+def semaphores(monkeypatch: pytest.MonkeyPatch) -> list[asyncio.Semaphore]:
+    """Every asyncio.Semaphore the learner's module creates during the test, in a list."""
+    made: list[asyncio.Semaphore] = []
+
+    class Semaphore(asyncio.Semaphore):
+        def __init__(self, value: int = 1) -> None:
+            super().__init__(value)
+            made.append(self)
+
+    view = types.ModuleType("asyncio")
+    view.__getattr__ = lambda name: getattr(asyncio, name)  # type: ignore[method-assign]
+    view.Semaphore = view.BoundedSemaphore = Semaphore  # type: ignore[attr-defined]
+    for name, value in list(vars(file_digests).items()):
+        if value is asyncio:
+            monkeypatch.setattr(file_digests, name, view)
+        elif value in (asyncio.Semaphore, asyncio.BoundedSemaphore):
+            monkeypatch.setattr(file_digests, name, Semaphore)
+    return made
+
+
+class Hashing:
+    """Where the learner's module calls hashlib: the threads, and which call ran on which."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []  # (what, thread ident)
+
+    def watched(self, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((f"hashlib.{name}()", threading.get_ident()))
+            made = function(*args, **kwargs)
+            return _Hash(made, self) if hasattr(made, "update") else made
+
+        return call
+
+
+class _Hash:
+    """A hash object whose update() calls are noted too."""
+
+    def __init__(self, inner: Any, hashing: Hashing) -> None:
+        self._inner, self._hashing = inner, hashing
+
+    def update(self, data: bytes) -> None:
+        self._hashing.calls.append(("update()", threading.get_ident()))
+        self._inner.update(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+@pytest.fixture
+def hashing(monkeypatch: pytest.MonkeyPatch) -> Hashing:
+    """Watch the learner's module's hashlib: every hashing call and the thread it ran on."""
+    watch = Hashing()
+    view = types.ModuleType("hashlib")
+    view.__getattr__ = lambda name: getattr(hashlib, name)  # type: ignore[method-assign]
+    for name in ("file_digest", "new", "sha256"):
+        setattr(view, name, watch.watched(name, getattr(hashlib, name)))
+    for name, value in list(vars(file_digests).items()):
+        if value is hashlib:
+            monkeypatch.setattr(file_digests, name, view)
+        elif value in (hashlib.file_digest, hashlib.new, hashlib.sha256):
+            monkeypatch.setattr(file_digests, name, watch.watched(name, value))
+    return watch
 
 
 def call_text(paths: list[Path], limit: int) -> str:
@@ -228,27 +306,79 @@ async def test_the_loop_stays_free_while_a_slow_file_is_read(
     )
 
 
-async def test_never_more_than_limit_files_are_open_at_once(
+async def test_the_loop_stays_free_while_a_slow_file_is_opened(
     disk: SlowDisk, timeline: Timeline
+) -> None:
+    # On a network share, open() itself can wait for the server: this one takes 0.2 s.
+    paths = [disk.slow_file("share.bin", b"on a share\n" * 100, opens_after=SLOW)]
+    async with timeline.heartbeat(TICK) as ticks:
+        await digest_all(paths, LIMIT)
+    read = disk.reads.get(paths[0])
+    opened = read.start if read is not None else timeline.now()
+    if sum(ticks[0] < tick < opened for tick in ticks) >= 2:
+        return
+    pytest.fail(
+        f"{call_text(paths, LIMIT)}: while share.bin was being opened (its open() took "
+        f"{SLOW:.1f} s), a task that wanted to tick every {TICK * 1000:.0f} ms barely ticked: "
+        "the event loop was blocked, waiting in open().\n"
+        "Expected: the loop free the whole time: open() blocks as a read() does.\n"
+        "Try: open the file inside the function that runs in the worker thread "
+        "(`with path.open('rb') as file:` inside sha256_of), not in the coroutine.\n\n"
+        + timeline.draw(),
+        pytrace=False,
+    )
+
+
+async def test_the_bytes_are_hashed_in_the_worker_thread_too(
+    disk: SlowDisk, hashing: Hashing
+) -> None:
+    paths = [disk.file("a.bin", BINARY), disk.file("b.bin", BINARY[::-1])]
+    loop_thread = threading.get_ident()
+    await digest_all(paths, LIMIT)
+    on_the_loop = [what for what, thread in hashing.calls if thread == loop_thread]
+    if not on_the_loop:
+        return
+    pytest.fail(
+        f"{call_text(paths, LIMIT)}: {on_the_loop[0]} ran on the event loop's thread "
+        f"({len(on_the_loop)} hashing call(s) there in all). Hashing is CPU work: for a big "
+        "file (a 4 GB backup) that is seconds during which no other task runs.\n"
+        "Expected: open, read and hash all in the worker thread; the loop only awaits.\n"
+        "Try: one plain function that opens the file and hashes it "
+        "(`hashlib.file_digest(file, 'sha256').hexdigest()`), run whole with "
+        "`await asyncio.to_thread(sha256_of, path)`.",
+        pytrace=False,
+    )
+
+
+async def test_never_more_than_limit_files_are_open_at_once(
+    disk: SlowDisk, timeline: Timeline, semaphores: list[asyncio.Semaphore]
 ) -> None:
     paths = disk.slow_files(4)
     await digest_all(paths, LIMIT)
     if timeline.peak <= LIMIT:
         return
-    if timeline.peak == len(paths):
-        mistake = (
-            "All of them were open at once: nothing limited them.\n"
-            "Likely mistake: a to_thread per file gathered with no semaphore, or a Semaphore "
-            "created per file (inside the coroutine that reads one file): each file then has "
-            "its own, with a free slot, and never waits for the others."
+    made = len(semaphores)
+    if made >= len(paths):
+        seen = (
+            f"{made} asyncio.Semaphore objects were made for {len(paths)} files: a Semaphore "
+            "created per file (inside the coroutine that reads one file) has free slots of its "
+            "own, so no file ever waits for another."
+        )
+    elif made == 0 and timeline.peak == len(paths):
+        seen = "All of them were open at once, and no semaphore was made: nothing limited them."
+    elif made == 1:
+        seen = (
+            "One semaphore was made, yet more files than its slots were open at once: the "
+            "files were opened before they waited for a slot, and held open while waiting."
         )
     else:
-        mistake = "Some files did not wait for a free slot."
+        seen = "Some files did not wait for a free slot."
     pytest.fail(
         f"{call_text(paths, LIMIT)}: {timeline.peak} slow files were open at the same time; "
-        f"expected at most {LIMIT}.\n{mistake}\n"
-        "Try: create ONE asyncio.Semaphore(limit) before the tasks, and read each file inside "
-        "`async with` that semaphore: `async with slots: return await asyncio.to_thread(...)`."
+        f"expected at most {LIMIT}.\n{seen}\n"
+        "Try: create ONE asyncio.Semaphore(limit) before the tasks, and open, read and close "
+        "each file inside `async with` that semaphore: "
+        "`async with slots: return await asyncio.to_thread(sha256_of, path)`."
         f"\n\n{timeline.draw()}",
         pytrace=False,
     )

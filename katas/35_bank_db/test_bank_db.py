@@ -5,7 +5,7 @@ import random
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ class Gate:
     loop: asyncio.AbstractEventLoop
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     company: asyncio.Event = field(default_factory=asyncio.Event)  # another transaction began
+    other_read: asyncio.Event = field(default_factory=asyncio.Event)  # a read done elsewhere
     connection: int = 0  # the connection it holds (0: none yet)
     _open: threading.Event = field(default_factory=threading.Event)
 
@@ -128,6 +129,16 @@ class Database:
             gate.loop.call_soon_threadsafe(gate.reached.set)
             gate._open.wait(timeout=scaled(2))  # never forever, whatever the test does
 
+    def fetched(self, number: int) -> None:
+        """Rows were fetched on connection `number` (in its thread): a read is done."""
+        gate = self.gate
+        if gate is not None and gate.connection and gate.connection != number:
+            gate.loop.call_soon_threadsafe(gate.other_read.set)
+
+    def since(self, first: int, connection: int) -> list[str]:
+        """The statements of `connection` from statements[first] on."""
+        return [s.sql for s in self.statements[first:] if s.connection == connection]
+
     def hold(self, matches: Callable[[str], bool]) -> Gate:
         self.gate = Gate(matches, asyncio.get_running_loop())
         return self.gate
@@ -176,9 +187,39 @@ class Watched(sqlite3.Connection):
         self.closed = True
         super().close()
 
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or WatchedCursor)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)  # what sqlite3 does, with our cursor
+
+
+class WatchedCursor(sqlite3.Cursor):
+    """A cursor that reports when its rows were fetched: the read is done."""
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        finally:
+            self.connection.database.fetched(self.connection.number)  # type: ignore[attr-defined]
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        finally:
+            self.connection.database.fetched(self.connection.number)  # type: ignore[attr-defined]
+
 
 def starts_a_transaction(sql: str) -> bool:
     return sql.lstrip().split(" ", 1)[0].upper() in ("BEGIN", "UPDATE", "INSERT", "DELETE")
+
+
+def is_begin(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("BEGIN")
+
+
+def is_commit(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("COMMIT")
 
 
 def is_update(sql: str) -> bool:
@@ -265,6 +306,7 @@ async def test_a_transfer_the_database_refuses_halfway_changes_nothing(database:
     async with Bank(path) as bank:
         for source, target in (("alice", "frozen"), ("frozen", "alice")):
             call = f"transfer({source!r}, {target!r}, 10)"
+            first = len(database.statements)
             try:
                 await bank.transfer(source, target, 10)
             except sqlite3.Error:
@@ -283,9 +325,7 @@ async def test_a_transfer_the_database_refuses_halfway_changes_nothing(database:
                 pytest.fail(
                     f"{call} failed halfway (the database refused to change 'frozen'), yet the "
                     f"file holds: {changes(ACCOUNTS, after_failure)}.\n"
-                    "Likely mistake: each UPDATE committed on its own (autocommit, or a commit "
-                    "after each statement), or a commit in the error path (`finally: await "
-                    "db.commit()`).\n"
+                    f"{what_was_committed(database, first)}"
                     "Expected: both UPDATEs in ONE transaction, committed only once both "
                     "succeeded, rolled back otherwise.\n"
                     "Try: `try: ...both updates...; await db.commit()` and `except BaseException: "
@@ -321,6 +361,34 @@ async def test_a_transfer_the_database_refuses_halfway_changes_nothing(database:
     )
 
 
+def what_was_committed(database: Database, first: int) -> str:
+    """How a refused transfer got half of it into the file, read from its statements."""
+    refused = next(
+        (s for s in database.statements[first:] if is_update(s.sql) and "'frozen'" in s.sql), None
+    )
+    if refused is None:
+        return ""
+    ran = database.since(first, refused.connection)
+    in_transaction = False
+    for sql in ran:
+        word = sql.lstrip().split(" ", 1)[0].upper()
+        if word == "BEGIN":
+            in_transaction = True
+        elif word in ("COMMIT", "END", "ROLLBACK"):
+            in_transaction = False
+        elif word == "UPDATE" and not in_transaction:
+            return (
+                f"`{sql}` ran with no transaction open (no BEGIN before it): it was committed "
+                "on its own the moment it ran (autocommit), whatever came after.\n"
+            )
+    if any(is_commit(sql) for sql in ran[ran.index(refused.sql) + 1 :]):
+        return (
+            f"After the database refused `{refused.sql}`, the transaction was committed all "
+            "the same: a commit in the error path (`finally: await db.commit()`?).\n"
+        )
+    return ""
+
+
 async def test_unknown_accounts_and_missing_funds_are_refused(database: Database) -> None:
     path = database.path
     async with Bank(path) as bank:
@@ -344,8 +412,8 @@ async def test_unknown_accounts_and_missing_funds_are_refused(database: Database
                     pytrace=False,
                 )
             mistake = (
-                "Nothing moved, but the caller was not told: the error was caught and dropped.\n"
-                "Try: roll back, then `raise` it again."
+                "Nothing moved, but the caller was not told: catching the error without "
+                "raising it again.\nTry: roll back, then `raise` it again."
                 if in_file == ACCOUNTS
                 else "Likely mistake: an UPDATE of a missing account changes no row and raises "
                 "nothing, so the other half goes through alone.\n"
@@ -372,6 +440,177 @@ async def test_unknown_accounts_and_missing_funds_are_refused(database: Database
             "expected no change at all.\nTry: roll back whenever a transfer raises.",
             pytrace=False,
         )
+
+
+async def reached(gate: Gate, task: asyncio.Task[Any]) -> bool:
+    """Wait until the gate holds its statement (True), or the task ended without it (False)."""
+    holding = asyncio.create_task(gate.reached.wait())
+    try:
+        async with asyncio.timeout(scaled(2)):
+            await asyncio.wait({holding, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        holding.cancel()
+    return gate.reached.is_set()
+
+
+async def cancel_at(
+    database: Database, bank: Bank, matches: Callable[[str], bool]
+) -> asyncio.Task[None] | None:
+    """Start transfer('alice', 'bob', 10), cancel it while a statement that `matches` is held
+    in the writer's thread, then let the statement go on. The transfer's task once it ended;
+    None if it never ran such a statement."""
+    gate = database.hold(matches)
+    transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
+    try:
+        if await reached(gate, transfer):
+            transfer.cancel()  # the await ends now; the statement still runs, in its thread
+    finally:
+        gate.release()
+        await asyncio.wait({transfer})
+        database.gate = None
+    return transfer if gate.reached.is_set() else None
+
+
+async def test_a_cancelled_transfer_rolls_back_and_the_next_one_works(database: Database) -> None:
+    moments = [
+        ("while its first UPDATE ran", is_update),
+        ("while its BEGIN IMMEDIATE waited for SQLite's write lock", is_begin),
+    ]
+    async with Bank(database.path) as bank:
+        for done, (moment, matches) in enumerate(moments):
+            call = f"transfer('alice', 'bob', 10), cancelled {moment}"
+            first = len(database.statements)
+            cancelled = await cancel_at(database, bank, matches)
+            if cancelled is None:
+                continue  # it never ran such a statement: nothing to cancel there
+            if not cancelled.cancelled():
+                outcome = cancelled.exception() or f"returned {cancelled.result()!r}"
+                pytest.fail(
+                    f"{call}, did not end cancelled ({outcome!r}): the CancelledError was "
+                    "swallowed, so its caller (a request handler, a shutdown) never learns it "
+                    "stopped.\nTry: `except BaseException: await db.rollback(); raise`.",
+                    pytrace=False,
+                )
+            rolled_back = any("ROLLBACK" in s.sql.upper() for s in database.statements[first:])
+            still_open: sqlite3.OperationalError | None = None
+            try:
+                await bank.transfer("carol", "dave", 10)
+            except sqlite3.OperationalError as error:
+                if "within a transaction" not in str(error):
+                    raise
+                still_open = error
+            if still_open is not None:
+                pytest.fail(
+                    f"{call}; then transfer('carol', 'dave', 10) raised {still_open!r}: the "
+                    "cancelled transfer's transaction was still open"
+                    + ("" if rolled_back else ", and no ROLLBACK ever ran")
+                    + ". Cancelling an `await` does not stop the statement, which still runs "
+                    "in the connection's thread.\n"
+                    + (
+                        "A transfer cancelled halfway was rolled back (the test tried that "
+                        "first), so the rollback handles a cancellation, but not this one: the "
+                        "`await db.execute('BEGIN IMMEDIATE')` comes before the `try:` whose "
+                        "except rolls back, so a cancellation that lands on it skips the "
+                        "rollback.\nTry: put the BEGIN inside the try."
+                        if done
+                        else "The except clause that rolls back does not catch a cancellation: "
+                        "`except Exception` misses CancelledError, a BaseException.\n"
+                        "Try: `except BaseException: await db.rollback(); raise`."
+                    ),
+                    pytrace=False,
+                )
+            in_file = await asyncio.to_thread(balances_in, database.path)
+            expected = {**ACCOUNTS, "carol": 90 - 10 * done, "dave": 110 + 10 * done}
+            if in_file != expected:
+                pytest.fail(
+                    f"{call}; then transfer('carol', 'dave', 10). The file holds "
+                    f"{changes(ACCOUNTS, in_file)}; expected carol and dave changed only: the "
+                    "cancelled transfer must leave nothing behind.\n"
+                    "Try: `except BaseException: await db.rollback(); raise`, with the BEGIN "
+                    "inside the try.",
+                    pytrace=False,
+                )
+
+
+async def test_the_funds_are_checked_inside_the_transfer_s_transaction(
+    database: Database,
+) -> None:
+    # Two transfers of 60 out of alice's 100: only one can go through. The second is started
+    # while the first has debited alice but not committed yet (its COMMIT held).
+    async with Bank(database.path) as bank:
+        gate = database.hold(is_commit)
+        first = asyncio.create_task(bank.transfer("alice", "bob", 60))
+        second: asyncio.Task[None] | None = None
+        read_meanwhile = True
+        try:
+            halfway = await reached(gate, first)
+            second = asyncio.create_task(bank.transfer("alice", "carol", 60))
+            try:  # does the second read alice's balance while the first is halfway?
+                async with asyncio.timeout(scaled(HOLD)):
+                    await gate.other_read.wait()
+            except TimeoutError:
+                read_meanwhile = False
+            read_meanwhile = read_meanwhile and halfway
+        finally:
+            gate.release()
+            results = await asyncio.gather(first, *[second or first], return_exceptions=True)
+    refused = [r for r in results if isinstance(r, InsufficientFunds)]
+    other = [r for r in results if isinstance(r, BaseException) and r not in refused]
+    if other:
+        raise other[0]
+    in_file = balances_in(database.path)
+    if len(refused) == 1 and in_file["alice"] == 40:
+        return
+    pytest.fail(
+        "transfer('alice', 'bob', 60) and transfer('alice', 'carol', 60), alice holding 100, "
+        f"the second made while the first was halfway: {2 - len(refused)} went through, and "
+        f"the file holds {changes(ACCOUNTS, in_file)}; expected one InsufficientFunds and "
+        "alice at 40.\n"
+        + (
+            "The second transfer read alice's balance on another connection while the first "
+            "was halfway (debited, not yet committed): it saw the committed 100, and decided "
+            "on it. It checked the funds outside the transfer's transaction and lock: by "
+            "the time it debits, the balance it checked is gone.\n"
+            if read_meanwhile
+            else ""
+        )
+        + "Try: take the lock, BEGIN, and only then read the source's balance on the writer "
+        "connection: the check and both updates in one transaction, one transfer at a time.",
+        pytrace=False,
+    )
+
+
+async def test_a_failed_or_cancelled_read_gives_its_connection_back(database: Database) -> None:
+    async with Bank(database.path, readers=2) as bank:
+        steps = ["two reads of an unknown account (UnknownAccount)", "a cancelled read"]
+        for step in steps:
+            if step == steps[0]:
+                for _ in range(2):
+                    with suppress(UnknownAccount):
+                        await bank.balance("nobody")
+            else:
+                gate = database.hold(is_select)
+                read = asyncio.create_task(bank.balance("carol"))
+                try:
+                    async with asyncio.timeout(scaled(2)):
+                        await gate.reached.wait()
+                    read.cancel()
+                finally:
+                    gate.release()
+                    await asyncio.wait({read})
+                    database.gate = None
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    await asyncio.gather(bank.balance("alice"), bank.balance("bob"))
+            except TimeoutError:
+                pytest.fail(
+                    f"With readers=2, after {step}, two reads side by side had not answered "
+                    f"after {PATIENCE} s: the connections of those reads never came back to "
+                    "the pool, and every later read waits for one for ever.\n"
+                    "Try: give the reader back in `finally:` (`self._idle.put_nowait(reader)`), "
+                    "so an error or a cancellation returns it too.",
+                    pytrace=False,
+                )
 
 
 def twenty_transfers() -> list[tuple[str, str, int]]:

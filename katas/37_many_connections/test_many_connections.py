@@ -1,10 +1,16 @@
 import asyncio
 import contextlib
+import inspect
 import itertools
+import json
+import linecache
 import logging
-import time
+import os
+import socket
+import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import many_connections
@@ -17,16 +23,29 @@ except ImportError:  # Windows has no such limit to raise
     resource = None  # type: ignore[assignment]
 
 HOST = "127.0.0.1"
-CLIENTS = 1000
+# How many clients the big test connects at once: 1,000 by default; `nox -s stress` asks for
+# 10,000 (tests/stress.py sets KATA_CONNECTIONS) and collects the figures in KATA_FIGURES.
+CLIENTS = int(os.environ.get("KATA_CONNECTIONS", "1000"))
+FIGURES = os.environ.get("KATA_FIGURES", "")
+# Open files a process needs besides its connections: pytest, the listening socket, pipes.
+SPARE = 100
 # Connections being opened at a time: fewer than the listen backlog (100 by default), so the
 # kernel never drops a connection attempt (a dropped one is retried only a second later).
 CONNECTING = 50
 # How long a client waits for an answer before it concludes that none is coming.
 PATIENCE = 0.5
 LINES = [b"hello\n", b"a thousand connections\n", b"bye\n"]
+# A client that stops reading sends this much meanwhile, in lines of 1 KiB: far more than the
+# buffers of its connection hold, made small at both ends.
+FLOOD = 4 * 1024 * 1024
+SMALL_BUFFER = 16 * 1024
+# A handle() that waits in drain() holds about 64 KiB of answers (the transport's high-water
+# mark); one that writes without waiting holds all of them.
+BUFFERED_AT_MOST = 1024 * 1024
+# How long the flood must make no progress before the test calls it stalled.
+STILL = 0.1
 
 Address = tuple[str, int]
-Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def fail(message: str) -> NoReturn:
@@ -34,24 +53,56 @@ def fail(message: str) -> NoReturn:
     pytest.fail(message, pytrace=False)
 
 
+@dataclass
+class Connection:
+    """The server's end of one connection, as the test saw its handle() call."""
+
+    writer: asyncio.StreamWriter
+    returned: bool = False  # handle() returned (was not cancelled, did not raise)
+    closing_at_return: bool = False  # ... after writer.close()
+    open_at_return: bool = False  # ... while the connection's socket was still open
+
+
+@dataclass
+class Served:
+    """The learner's server: its address and every connection it served, in order."""
+
+    address: Address = ("", 0)
+    connections: list[Connection] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a handle() call began
+
+
+def socket_open(writer: asyncio.StreamWriter) -> bool:
+    sock = writer.get_extra_info("socket")
+    return sock is not None and sock.fileno() != -1
+
+
 @asynccontextmanager
-async def serving(timeline: Timeline) -> AsyncIterator[Address]:
+async def serving(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
     """The learner's server on an OS-chosen port; every handle() call is drawn on the timeline.
 
     When the test is done, every handle() call must have returned (its client has hung up) and
     closed its side of the connection.
     """
-    writers: list[asyncio.StreamWriter] = []  # the server's end of every connection
+    served = Served()
+    original = many_connections.handle
 
-    def label(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
-        writers.append(writer)
-        return f"handle #{len(writers)}"
+    async def watched(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = Connection(writer)
+        served.connections.append(connection)
+        served.arrived.set()
+        await original(reader, writer)
+        connection.returned = True
+        connection.closing_at_return = writer.is_closing()
+        connection.open_at_return = socket_open(writer)
 
-    timeline.spy(many_connections, "handle", label=label)
+    numbers = itertools.count(1)
+    monkeypatch.setattr(many_connections, "handle", watched)
+    timeline.spy(many_connections, "handle", label=lambda *_: f"handle #{next(numbers)}")
     server = await many_connections.start(HOST, 0)
     try:
-        host, port = server.sockets[0].getsockname()[:2]
-        yield host, port
+        served.address = server.sockets[0].getsockname()[:2]
+        yield served
         if await handlers_left(timeline):
             fail(
                 f"{timeline.in_flight} handle() call(s) were still running "
@@ -60,19 +111,27 @@ async def serving(timeline: Timeline) -> AsyncIterator[Address]:
                 "side).\nTry: `while line := await reader.readline(): ...`, then close the "
                 "writer and `await writer.wait_closed()`."
             )
-        left_open = sum(not writer.is_closing() for writer in writers)
+        left_open = sum(not c.writer.is_closing() for c in served.connections)
         if left_open:
             fail(
                 f"Every client hung up and every handle() call returned, yet {left_open} of "
-                f"the {len(writers)} connections were still open on the server's side: "
-                "handle() never closed its writer, so each connection leaks a socket until "
-                "the garbage collector finds it (a busy server runs out of files first).\n"
+                f"the {len(served.connections)} connections were still open on the server's "
+                "side: handle() never closed its writer, so each connection leaks a socket "
+                "until the garbage collector finds it (a busy server runs out of files first).\n"
                 "Try: `writer.close()` and `await writer.wait_closed()` at the end of "
                 "handle(), in a `finally:` so that it also happens on an error."
             )
     finally:
-        for writer in writers:  # what a wrong answer left open, so that the test's verdict stands
-            writer.close()
+        for connection in served.connections:  # what a wrong answer left open
+            connection.writer.close()
+        # ... and left running: stopped here, while the big test still runs without debug mode
+        # (cancelling ten thousand of them in debug mode takes long enough to look blocked).
+        running = [s.task for s in timeline.spans if s.task is not None and not s.task.done()]
+        with quiet_cancelled_handlers():
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running, timeout=scaled(1.0))
         server.close()
         if hasattr(server, "close_clients"):  # 3.13+: wait_closed() waits for every connection
             server.close_clients()
@@ -121,27 +180,60 @@ async def patiently(read: Coroutine[Any, Any, bytes]) -> bytes | None:
         return None
 
 
+def waiting_at(task: asyncio.Task[Any] | None) -> tuple[list[str], str]:
+    """What a suspended task waits in: the coroutines, outermost first, and the source line of
+    the learner's many_connections.py it is stopped at ("" if none)."""
+    names: list[str] = []
+    line = ""
+    awaited: Any = task.get_coro() if task is not None and not task.done() else None
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None)
+        if frame is None:
+            break
+        names.append(getattr(awaited, "__qualname__", ""))
+        if frame.f_code.co_filename == many_connections.__file__:
+            source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            line = f"`{source}` (many_connections.py:{frame.f_lineno})"
+        awaited = getattr(awaited, "cr_await", None)
+    return names, line
+
+
+def note(line: str) -> None:
+    """A figure of the big test, for `nox -s stress` to print (when it asks for them)."""
+    if FIGURES:
+        with open(FIGURES, "a", encoding="utf-8") as figures:
+            figures.write(f"37_many_connections: {line}\n")
+
+
 @contextmanager
-def open_files_for(connections: int) -> Iterator[None]:
-    """Raise this process's soft limit of open files within its hard limit; restore it after."""
+def open_files_for(connections: int) -> Iterator[int]:
+    """Raise this process's soft limit of open files (within the hard limit) so that it can
+    hold `connections`; restore it after. Yields how many connections fit: all of them, or
+    as many as the OS allows (said in one line, among the figures)."""
     if resource is None:
-        yield
+        yield connections
         return
-    wanted = 2 * connections + 200  # a socket at each end of every connection, and some spare
+    wanted = connections + SPARE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= wanted:
-        yield
-        return
-    if hard != resource.RLIM_INFINITY and hard < wanted:
-        fail(
-            f"This test holds {connections} connections, {wanted} open files, but this "
-            f"process may open at most {hard} (the hard limit). Raise it: `ulimit -Hn {wanted}`."
+    limit = soft
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        why = "its hard limit, ulimit -Hn"
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        except (ValueError, OSError):  # refused (macOS caps it below "unlimited")
+            limit, why = soft, "the OS refused to raise ulimit -n"
+    fits = connections if limit == resource.RLIM_INFINITY else min(connections, limit - SPARE)
+    if fits < connections:
+        note(
+            f"asked for {connections} connections, but a process may open only {limit} files "
+            f"here ({why}): running {fits}."
         )
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     try:
-        yield
+        yield fits
     finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if limit != soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @contextmanager
@@ -155,19 +247,6 @@ def without_debug_mode() -> Iterator[None]:
         yield
     finally:
         loop.set_debug(debug)
-
-
-async def connect_all(address: Address, clients: list[Client]) -> None:
-    """Open CLIENTS connections, CONNECTING at a time; `clients` keeps each as it opens."""
-    gate = asyncio.Semaphore(CONNECTING)
-
-    async def connect() -> None:
-        async with gate:
-            clients.append(await asyncio.open_connection(*address))
-
-    async with asyncio.TaskGroup() as tg:
-        for _ in range(CLIENTS):
-            tg.create_task(connect())
 
 
 class SlowSteps(logging.Handler):
@@ -206,32 +285,152 @@ async def first_answer_without_blocking(address: Address) -> None:
         fail("The event loop was blocked while the first client was answered.")
 
 
-def question(number: int) -> bytes:
-    return f"client {number} says hello\n".encode()
+def clients() -> None:
+    """The client ends of the big test's connections, in a process of their own (the test
+    starts it with the source of this function): one process may not hold enough files for
+    both ends of 10,000 connections.
 
-
-async def ask_everyone(clients: list[Client]) -> list[bytes | None]:
-    """Every client sends its line and waits for the answer, all connections open together.
-
-    Answers are awaited while they keep coming; a silence of PATIENCE ends the wait. A client
-    that got nothing (or lost its connection) has None.
+    Arguments: host port count connecting patience. It opens `count` connections, `connecting`
+    at a time: after each batch it writes {"opened"} and waits for a line "go" on its stdin,
+    which the test writes once the server has accepted them all (a connection the server has
+    not accepted yet waits in the listen backlog, and one more than the backlog holds is
+    dropped, then tried again a second later). Once they are open it writes {"opened",
+    "seconds", "error"}; then every client sends its line and waits for the answer, all at
+    once (a silence of `patience` seconds ends the wait), and it writes {"right", "wrong",
+    "first_wrong", "seconds"}; then it waits for its stdin to close, hangs up every connection
+    and ends.
     """
+    import asyncio
+    import json
+    import sys
+    import time
 
-    async def ask(number: int, reader: asyncio.StreamReader, writer: Any) -> bytes:
-        writer.write(question(number))
-        await writer.drain()
-        return await reader.readline()
+    host, port, count, connecting, patience = sys.argv[1:6]
 
-    asks = [asyncio.create_task(ask(n, *client)) for n, client in enumerate(clients)]
-    pending = set(asks)
-    while pending:
-        done, pending = await asyncio.wait(pending, timeout=scaled(PATIENCE))
-        if not done:
-            break  # no answer for a while: the server is not going to answer
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*asks, return_exceptions=True)
-    return [t.result() if not t.cancelled() and t.exception() is None else None for t in asks]
+    def question(number: int) -> bytes:
+        return f"client {number} says hello\n".encode()
+
+    def say(**figures: object) -> None:
+        print(json.dumps(figures), flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+        opened: list[Client] = []
+
+        async def connect() -> None:
+            opened.append(await asyncio.open_connection(host, int(port)))
+
+        started, error = time.perf_counter(), ""
+        while len(opened) < int(count) and not error:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for _ in range(min(int(connecting), int(count) - len(opened))):
+                        tg.create_task(connect())
+            except* OSError as errors:
+                error = repr(errors.exceptions[0])
+            say(opened=len(opened))
+            if (await loop.run_in_executor(None, sys.stdin.readline)).strip() != "go":
+                error = error or "the test said stop"
+        say(opened=len(opened), seconds=time.perf_counter() - started, error=error)
+
+        async def ask(
+            number: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> bytes:
+            writer.write(question(number))
+            await writer.drain()
+            return await reader.readline()
+
+        started = time.perf_counter()
+        asks = [asyncio.create_task(ask(n, *client)) for n, client in enumerate(opened)]
+        pending = set(asks)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=float(patience))
+            if not done:
+                break  # no answer for a while: the server is not going to answer
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*asks, return_exceptions=True)
+        answers = [t.result() if not t.cancelled() and not t.exception() else None for t in asks]
+        wrong = [(n, a) for n, a in enumerate(answers) if a and a != question(n).upper()]
+        say(
+            right=sum(a == question(n).upper() for n, a in enumerate(answers)),
+            wrong=len(wrong),
+            first_wrong=[wrong[0][0], repr(wrong[0][1])] if wrong else None,
+            seconds=time.perf_counter() - started,
+        )
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        for _, writer in opened:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in opened), return_exceptions=True)
+
+    asyncio.run(main())
+
+
+class Clients:
+    """The process holding the client ends (see clients()), and what it reports."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def report(self) -> dict[str, Any]:
+        assert self.process.stdout is not None and self.process.stderr is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            await self.process.wait()
+            fail(
+                "The process that opens the clients' connections ended without a word "
+                f"(exit {self.process.returncode}):\n{(await self.process.stderr.read()).decode()}"
+            )
+        figures: dict[str, Any] = json.loads(line)
+        return figures
+
+    async def open_all(self, served: Served) -> dict[str, Any]:
+        """Let the process open its connections, a batch at a time: each once the server has
+        accepted the last one. Its figures, once they are all open."""
+        assert self.process.stdin is not None
+        before = len(served.connections)
+        while "seconds" not in (figures := await self.report()):
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    while len(served.connections) - before < figures["opened"]:
+                        served.arrived.clear()
+                        await served.arrived.wait()
+            except TimeoutError:
+                self.process.stdin.write(b"stop\n")
+                fail(
+                    f"{figures['opened']} clients had connected, and {scaled(PATIENCE):.2f} s "
+                    f"later the server had served only {len(served.connections) - before} of "
+                    "them with handle(): start() must serve every connection with handle()."
+                )
+            self.process.stdin.write(b"go\n")
+        return figures
+
+
+@asynccontextmanager
+async def clients_process(address: Address, count: int) -> AsyncIterator[Clients]:
+    """Start the clients' process; on the way out, have it hang up, and wait until it ends."""
+    source = f"{inspect.getsource(clients)}\nclients()\n"
+    arguments = [*map(str, address), str(count), str(CONNECTING), str(scaled(PATIENCE))]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        source,
+        *arguments,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield Clients(process)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()  # hang up, every client
+        try:
+            await asyncio.wait_for(process.wait(), scaled(5.0))
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 @contextmanager
@@ -256,9 +455,11 @@ def quiet_cancelled_handlers() -> Iterator[None]:
         loop.set_exception_handler(previous)
 
 
-async def test_each_line_is_answered_before_the_next_is_sent(timeline: Timeline) -> None:
-    async with serving(timeline) as address:
-        reader, writer = await asyncio.open_connection(*address)
+async def test_each_line_is_answered_before_the_next_is_sent(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serving(timeline, monkeypatch) as served:
+        reader, writer = await asyncio.open_connection(*served.address)
         try:
             for line in LINES:
                 writer.write(line)
@@ -280,12 +481,12 @@ async def test_each_line_is_answered_before_the_next_is_sent(timeline: Timeline)
 
 
 async def test_the_server_closes_the_connection_once_the_client_is_done(
-    timeline: Timeline,
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with serving(timeline) as address:
-        reader, writer = await asyncio.open_connection(*address)
+    async with serving(timeline, monkeypatch) as served:
+        reader, writer = await asyncio.open_connection(*served.address)
         try:
-            writer.write(b"hello\nbye\n")
+            writer.write(b"hello\nbye")  # the last line without its newline, as `nc` sends it
             writer.write_eof()  # "I am done sending": the server's readline() now gives b""
             received = await patiently(reader.read())  # every answer, up to the server's close
             if received is None:
@@ -299,61 +500,107 @@ async def test_the_server_closes_the_connection_once_the_client_is_done(
                     "Try: `writer.close()` and `await writer.wait_closed()` at the end of "
                     "handle(), in a `finally:` so that it also happens on an error."
                 )
-            if received != b"HELLO\nBYE\n":
+            if received != b"HELLO\nBYE":
                 fail(
-                    f"The client sent b'hello\\nbye\\n' and closed its side; it received "
+                    f"The client sent b'hello\\nbye' and closed its side; it received "
                     f"{received!r} before the server closed the connection, expected "
-                    "b'HELLO\\nBYE\\n': answer every line the client sent before you close."
+                    "b'HELLO\\nBYE': answer every line the client sent before you close, "
+                    "the last one too, without its newline if it came without one."
+                    + (
+                        "\nThe last line, b'bye', came without a newline and got no answer: "
+                        "readline() returns it as it is at EOF, while readuntil(b'\\n') raises "
+                        "IncompleteReadError on it (its `partial` holds the line)."
+                        if received == b"HELLO\n"
+                        else ""
+                    )
                 )
         finally:
             await hang_up(writer)
 
 
-@pytest.mark.timeout(10)
+async def test_handle_returns_only_once_its_connection_is_closed(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serving(timeline, monkeypatch) as served:
+        reader, writer = await asyncio.open_connection(*served.address)
+        try:
+            writer.write(b"hello\n")
+            writer.write_eof()
+            await patiently(reader.read())
+        finally:
+            await hang_up(writer)
+        await handlers_left(timeline)
+        [connection] = served.connections
+        if connection.returned and not connection.closing_at_return:
+            fail(
+                "The client sent a line and closed its side (EOF); handle() returned without "
+                "closing its connection: its socket stays open until the garbage collector "
+                "finds it.\n"
+                "Try: `writer.close()` and `await writer.wait_closed()` in a `finally:`."
+            )
+        if connection.returned and connection.open_at_return:
+            fail(
+                "The client sent a line and closed its side (EOF); handle() called "
+                "writer.close() and returned while the connection's socket was still open: "
+                "close() only starts closing, the socket is closed a moment later, after "
+                "handle() has returned. Whoever awaits handle() (a TaskGroup, a server "
+                "shutting down, asyncio.run) then believes the connection is gone when it is "
+                "not, and an error of the close is lost.\n"
+                "Likely mistake: writer.close() without `await writer.wait_closed()`.\n"
+                "Try: `writer.close()`, then `await writer.wait_closed()`: it returns once the "
+                "connection is really closed."
+            )
+
+
+@pytest.mark.timeout(10 + CLIENTS / 500)
 async def test_a_thousand_clients_are_all_connected_and_answered_at_once(
-    timeline: Timeline,
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with without_debug_mode():
-        async with serving(timeline) as address:
-            with open_files_for(CLIENTS):
-                await first_answer_without_blocking(address)
-                clients: list[Client] = []
-                try:
-                    started = time.perf_counter()
-                    await connect_all(address, clients)
-                    opened = time.perf_counter() - started
-                    answers = await ask_everyone(clients)
+        async with serving(timeline, monkeypatch) as served:
+            with open_files_for(CLIENTS) as count:
+                await first_answer_without_blocking(served.address)
+                async with clients_process(served.address, count) as clients:
+                    opened = await clients.open_all(served)
+                    if opened["opened"] < count:
+                        fail(
+                            f"Of {count} clients, only {opened['opened']} could connect in "
+                            f"{opened['seconds']:.2f} s: {opened['error']}."
+                        )
+                    answers = await clients.report()
                     alive = timeline.in_flight  # handle() calls running, every client connected
-                finally:
-                    await asyncio.gather(*(hang_up(writer) for _, writer in clients))
             setting = (
-                f"{CLIENTS} clients connected (in {opened:.2f} s), then each sent one line and "
-                "waited for its answer, every connection open"
+                f"{count} clients connected (in {opened['seconds']:.2f} s), then each sent one "
+                "line and waited for its answer, every connection open"
             )
-            expect_every_answer(answers, setting)
-            if alive < CLIENTS:
+            expect_every_answer(answers, count, setting)
+            if alive < count:
                 fail(
                     f"{setting}: all were answered, but only {alive} handle() calls were still "
-                    f"running then: the server closed {CLIENTS - alive} connections whose "
+                    f"running then: the server closed {count - alive} connections whose "
                     "clients had not hung up.\n"
                     "Try: keep answering until readline() gives b'' (the client is done)."
                 )
+    note(
+        f"{count} connections opened in {opened['seconds']:.2f} s, {timeline.peak} handle() "
+        f"calls running at the peak, every client answered in {answers['seconds']:.2f} s."
+    )
 
 
-def expect_every_answer(answers: list[bytes | None], setting: str) -> None:
+def expect_every_answer(answers: dict[str, Any], count: int, setting: str) -> None:
     __tracebackhide__ = True
-    right = sum(answer == question(n).upper() for n, answer in enumerate(answers))
-    if right == CLIENTS:
+    right = answers["right"]
+    if right == count:
         return
-    wrong = [(n, a) for n, a in enumerate(answers) if a is not None and a != question(n).upper()]
-    if wrong:
-        n, answer = wrong[0]
+    if answers["wrong"]:
+        number, answer = answers["first_wrong"]
         fail(
-            f"{setting}: client {n} got {answer!r}, expected {question(n).upper()!r} "
-            f"({len(wrong)} clients got a wrong answer).\n"
+            f"{setting}: client {number} got {answer}, expected "
+            f"b'client {number} says hello\\n' in capitals ({answers['wrong']} clients got a "
+            "wrong answer).\n"
             "Try: answer each line on the connection it came from, in capitals."
         )
-    waited = f"the other {CLIENTS - right} waited {scaled(PATIENCE):.2f} s and no answer came"
+    waited = f"the other {count - right} waited {scaled(PATIENCE):.2f} s and no answer came"
     if right == 1:
         mistake = (
             "The server served ONE connection at a time: the next client is served only when "
@@ -384,10 +631,10 @@ def expect_every_answer(answers: list[bytes | None], setting: str) -> None:
 
 
 async def test_a_cancelled_handler_closes_its_connection_and_stays_cancelled(
-    timeline: Timeline,
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with serving(timeline) as address:
-        reader, writer = await asyncio.open_connection(*address)
+    async with serving(timeline, monkeypatch) as served:
+        reader, writer = await asyncio.open_connection(*served.address)
         try:
             writer.write(LINES[0])
             await writer.drain()
@@ -429,3 +676,119 @@ async def test_a_cancelled_handler_closes_its_connection_and_stays_cancelled(
                 fail(f"After its cancellation, handle() still sent {rest!r}; expected nothing.")
         finally:
             await hang_up(writer)
+
+
+@dataclass
+class Flood:
+    """A client that sends FLOOD bytes of lines and reads none of the answers (yet)."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    server_end: Connection
+    sent: int = 0
+
+    async def send(self) -> None:
+        chunk = (b"x" * 1023 + b"\n") * 64
+        while self.sent < FLOOD:
+            self.writer.write(chunk)
+            await self.writer.drain()
+            self.sent += len(chunk)
+
+    def buffered(self) -> int:
+        """The answers the server holds for this client in memory, in bytes."""
+        return self.server_end.writer.transport.get_write_buffer_size()
+
+
+@asynccontextmanager
+async def flooding(served: Served) -> AsyncIterator[Flood]:
+    """Yields once the client has sent all FLOOD bytes, or once nothing moved for STILL s (its
+    sending stalled); then it reads every answer, checks them, and hangs up."""
+    sock = socket.socket()
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+        await asyncio.get_running_loop().sock_connect(sock, served.address)
+        reader, writer = await asyncio.open_connection(sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await served.arrived.wait()  # handle() starts: make the server's buffer small too
+        server_end = served.connections[-1]
+        server_sock = server_end.writer.get_extra_info("socket")
+        server_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+        flood = Flood(reader, writer, server_end)
+        sending = asyncio.create_task(flood.send())
+        try:
+            seen = (-1, -1)
+            while not sending.done() and seen != (flood.sent, flood.buffered()):
+                seen = (flood.sent, flood.buffered())
+                await asyncio.wait({sending}, timeout=scaled(STILL))
+            await asyncio.sleep(scaled(STILL))  # what was sent is read and answered meanwhile
+            yield flood
+            answers = await patiently(reader.readexactly(FLOOD))
+        finally:
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
+        if answers is None or answers != (b"X" * 1023 + b"\n") * (FLOOD // 1024):
+            fail(
+                f"A client sent {FLOOD // 1024} lines of 1 KiB without reading, then read the "
+                f"answers: {'they did not all come' if answers is None else 'some were wrong'}."
+                "\nExpected: every line answered in capitals, in order."
+            )
+    finally:
+        await hang_up(writer)
+
+
+async def test_a_client_that_stops_reading_makes_its_handler_wait_not_hoard(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serving(timeline, monkeypatch) as served, flooding(served) as flood:
+        held = flood.buffered()
+        if held > BUFFERED_AT_MOST:
+            _, line = waiting_at(timeline.span("handle #1").task)
+            fail(
+                f"A client sent {flood.sent // 1024} lines of 1 KiB and read none of the "
+                f"answers; the server then held {held / 2**20:.1f} MiB of answers in memory for "
+                f"it, and its handle() was still reading{f' (at {line})' if line else ''}.\n"
+                "Expected: handle() waits while the client does not read, holding at most the "
+                "transport's buffer (64 KiB): then the server stops reading too, and the "
+                "client's own sending stops. A thousand such clients would take gigabytes.\n"
+                "Likely mistake: writer.write() without `await writer.drain()`: write() only "
+                "adds to a buffer that nothing limits.\n"
+                "Try: `writer.write(answer)`, then `await writer.drain()`: it waits while the "
+                "buffer is above its high-water mark."
+            )
+
+
+async def test_a_client_that_stops_reading_holds_up_no_other_client(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serving(timeline, monkeypatch) as served, flooding(served) as flood:
+        reader, writer = await asyncio.open_connection(*served.address)
+        try:
+            writer.write(b"hello\n")
+            await writer.drain()
+            answer = await patiently(reader.readline())
+        finally:
+            await hang_up(writer)
+        if answer != b"HELLO\n":
+            names, line = waiting_at(timeline.span("handle #2").task)
+            stalled, _ = waiting_at(timeline.span("handle #1").task)
+            locked = any(n.endswith((".acquire", ".__aenter__")) for n in names)
+            fail(
+                f"A client sent {flood.sent // 1024} lines of 1 KiB and stopped reading; "
+                f"another client then sent b'hello\\n' and got "
+                f"{'nothing' if answer is None else repr(answer)} within "
+                f"{scaled(PATIENCE):.2f} s: one client that does not read held up another."
+                + (f"\nThe second client's handle() was waiting at {line}" if line else "")
+                + (
+                    ", for a lock that the first one's handle() holds across its drain(), "
+                    "which waits for a client that reads nothing: a lock held across an await "
+                    "that does not need it.\n"
+                    "Try: nothing is shared between two connections here: no lock at all; "
+                    "each handle() writes to its own writer."
+                    if locked and any(n.endswith("drain") for n in stalled)
+                    else "."
+                )
+            )

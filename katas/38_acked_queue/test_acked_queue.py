@@ -1,4 +1,5 @@
 import asyncio
+import json
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection
@@ -46,6 +47,8 @@ class Broker:
         self.by_sequence: dict[int, str] = {}
         self.acked: list[str] = []
         self.nakked: list[str] = []
+        self.unconfirmed: list[str] = []  # acked without asking for the server's confirmation
+        self.batches: list[int] = []  # how many messages each pull request of the consumer asked
         self.changed = asyncio.Event()  # set on every ack and every call of process()
 
     async def on_ack(self, msg: Msg) -> None:
@@ -54,11 +57,16 @@ class Broker:
         if msg.data in (b"", b"+ACK"):
             if job not in self.acked:
                 self.acked.append(job)
+            if not msg.reply:  # msg.ack_sync() asks for a reply; msg.ack() sends and goes on
+                self.unconfirmed.append(job)
             self.timeline.mark(f"ack {job}")
         elif msg.data.startswith(b"-NAK"):
             self.nakked.append(job)
             self.timeline.mark(f"nak {job}")
         self.changed.set()
+
+    async def on_pull(self, msg: Msg) -> None:
+        self.batches.append(json.loads(msg.data).get("batch", 1))
 
     def all_acked(self) -> bool:
         return len(self.acked) == len(self.jobs)
@@ -77,6 +85,7 @@ async def broker(
         await js.add_consumer(STREAM, config, durable_name=DURABLE)
         side = Broker(server, timeline, jobs)
         await nc.subscribe(f"$JS.ACK.{STREAM}.{DURABLE}.>", cb=side.on_ack)
+        await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{DURABLE}", cb=side.on_pull)
         for job in jobs:
             side.by_sequence[(await js.publish(SUBJECT, job.encode())).seq] = job
         yield side
@@ -263,6 +272,20 @@ async def test_every_message_is_processed_and_then_acked(
         async with consuming(side, work, workers=2) as consumer:
             await consumer.until(lambda: side.all_acked() and not work.lost(), within=1.0)
     if not work.lost() and side.all_acked() and max(work.calls.values()) == 1:
+        if side.unconfirmed:
+            pytest.fail(
+                f"{consumer.call} on 6 messages: each was processed once, then acked; but the "
+                f"acks of {names(side.unconfirmed)} reached the server as plain messages, "
+                "without a reply subject: the consumer went on without waiting for the server "
+                "to confirm them. An ack still in the client's buffer when the consumer dies "
+                "(a kill, a crash, a lost connection) never arrives, and the message is done "
+                "twice.\n"
+                "Likely mistake: `await msg.ack()`, which queues the ack in the client and "
+                "returns at once.\n"
+                "Try: `await msg.ack_sync()`: it returns once the server has the ack.\n\n"
+                + timeline.draw(),
+                pytrace=False,
+            )
         return
     unacked = [job for job in jobs if job not in side.acked]
     pytest.fail(
@@ -298,11 +321,15 @@ async def test_k_messages_are_processed_at_once_not_one_at_a_time(
         return
     pytest.fail(
         f"{consumer.call} on 6 messages of 0.1 s: at most {timeline.peak} process() call(s) "
-        "were in flight at a time, although 3 workers were asked for: the messages were "
-        "processed one at a time.\n"
-        "Expected: 3 messages in process together.\n"
-        "Likely mistake: one loop that fetches, processes and acks each message in turn, "
-        f"whatever `workers` says.\n{TRY_WORKERS}\n\n{timeline.draw()}",
+        "were in flight at a time, although 3 workers were asked for"
+        + (
+            ": the messages were processed one at a time.\n"
+            "Likely mistake: one loop that fetches, processes and acks each message in turn, "
+            "whatever `workers` says.\n"
+            if timeline.peak <= 1
+            else ".\n"
+        )
+        + f"Expected: 3 messages in process together.\n{TRY_WORKERS}\n\n{timeline.draw()}",
         pytrace=False,
     )
 
@@ -340,17 +367,42 @@ async def test_one_slow_message_does_not_hold_up_the_other_workers(
             meanwhile = [job for job in others if job in work.completed]
             work.gate.set()  # now let the slow one finish
             await consumer.until(side.all_acked, within=1.0)
-    if flowed:
+    asked = max(side.batches, default=1)
+    holding = (
+        f"it asked the server for up to {asked} messages per pull request, so a worker that gets "
+        "several holds them while it works on one, their ack_wait running meanwhile"
+    )
+    if flowed and asked == 1:
         return
+    if flowed:
+        pytest.fail(
+            f"{consumer.call}: the other worker processed m1 to m4 while slow ran, but {holding}: "
+            "a message held that way waits for a slow one, or comes back to another consumer "
+            "when its ack_wait runs out, and is done twice.\n"
+            "Expected: each worker holds one message at a time: `fetch(1)`.\n\n" + timeline.draw(),
+            pytrace=False,
+        )
     waited = [job for job in others if job not in meanwhile]
+    # Which task ran each call: a worker that fetched several messages runs them all itself.
+    slow_worker = timeline.span("process(slow)").task
+    behind = [j for j in waited if (c := timeline.find(f"process({j})")) and c.task is slow_worker]
+    if behind:
+        mistake = (
+            f"{names(behind)} waited in the very worker that ran process(slow): {holding}.\n"
+            "Likely mistake: each worker fetches several messages (`fetch(10)`) and works "
+            "through them one by one.\n"
+        )
+    else:
+        mistake = (
+            "Likely mistake: the messages are handled in batches (fetch `workers` messages, "
+            "gather them, ack, fetch again): a whole batch waits for its slowest message.\n"
+        )
     pytest.fail(
         f"{consumer.call}: while process(slow) was running, the other worker processed only "
-        f"{names(meanwhile)}; {names(waited)} waited for "
-        "slow although a worker was free.\n"
+        f"{names(meanwhile)}; {names(waited)} waited for slow although a worker was free.\n"
         "Expected: m1 to m4 processed and acked by the free worker while slow runs.\n"
-        "Likely mistake: the messages are handled in batches (fetch `workers` messages, "
-        "gather them, ack, fetch again): a whole batch waits for its slowest message.\n"
-        "Try: let each worker fetch its next message as soon as it is done with its own: one "
+        + mistake
+        + "Try: let each worker fetch its next message as soon as it is done with its own: one "
         "loop per worker, `fetch(1)`, process, ack.\n\n" + timeline.draw(),
         pytrace=False,
     )

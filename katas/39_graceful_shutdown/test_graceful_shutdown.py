@@ -2,6 +2,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import FrameType
@@ -10,7 +11,7 @@ from typing import Any, NoReturn
 import graceful_shutdown
 import pytest
 from graceful_shutdown import Summary
-from harness import EARLY, MARGIN, Timeline, scaled
+from harness import EARLY, MARGIN, StartedTasks, Timeline, scaled, started_tasks
 
 # At SIGTERM, a (0.2 s) and b (0.3 s) run on the two workers and c (0.2 s) waits in the queue:
 # all three are done 0.4 s after they were queued, well within the grace of 1 s.
@@ -19,6 +20,14 @@ IN_FLIGHT = {"a": 0.2, "b": 0.3, "c": 0.2}
 LONG = {"long": 10.0, "short": 0.1}
 # How long a client waits for an answer, or for the server to close its connection.
 PATIENCE = 0.5
+# "bad" raises after 0.1 s; "after" (0.1 s) runs next on the same worker.
+FAILING = {"bad": 0.1, "after": 0.1}
+# An idle service gets SIGTERM this long after the test started waiting (the loop then sleeps).
+IDLE = 0.1
+
+
+class JobFailed(Exception):
+    """What job("bad") raises."""
 
 
 def fail(message: str) -> NoReturn:
@@ -38,13 +47,35 @@ class Service:
         self.clients: list[Client] = []
         self.accepted: list[str] = []  # the jobs the service said it queued
         self.signalled = self.returned = 0.0  # when, on the timeline
+        self.ended = 0.0  # when run_service's task ended, on the timeline
+        self.started: StartedTasks | None = None  # every task created while the service ran
+        self.outlived: list[str] = []  # the tasks it started still running when it returned
+        self.handler, self.handler_module = "", ""  # SIGTERM's handler while it ran
+        self.job_ended = asyncio.Event()  # set whenever a job ends
 
     def call(self) -> str:
         return f"run_service(job, ready, workers={self.workers}, grace={self.grace:.2f})"
 
     async def job(self, name: str) -> str:
-        done: str = await self.timeline.work(f"job {name}", self.delays[name], name)
+        error = JobFailed(f"{name} failed") if name == "bad" else None
+        try:
+            done: str = await self.timeline.work(
+                f"job {name}", self.delays[name], name, error=error
+            )
+        finally:
+            self.job_ended.set()
         return done
+
+    async def until_ended(self, name: str) -> None:
+        """Wait until job `name` has ended, or the service has (PATIENCE after the delays)."""
+        assert self.task is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(scaled(sum(self.delays.values()) + PATIENCE)):
+                while not self.task.done() and not (
+                    (span := self.timeline.find(f"job {name}")) and span.end is not None
+                ):
+                    self.job_ended.clear()
+                    await self.job_ended.wait()
 
     def stand_in(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM's handler until the service installs its own: the test process lives on."""
@@ -56,6 +87,7 @@ class Service:
                 self.job, self.port.set_result, workers=self.workers, grace=self.grace
             )
         )
+        self.task.add_done_callback(self.on_return)
         await asyncio.wait(
             {self.task, self.port}, timeout=scaled(PATIENCE), return_when=asyncio.FIRST_COMPLETED
         )
@@ -67,6 +99,16 @@ class Service:
                 f"{self.call()} did not call ready(port) within {scaled(PATIENCE):.2f} s: call "
                 "it once the server listens and the SIGTERM handler is installed."
             )
+
+    def on_return(self, task: "asyncio.Task[Summary]") -> None:
+        self.ended = self.timeline.now()
+        self.job_ended.set()  # whoever waits for a job: the service is gone
+        if self.started is not None:
+            self.outlived = [
+                getattr(t.get_coro(), "__qualname__", t.get_name())
+                for t in self.started.still_running()
+                if t is not task
+            ]
 
     async def client(self) -> "Client":
         client = Client(
@@ -81,6 +123,10 @@ class Service:
         self.signalled = self.timeline.now()
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.sleep(0)
+        self.expect_sigterm_handled()
+
+    def expect_sigterm_handled(self) -> None:
+        __tracebackhide__ = True
         if self.stand_in_got_sigterm:
             fail(
                 f"SIGTERM reached the test's stand-in handler, not {self.call()}: the service "
@@ -98,9 +144,21 @@ class Service:
         waited = self.grace + scaled(PATIENCE)
         await asyncio.wait({self.task}, timeout=waited)
         if self.task.done():
+            self.expect_no_error()
             summary = self.task.result()
             self.returned = self.timeline.now()
             self.timeline.mark("run_service returned")
+            if self.outlived:
+                fail(
+                    f"{self.call()} returned while {len(self.outlived)} task(s) it had started "
+                    f"were still running: {', '.join(f'{n}()' for n in self.outlived)}. "
+                    "Whoever awaits run_service (asyncio.run, a supervisor) goes on, or closes "
+                    "the loop, under them.\n"
+                    "Expected: nothing the service started outlives it: the workers, and the "
+                    "connection handlers too.\n"
+                    "Try: start the workers in a TaskGroup; close every client's connection, "
+                    "and wait for its handler to end, before you return.\n\n" + self.timeline.draw()
+                )
             return summary
         cancelled = [s.label for s in self.timeline.spans if s.cancelled]
         running = [s.label for s in self.timeline.spans if s.end is None]
@@ -124,6 +182,56 @@ class Service:
             f"{self.call()} was still running {waited:.2f} s after SIGTERM, past its grace of "
             f"{self.grace:.2f} s.\n{mistake}\n\n{self.timeline.draw()}"
         )
+
+    def expect_no_error(self) -> None:
+        """run_service ended by raising: say what, and when (a failed job first)."""
+        __tracebackhide__ = True
+        assert self.task is not None
+        if not self.task.done() or self.task.cancelled():
+            return
+        error = self.task.exception()
+        if error is None or isinstance(error, NotImplementedError):
+            return
+        first = error
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        failed = [s.label for s in self.timeline.spans if s.error is not None]
+        when = f"{self.ended - self.signalled:.2f} s after SIGTERM" if self.signalled else ""
+        fail(
+            f"{self.call()} raised {type(error).__name__} ({type(first).__name__}: {first})"
+            + (f" {when}" if when else ", before it was sent SIGTERM")
+            + (
+                f", once {failed[0]} had raised it: a job that fails must not stop the service "
+                "(nor, through the task group, every other job with it).\n"
+                "Expected: the job reported in Summary.failed, and its worker on to the next.\n"
+                "Try: `except Exception:` around `await job(name)` in the worker (after the "
+                "`except asyncio.CancelledError:`), noting the name in `summary.failed`."
+                if failed and isinstance(first, JobFailed)
+                else "."
+            )
+            + f"\n\n{self.timeline.draw()}"
+        )
+
+    async def terminate_while_idle(self) -> None:
+        """SIGTERM from another thread, IDLE s (scaled) later, while the test waits and the
+        loop sleeps with nothing to do: as `docker stop` sends it to a service between two
+        clients."""
+        handler = signal.getsignal(signal.SIGTERM)
+        self.handler = getattr(handler, "__qualname__", repr(handler))
+        self.handler_module = getattr(handler, "__module__", "") or ""
+
+        def send() -> None:
+            self.timeline.mark("SIGTERM")
+            self.signalled = self.timeline.now()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        sender = threading.Timer(scaled(IDLE), send)
+        sender.start()
+        try:
+            assert self.task is not None
+            await asyncio.wait({self.task}, timeout=scaled(IDLE + 1.0))
+        finally:
+            sender.join()
 
     async def stop(self) -> None:
         """Whatever the test saw: hang up, stop the service if it still runs."""
@@ -179,8 +287,9 @@ async def running(
     service = Service(timeline, delays, workers, grace)
     previous = signal.signal(signal.SIGTERM, service.stand_in)
     try:
-        await service.start()
-        yield service
+        with started_tasks() as service.started:
+            await service.start()
+            yield service
     finally:
         await service.stop()
         asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
@@ -188,28 +297,52 @@ async def running(
 
 
 def expect_every_job(
-    summary: Summary, service: Service, finished: list[str], cancelled: set[str]
+    summary: Summary,
+    service: Service,
+    finished: list[str],
+    cancelled: set[str],
+    failed: list[str] | None = None,
 ) -> None:
     __tracebackhide__ = True
-    accounted = summary.finished + summary.cancelled
-    lost = [name for name in service.accepted if name not in accounted]
+    failed = failed or []
+    accounted = summary.finished + summary.cancelled + summary.failed
+    missing = [name for name in service.accepted if name not in accounted]
     call = f"{service.call()} returned {summary}"
-    if lost:
+    expected = f"Expected: finished {finished}, cancelled {sorted(cancelled)}, failed {failed}."
+    spans = {name: service.timeline.find(f"job {name}") for name in missing}
+    raised = [(name, span.error) for name, span in spans.items() if span and span.error]
+    if raised:
+        name, error = raised[0]
         fail(
-            f"{call}: the jobs {lost} were accepted (the client got 'queued ...') and are in "
-            "neither list: lost, as if they had never been sent.\n"
-            f"Expected: finished {finished}, cancelled {sorted(cancelled)}.\n"
-            "Likely mistake: workers that leave once their current job is done, leaving the "
-            "queue full, or jobs still waiting in the queue at the deadline forgotten.\n"
-            "Try: wait for the queue itself (`await queue.join()`) within the grace, and after "
-            "the deadline move what is left in the queue to `cancelled`.\n\n"
+            f"{call}: job({name!r}) raised {error!r}, and the summary has "
+            "it in no list, as if it had never been sent.\n"
+            f"{expected}\n"
+            "Try: note it in `summary.failed` in the worker's `except Exception:`.\n\n"
             + service.timeline.draw()
         )
-    if summary.finished != finished or set(summary.cancelled) != cancelled:
+    if missing:
+        never = [name for name, span in spans.items() if span is None]
         fail(
-            f"{call}; expected finished {finished} (in the order they ended) and cancelled "
-            f"{sorted(cancelled)}.\n\n{service.timeline.draw()}"
+            f"{call}: the jobs {missing} were accepted (the client got 'queued ...') and are in "
+            "no list: lost, as if they had never been sent"
+            + (f"; {never} never started" if never else "")
+            + f".\n{expected}\n"
+            + (
+                "Likely mistake: workers that leave once their current job is done, leaving the "
+                "queue full, or jobs still waiting in the queue at the deadline forgotten.\n"
+                "Try: wait for the queue itself (`await queue.join()`) within the grace, and "
+                "after the deadline move what is left in the queue to `cancelled`.\n\n"
+                if never
+                else "\n"
+            )
+            + service.timeline.draw()
         )
+    if (
+        summary.finished != finished
+        or set(summary.cancelled) != cancelled
+        or summary.failed != failed
+    ):
+        fail(f"{call}; {expected} (finished in the order they ended)\n\n{service.timeline.draw()}")
 
 
 async def test_jobs_in_flight_at_the_signal_all_finish(timeline: Timeline) -> None:
@@ -384,3 +517,56 @@ async def test_sigterm_starts_the_shutdown(timeline: Timeline) -> None:
         await service.terminate()
         summary = await service.stopped()
     expect_every_job(summary, service, finished=["short"], cancelled=set())
+
+
+async def test_a_job_that_fails_is_reported_and_its_worker_goes_on(timeline: Timeline) -> None:
+    async with running(timeline, FAILING, workers=1, grace=1.0) as service:
+        client = await service.client()
+        await client.submit("bad", "after")  # one worker: "after" waits behind "bad"
+        await service.until_ended("after")
+        service.expect_no_error()
+        await service.terminate()
+        summary = await service.stopped()
+    expect_every_job(summary, service, finished=["after"], cancelled=set(), failed=["bad"])
+
+
+async def test_an_idle_service_stops_at_once_on_sigterm(timeline: Timeline) -> None:
+    async with running(timeline, LONG, workers=2, grace=1.0) as service:
+        await service.terminate_while_idle()
+        service.expect_sigterm_handled()
+        assert service.task is not None
+        took = (service.ended if service.task.done() else timeline.now()) - service.signalled
+        # The loop's own handler (asyncio's, uvloop's) is what loop.add_signal_handler installs.
+        outside = not service.handler_module.startswith(("asyncio", "uvloop"))
+        prompt = took <= scaled(0.1 + MARGIN)
+        if prompt and not outside:
+            await service.stopped()
+            return
+        seen = (
+            f"{service.call()} was idle (no client, no job) when SIGTERM came, from outside as "
+            "`docker stop` sends it; it "
+            + (f"returned {took:.2f} s later" if service.task.done() else "was still running ")
+            + ("" if service.task.done() else f"{took:.2f} s later, though it had nothing to do")
+        )
+        if not outside:
+            fail(f"{seen}.\nExpected: the shutdown starts at the signal, with nothing else to do.")
+        handler = (
+            f"SIGTERM's handler was {service.handler}(), installed with signal.signal(): it runs "
+            "between two bytecodes of the main thread, outside the event loop"
+        )
+        fail(
+            f"{seen}.\n"
+            + (
+                f"{handler}, and does not wake a loop that sleeps waiting for I/O: setting the "
+                "event from there schedules the wake-up, and nothing runs it until something "
+                "else (a client, a timer) wakes the loop. An idle service ignores SIGTERM until "
+                "the orchestrator kills it.\n"
+                if not prompt
+                else f"{handler}. This event loop happened to wake up for it (uvloop does, and so "
+                "does a loop that watches another signal already); asyncio's own loop does "
+                "not: there, an idle service ignores SIGTERM "
+                "until something else wakes the loop, or the orchestrator kills it.\n"
+            )
+            + "Try: `loop.add_signal_handler(signal.SIGTERM, stop.set)`: the loop itself wakes "
+            "up and calls stop.set()."
+        )

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import linecache
+import sys
 from collections.abc import Awaitable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import Any, cast
 
 import pytest
@@ -46,11 +49,17 @@ class Wakeups:
 
 
 class StartedTasks:
-    """The tasks created while a `started_tasks()` block ran, in creation order."""
+    """The tasks created while a `started_tasks()` block ran, in creation order, each with the
+    asyncio call that made it (`origins`: "asyncio.gather", "TaskGroup.create_task", ...)."""
 
     def __init__(self) -> None:
         self.tasks: list[asyncio.Task[Any]] = []
+        self.origins: dict[asyncio.Task[Any], str] = {}
         self.wakeups: dict[asyncio.Task[Any], Wakeups] = {}
+
+    def describe(self, task: asyncio.Task[Any]) -> str:
+        """'fetch() (started by asyncio.gather)': the task as a message names it."""
+        return f"{_name(task)}() (started by {self.origins.get(task, 'an unknown call')})"
 
     def still_running(self) -> list[asyncio.Task[Any]]:
         return [task for task in self.tasks if not task.done()]
@@ -93,6 +102,7 @@ def started_tasks(count_wakeups: bool = False) -> Iterator[StartedTasks]:
     def factory(
         loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
     ) -> asyncio.Task[Any]:
+        origin = _asyncio_call(sys._getframe(1))
         probe = None
         if count_wakeups:
             probe = Wakeups(coro)
@@ -102,6 +112,7 @@ def started_tasks(count_wakeups: bool = False) -> Iterator[StartedTasks]:
         else:
             task = asyncio.Task(coro, loop=loop, **kwargs)
         started.tasks.append(task)
+        started.origins[task] = origin
         if probe is not None:
             started.wakeups[task] = probe
         return task
@@ -111,6 +122,13 @@ def started_tasks(count_wakeups: bool = False) -> Iterator[StartedTasks]:
         yield started
     finally:
         loop.set_task_factory(previous)
+
+
+@contextmanager
+def task_origins() -> Iterator[dict[asyncio.Task[Any], str]]:
+    """The asyncio call that started each task created in this block ("asyncio.gather")."""
+    with started_tasks() as started:
+        yield started.origins
 
 
 def _counted(probe: Wakeups, inner: Coroutine[Any, Any, Any]) -> Coroutine[Any, Any, Any]:
@@ -137,6 +155,16 @@ async def cancel_midway(
         caller = asyncio.create_task(call)
         await asyncio.sleep(scaled(after))
     started.tasks.remove(caller)
+    if caller.done():  # it ended before the cancel: nothing of a cancellation to check
+        if not caller.cancelled() and caller.exception() is not None:
+            raise caller.exception()  # type: ignore[misc]  # its own error, as it was raised
+        pytest.fail(
+            f"{what} {_ended(caller)} within {scaled(after):.2f} s, before the test could cancel "
+            "it: it should still have been at work then.\n"
+            "Expected: still running, so that the test can cancel it mid-way.\n"
+            "Try: await the work itself before you return.",
+            pytrace=False,
+        )
     where = _awaiting(caller)
     caller.cancel()
     await asyncio.wait({caller})
@@ -146,7 +174,7 @@ async def cancel_midway(
         for task in left:  # reported here; stopped so the guard does not report them again
             task.cancel()
         await asyncio.wait(left, timeout=scaled(1.0))
-        names = ", ".join(f"{_name(t)}()" for t in left)
+        names = ", ".join(started.describe(t) for t in left)
         pytest.fail(
             f"{what} was cancelled after {scaled(after):.2f} s{where}. When the cancellation "
             f"reached it, {len(left)} of the {len(started.tasks)} task(s) it had started were "
@@ -159,10 +187,9 @@ async def cancel_midway(
             pytrace=False,
         )
     if not caller.cancelled():
-        error = caller.exception()
-        ended = f"raised {error!r}" if error is not None else f"returned {caller.result()!r}"
         pytest.fail(
-            f"{what} was cancelled after {scaled(after):.2f} s{where}, but it {ended} instead "
+            f"{what} was cancelled after {scaled(after):.2f} s{where}, but it {_ended(caller)} "
+            "instead "
             "of ending cancelled: the CancelledError was swallowed on the way.\n"
             "Expected: the caller's CancelledError goes on up once the clean-up is done.\n"
             "Try: clean up in `finally:` (or `except asyncio.CancelledError: ...; raise`), never "
@@ -170,6 +197,35 @@ async def cancel_midway(
             pytrace=False,
         )
     return started
+
+
+def _ended(task: asyncio.Task[Any]) -> str:
+    error = task.exception()
+    return f"raised {error!r}" if error is not None else f"returned {task.result()!r}"
+
+
+ASYNCIO = Path(asyncio.__file__).parent
+
+
+def _asyncio_call(frame: FrameType | None) -> str:
+    """The asyncio call that is creating a task ("asyncio.gather", "TaskGroup.create_task").
+
+    The outermost asyncio frame under the code that asked for it, read from the call stack, so
+    it names the API the code used however it was imported.
+    """
+    outermost = None
+    while frame is not None:
+        if Path(frame.f_code.co_filename).parent == ASYNCIO:
+            outermost = frame
+        elif outermost is not None:
+            break  # the code that called asyncio
+        frame = frame.f_back
+    if outermost is None:
+        return "an unknown call"
+    module, name = Path(outermost.f_code.co_filename).stem, outermost.f_code.co_name
+    return {"taskgroups": f"TaskGroup.{name}", "base_events": f"loop.{name}"}.get(
+        module, f"asyncio.{name}"
+    )
 
 
 def _name(task: asyncio.Task[Any]) -> str:

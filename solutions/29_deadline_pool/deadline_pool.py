@@ -23,6 +23,8 @@ class JobPool:
     - submit() does not wait: it returns at once a future that gets the job's result, or its
       exception. A job with a `timeout` still running `timeout` seconds after it STARTED is
       cancelled, and its future raises TimeoutError; the other jobs go on.
+    - A caller may give up by cancelling its future: a job still queued then never starts; a
+      running one runs to its end, its outcome dropped. The worker goes on either way.
     - shutdown() waits for every submitted job; shutdown(cancel_pending=True) cancels the
       running jobs and the queued ones (which then never start): their futures end cancelled.
       Either way, no worker is left running once it returns. A submit() after shutdown()
@@ -76,24 +78,29 @@ class JobPool:
         - Stage 2: a drain with a `grace` period waits at most `grace` seconds, then cancels
           what is still running or queued, as cancel_pending=True does.
 
-        Calling it again (leaving `async with` after an explicit shutdown) does nothing more.
+        If this call is cancelled mid-drain, it still cancels what is left and stops the
+        workers before its CancelledError goes on. Calling it again (leaving `async with` after
+        an explicit shutdown) does nothing more.
         """
         self._closed = True
-        if not cancel_pending:
-            # A drain: join() returns once every job is done (stage 2: or the grace is over).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await self._queue.join()
-        # What is still queued never starts: its future ends cancelled.
-        while not self._queue.empty():
-            _, _, future = self._queue.get_nowait()
-            future.cancel()
-            self._queue.task_done()
-        # Cancelling a worker cancels the job it runs (see _run); idle ones just stop.
-        for task in self._tasks:
-            task.cancel()
-        # Wait until they have stopped: cancel() only asks.
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            if not cancel_pending:
+                # A drain: join() returns once every job is done (stage 2: or the grace is over).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(grace):
+                        await self._queue.join()
+        finally:
+            # However the drain ended (this call cancelled too): what is still queued never
+            # starts, and its future ends cancelled.
+            while not self._queue.empty():
+                _, _, future = self._queue.get_nowait()
+                future.cancel()
+                self._queue.task_done()
+            # Cancelling a worker cancels the job it runs (see _run); idle ones just stop.
+            for task in self._tasks:
+                task.cancel()
+            # Wait until they have stopped: cancel() only asks.
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _worker(self) -> None:
         """One worker: take the next queued job, run it, settle its future; again and again."""

@@ -90,9 +90,10 @@ class Bank:
         db = self._writer
         # The lock keeps the writer to one transfer at a time: no two share a transaction.
         async with self._writing:
-            # BEGIN IMMEDIATE takes SQLite's write lock now, before the balance is checked.
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                # BEGIN IMMEDIATE takes SQLite's write lock now, before the balance is checked.
+                # Inside the try: a transfer cancelled while BEGIN waits still rolls it back.
+                await db.execute("BEGIN IMMEDIATE")
                 sql = "SELECT balance FROM accounts WHERE name = ?"
                 async with db.execute(sql, (source,)) as cursor:
                     row = await cursor.fetchone()

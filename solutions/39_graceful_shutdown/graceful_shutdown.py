@@ -18,6 +18,7 @@ class Summary:
 
     finished: list[str] = field(default_factory=list)  # ran to the end, in the order they ended
     cancelled: list[str] = field(default_factory=list)  # not done at the deadline
+    failed: list[str] = field(default_factory=list)  # job(name) raised, in the order they failed
 
 
 async def run_service(
@@ -27,8 +28,8 @@ async def run_service(
 
     Clients connect (to an OS-chosen port) and send job names, one per line; each name goes on
     a queue and the client gets b"queued <name>\\n". `workers` tasks run the queued jobs, one at a
-    time each: `await job(name)`. Once it listens and handles SIGTERM, the service calls
-    ready(port).
+    time each: `await job(name)`; a job that raises is reported as failed, and its worker goes
+    on with the next one. Once it listens and handles SIGTERM, the service calls ready(port).
 
     On SIGTERM: stop accepting connections and close the clients' connections; let the workers
     finish every job already queued or running, for at most `grace` seconds (return as soon as
@@ -56,10 +57,13 @@ async def run_service(
             name = await queue.get()
             try:
                 await job(name)
-                summary.finished.append(name)
             except asyncio.CancelledError:
                 summary.cancelled.append(name)
                 raise  # a cancelled worker stays cancelled
+            except Exception:
+                summary.failed.append(name)  # reported; the worker goes on
+            else:
+                summary.finished.append(name)
             finally:
                 queue.task_done()
 

@@ -1,7 +1,7 @@
 """Sends every message at once with asyncio.gather instead of waiting for each one in turn.
 
 caught by: test_each_message_is_sent_only_after_the_previous_one_is_done
-says: did not wait for the previous one
+says: tasks started by asyncio.gather
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Creates a task per message, then awaits them in order: the tasks already run side by side.
 
 caught by: test_each_message_is_sent_only_after_the_previous_one_is_done
-says: create_task
+says: made with asyncio.create_task
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Sets its new loop as the current event loop and never unsets it.
 
 caught by: test_legacy_main_leaves_no_current_event_loop_behind
-says: still set as the current event loop
+says: returned with that loop
 """
 
 import asyncio

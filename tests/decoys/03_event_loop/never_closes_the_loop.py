@@ -1,7 +1,7 @@
 """Creates a new loop and runs the coroutine on it, but never closes the loop.
 
 caught by: test_legacy_main_closes_its_loop_before_returning
-says: is still open
+says: returned, but the event loop it created is still open
 """
 
 import asyncio

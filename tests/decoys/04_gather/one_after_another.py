@@ -1,7 +1,7 @@
 """Awaits each task in turn in a for loop, so the delays add up.
 
 caught by: test_three_tasks_finish_in_about_the_longest_delay
-says: one after another
+says: the calls ran one after another
 """
 
 import asyncio

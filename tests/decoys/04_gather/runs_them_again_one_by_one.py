@@ -1,7 +1,7 @@
-"""When the gather fails, runs every job again one by one to find the failing one: time adds up.
+"""When the gather fails, runs every job again one by one to find the failing one: each runs twice.
 
-caught by: test_a_failed_task_does_not_stop_the_others_or_cost_extra_time
-says: the failure cost extra time
+caught by: test_each_job_runs_once_even_when_one_fails
+says: it ran jobs again after the failure
 """
 
 import asyncio

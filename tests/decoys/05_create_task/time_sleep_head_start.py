@@ -10,6 +10,6 @@ import time
 
 async def make_breakfast(brew_coffee, make_toast):
     coffee = asyncio.create_task(brew_coffee())
-    time.sleep(0.1)  # let the coffee get going
+    time.sleep(0.25)  # let the coffee get going
     toast = await make_toast()
     return [toast, await coffee]

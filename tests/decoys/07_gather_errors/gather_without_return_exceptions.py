@@ -1,7 +1,7 @@
 """Reports with a plain asyncio.gather, which raises the first error instead of listing it.
 
 caught by: test_the_report_holds_each_page_or_error_in_the_place_of_its_url
-says: return_exceptions=True
+says: raises the first error it sees unless
 """
 
 import asyncio

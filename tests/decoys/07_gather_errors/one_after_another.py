@@ -1,7 +1,7 @@
 """Catches each fetch's error in a for loop, awaiting the fetches one after another.
 
 caught by: test_the_report_takes_about_the_slowest_fetch_not_the_sum
-says: one after another
+says: the calls ran one after another
 """
 
 import asyncio

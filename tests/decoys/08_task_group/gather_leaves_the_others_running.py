@@ -1,7 +1,7 @@
 """Runs the bookings with asyncio.gather: the first error comes back, but nobody cancels the others.
 
 caught by: test_a_failed_booking_cancels_the_bookings_still_running
-says: nobody cancelled
+says: ran in tasks started by asyncio.gather
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Names only group.exceptions[0] in `except* SoldOut as group` when several are sold out.
 
 caught by: test_every_sold_out_service_is_named
-says: naming only one of them
+says: is named, one of the two
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Awaits each booking in turn in a for loop, so the three delays add up.
 
 caught by: test_the_three_bookings_run_at_the_same_time
-says: one after another
+says: the calls ran one after another
 """
 
 from collections.abc import Callable, Coroutine

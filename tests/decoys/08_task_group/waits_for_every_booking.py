@@ -1,7 +1,7 @@
 """Gathers with return_exceptions=True and raises afterwards: a failure waits for the slowest.
 
 caught by: test_the_failure_reaches_the_caller_when_it_happens_not_at_the_end
-says: waited for the other bookings
+says: only then did book_trip pass on the error
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Collects the fares in an as_completed loop under asyncio.timeout: the late calls keep running.
 
 caught by: test_the_late_calls_are_cancelled_when_the_batch_returns
-says: as_completed loop under a timeout
+says: started by asyncio.as_completed
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Uses asyncio.wait(timeout=deadline) and keeps what is done, but never cancels the pending calls.
 
 caught by: test_the_late_calls_are_cancelled_when_the_batch_returns
-says: still running when
+says: made with asyncio.create_task, and nothing cancelled
 """
 
 import asyncio

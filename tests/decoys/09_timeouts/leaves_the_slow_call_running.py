@@ -1,7 +1,7 @@
 """Waits with asyncio.wait(timeout=deadline) and returns the fallback, but never cancels the call.
 
 caught by: test_the_slow_call_is_cancelled_not_left_running
-says: still running when
+says: made with asyncio.create_task, and nothing cancelled
 """
 
 import asyncio

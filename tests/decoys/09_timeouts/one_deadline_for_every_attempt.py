@@ -1,7 +1,7 @@
 """Puts one asyncio.timeout around the whole retry loop: when it fires, no second attempt is made.
 
 caught by: test_a_retry_after_a_timeout_can_still_bring_the_answer
-says: one asyncio.timeout around both attempts
+says: the first timeout ended the whole retrying
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Suppresses every CancelledError around await task, the caller's own cancellation included.
 
 caught by: test_stop_lets_a_cancellation_of_its_own_caller_through
-says: swallowed its own cancellation
+says: without asking whose it was
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Awaits db.commit(order) directly, so cancelling the request cancels the commit halfway.
 
 caught by: test_a_request_cancelled_mid_commit_still_commits_the_order
-says: without a shield
+says: awaited directly inside handle_request
 """
 
 

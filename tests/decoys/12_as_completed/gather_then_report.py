@@ -1,7 +1,7 @@
 """Gathers every download, then reports the pages: in url order, and only once all are in.
 
 caught by: test_progress_is_reported_fastest_first
-says: asyncio.gather returns its results in the order you passed them
+says: collected first and reported afterwards
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Starts every download as a task, then awaits them in url order: the slow first holds up the rest.
 
 caught by: test_progress_is_reported_fastest_first
-says: awaiting the downloads in a for loop over the urls
+says: each one waiting for the one before it
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Returns the first answer but never cancels the other mirrors: they keep running.
 
-caught by: test_the_fastest_mirrors_answer_wins
-says: still running when the test ended
+caught by: test_the_losers_are_cancelled_and_finished_before_it_returns
+says: and it cancels nothing
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Creates the semaphore inside each task, so every fetch has its own and none ever waits.
 
 caught by: test_never_more_than_limit_fetches_at_once
-says: a semaphore created inside each task
+says: once for each fetch
 """
 
 import asyncio

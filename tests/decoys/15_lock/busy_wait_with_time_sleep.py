@@ -1,7 +1,7 @@
 """Waits for the running deposit with a busy flag and time.sleep(), which freezes the event loop.
 
 caught by: test_five_deposits_at_once_lose_no_update
-says: time.sleep()
+says: called time.sleep(0.01)
 """
 
 import time

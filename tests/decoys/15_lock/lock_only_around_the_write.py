@@ -1,7 +1,7 @@
 """Locks only the write: the balance is read outside the lock, so it is stale when written.
 
 caught by: test_five_deposits_at_once_lose_no_update
-says: the read must be inside it too
+says: a lock around the write alone
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Creates the asyncio.Lock inside deposit(), so every deposit has its own lock and none waits.
 
 caught by: test_five_deposits_at_once_lose_no_update
-says: a lock created inside deposit()
+says: made an asyncio.Lock of its own
 """
 
 import asyncio

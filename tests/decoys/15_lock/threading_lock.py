@@ -1,7 +1,7 @@
 """Uses threading.Lock: the second deposit blocks the whole event loop waiting for the first.
 
 caught by: test_five_deposits_at_once_lose_no_update
-says: the event loop was blocked
+says: asked for the threading.Lock
 """
 
 import threading

@@ -1,7 +1,7 @@
 """Calls gate.wait() without await, so it only builds a coroutine and nobody waits at the gate.
 
 caught by: test_no_request_is_sent_before_go
-says: never awaited
+says: wait() was called but never awaited
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Checks a flag every 0.05 s (polling) instead of waiting on an Event, so go is noticed late.
 
-caught by: test_every_request_is_sent_the_moment_go_is_given
-says: polling
+caught by: test_a_client_waits_at_the_gate_without_polling
+says: Polling
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Counts the orchestrator as a party too: Barrier(len(workers) + 1) waits for one that never comes.
 
 caught by: test_every_worker_reports_every_phase_in_order
-says: parties
+says: 4 parties for 3 workers
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Sleeps a fixed 0.2 s between phases, long enough for the others, instead of waiting for them.
 
-caught by: test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_each_phase
-says: waiting a fixed time
+caught by: test_the_next_phase_starts_the_moment_the_last_worker_has_finished
+says: not woken by the last worker's arrival
 """
 
 import asyncio

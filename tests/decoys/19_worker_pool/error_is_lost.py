@@ -1,7 +1,7 @@
 """Runs the workers as bare tasks and gathers them with return_exceptions=True: an error vanishes.
 
 caught by: test_an_error_in_one_handle_stops_every_worker_and_propagates
-says: the error was lost
+says: handed the ServiceDown back as a value
 """
 
 import asyncio

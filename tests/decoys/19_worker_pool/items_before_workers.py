@@ -1,7 +1,7 @@
 """Puts every item of the stream into the bounded queue before starting the workers: put() hangs.
 
 caught by: test_every_item_of_a_stream_is_handled_exactly_once
-says: before the workers are started
+says: no worker task had been started yet
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Awaits queue.join() but the workers never call task_done(), so join() waits forever.
 
 caught by: test_every_item_is_handled_exactly_once
-says: task_done()
+says: no worker ever called queue.task_done()
 """
 
 import asyncio

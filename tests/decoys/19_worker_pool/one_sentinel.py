@@ -1,7 +1,7 @@
 """Puts one None sentinel after the items for all the workers: only one worker ever stops.
 
 caught by: test_every_item_is_handled_exactly_once
-says: one sentinel per worker
+says: 1 sentinel(s) (None) were put for 3 workers
 """
 
 import asyncio

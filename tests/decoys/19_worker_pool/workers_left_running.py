@@ -1,7 +1,7 @@
 """Waits for queue.join() and returns, but never stops the workers: they wait in get() forever.
 
 caught by: test_no_worker_is_left_running_after_it_returns
-says: still running
+says: Nothing stopped them
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Breaks out of `async for` over iter_items(api) without aclosing: closed later, by the GC.
 
 caught by: test_first_n_closes_the_session_before_it_returns
-says: aclosing
+says: a `break` out of `async for` leaves the generator paused
 """
 
 import contextlib

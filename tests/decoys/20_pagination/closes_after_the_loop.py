@@ -1,7 +1,7 @@
 """Closes the session after the page loop, not in `finally`: closing the stream early skips it.
 
 caught by: test_closing_the_stream_early_closes_its_session
-says: finally
+says: the close comes after the page loop
 """
 
 import contextlib

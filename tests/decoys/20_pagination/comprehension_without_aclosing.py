@@ -1,7 +1,7 @@
 """Runs the async comprehension on iter_items(api) directly: a raising predicate leaves it open.
 
 caught by: test_collect_matching_closes_the_session_when_the_predicate_raises
-says: aclosing
+says: an error leaving an async comprehension
 """
 
 import contextlib

@@ -1,7 +1,7 @@
 """Gives the connection back in `except Exception:` and after the `yield`: a cancel skips both.
 
 caught by: test_a_body_cancelled_mid_query_gives_the_connection_back[asynccontextmanager]
-says: CancelledError is not an Exception
+says: the release runs for an exception but not for a cancellation
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Calls hash_file(path) right in the coroutine, so each blocking call freezes the event loop.
 
-caught by: test_the_loop_keeps_ticking_while_the_files_are_hashed
-says: the event loop was blocked
+caught by: test_hash_file_runs_in_worker_threads_not_on_the_loop_thread
+says: It called hash_file(path) itself, in the coroutine
 """
 
 from collections.abc import Callable

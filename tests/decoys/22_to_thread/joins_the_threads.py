@@ -1,7 +1,7 @@
 """Starts a threading.Thread per file and join()s them: the threads overlap, join blocks the loop.
 
 caught by: test_the_loop_keeps_ticking_while_the_files_are_hashed
-says: the event loop was blocked
+says: thread.join() was called on the event loop's thread
 """
 
 import threading

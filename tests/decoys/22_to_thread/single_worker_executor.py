@@ -1,7 +1,7 @@
 """Uses an executor of its own with max_workers=1: its one thread hashes one file at a time.
 
 caught by: test_the_four_files_are_hashed_at_the_same_time
-says: max_workers=1
+says: with max_workers=1 its one thread runs one call at a time
 """
 
 import asyncio

@@ -1,7 +1,7 @@
-"""Lets the callback append to a list and checks it every 0.2 s, so a message waits for the check.
+"""Lets the callback append to a list and checks it every 0.25 s, so a message waits for the check.
 
 caught by: test_receive_returns_as_soon_as_the_last_message_arrives
-says: polling
+says: the message did not wake receive
 """
 
 import asyncio
@@ -20,7 +20,7 @@ async def receive(sdk: Sdk, n: int) -> list[str]:
     received: list[str] = []
     sdk.subscribe(received.append)  # list.append is thread-safe
     while len(received) < n:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.25)
     return received[:n]
 
 

@@ -1,7 +1,7 @@
 """Raises the first error at once but never cancels the coroutines still running: they go on.
 
 caught by: test_a_failure_cancels_the_running_coroutines_and_waits_for_them
-says: still running
+says: nothing cancelled it
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Awaits each coroutine in turn in a for loop: never over the limit, but one at a time.
 
 caught by: test_limit_coroutines_do_run_at_once_not_one_at_a_time
-says: one after another
+says: only 1 coroutine was running at a time
 """
 
 from collections import deque

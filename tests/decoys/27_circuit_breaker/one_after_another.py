@@ -1,7 +1,7 @@
 """Holds an asyncio.Lock around the whole call, so calls through the breaker run one after another.
 
 caught by: test_calls_through_a_closed_breaker_run_at_the_same_time
-says: one after another
+says: the breaker made them wait for each other
 """
 
 import asyncio

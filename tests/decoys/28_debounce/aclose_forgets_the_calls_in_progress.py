@@ -1,7 +1,7 @@
 """aclose() sends the value waiting but returns while a call of the action is still running.
 
 caught by: test_aclose_waits_for_a_call_in_progress
-says: still running when the test ended
+says: aclose() returned while action(1) was still running
 """
 
 import asyncio

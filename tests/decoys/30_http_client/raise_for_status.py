@@ -1,7 +1,7 @@
 """Calls response.raise_for_status() and catches nothing, so one 404 loses every other result.
 
 caught by: test_a_404_and_a_500_are_reported_for_their_url_and_the_others_still_arrive
-says: one failed URL lost every other result
+says: raise_for_status() turned
 """
 
 import asyncio

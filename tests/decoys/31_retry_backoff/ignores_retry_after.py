@@ -1,7 +1,7 @@
 """Ignores the Retry-After header and always waits its own backoff.
 
 caught by: test_a_retry_after_header_sets_the_wait
-says: Retry-After
+says: instead of your own backoff
 """
 
 import asyncio

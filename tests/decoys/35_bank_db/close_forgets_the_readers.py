@@ -90,8 +90,8 @@ class Bank:
         assert self._writer is not None, "open the Bank first"
         db = self._writer
         async with self._writing:
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 sql = "SELECT balance FROM accounts WHERE name = ?"
                 async with db.execute(sql, (source,)) as cursor:
                     row = await cursor.fetchone()

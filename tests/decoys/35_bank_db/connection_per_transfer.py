@@ -87,8 +87,8 @@ class Bank:
         error, both balances are as they were.
         """
         async with aiosqlite.connect(self.path) as db:
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 sql = "SELECT balance FROM accounts WHERE name = ?"
                 async with db.execute(sql, (source,)) as cursor:
                     row = await cursor.fetchone()

@@ -1,7 +1,7 @@
 """Awaits a too-slow member's close() in the broadcast: the close waits for her, so does the room.
 
 caught by: test_a_member_who_stops_reading_does_not_hold_up_the_others
-says: her close()
+says: awaits her close() in the broadcast
 """
 
 import asyncio

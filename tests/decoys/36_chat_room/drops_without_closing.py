@@ -1,7 +1,7 @@
 """Drops a too-slow member from the room but never closes its connection: it silently misses all.
 
 caught by: test_a_member_whose_outbox_overflows_is_dropped_and_disconnected
-says: still open
+says: her connection was still open
 """
 
 import asyncio

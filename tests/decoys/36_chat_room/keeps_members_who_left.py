@@ -1,7 +1,7 @@
 """Never removes a member whose connection ended: the room counts it and fills its outbox forever.
 
 caught by: test_a_member_who_leaves_is_removed_from_the_room
-says: still counts her
+says: her handler returned, yet room.members still counts her
 """
 
 import asyncio

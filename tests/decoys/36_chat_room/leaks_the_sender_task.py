@@ -1,7 +1,7 @@
 """Starts each member's sender with create_task and never stops it: it outlives the member.
 
 caught by: test_a_member_who_leaves_is_removed_from_the_room
-says: still running
+says: task(s) were still running
 """
 
 import asyncio

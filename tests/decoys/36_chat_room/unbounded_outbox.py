@@ -1,7 +1,7 @@
 """Gives each member an unbounded asyncio.Queue(): a member that stops reading is never dropped.
 
 caught by: test_a_member_whose_outbox_overflows_is_dropped_and_disconnected
-says: never dropped
+says: her outbox is unbounded
 """
 
 import asyncio

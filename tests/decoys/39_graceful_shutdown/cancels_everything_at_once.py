@@ -19,6 +19,7 @@ Job = Callable[[str], Awaitable[object]]
 class Summary:
     finished: list[str] = field(default_factory=list)  # ran to the end, in the order they ended
     cancelled: list[str] = field(default_factory=list)  # not done at the deadline
+    failed: list[str] = field(default_factory=list)  # job(name) raised, in the order they failed
 
 
 async def run_service(
@@ -45,10 +46,13 @@ async def run_service(
             name = await queue.get()
             try:
                 await job(name)
-                summary.finished.append(name)
             except asyncio.CancelledError:
                 summary.cancelled.append(name)
                 raise  # a cancelled worker stays cancelled
+            except Exception:
+                summary.failed.append(name)  # reported; the worker goes on
+            else:
+                summary.finished.append(name)
             finally:
                 queue.task_done()
 

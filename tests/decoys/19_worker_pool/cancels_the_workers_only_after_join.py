@@ -1,0 +1,47 @@
+"""Cancels its bare worker tasks only after join(): a cancelled process_all leaves them running.
+
+caught by: test_a_cancelled_call_leaves_no_worker_running
+says: it had started were still running
+"""
+
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Callable
+
+Handle = Callable[[str], Awaitable[str]]
+
+
+async def worker(queue: asyncio.Queue[str], handle: Handle, results: list[str]) -> None:
+    while True:
+        item = await queue.get()
+        try:
+            results.append(await handle(item))
+        finally:
+            queue.task_done()
+
+
+async def process_all(items: list[str], handle: Handle, workers: int) -> list[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    results: list[str] = []
+    tasks = [asyncio.create_task(worker(queue, handle, results)) for _ in range(workers)]
+    await queue.join()
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks)
+    return results
+
+
+async def produce_and_consume(
+    source: AsyncIterable[str], handle: Handle, workers: int, maxsize: int
+) -> list[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+    results: list[str] = []
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(worker(queue, handle, results)) for _ in range(workers)]
+        async for item in source:
+            await queue.put(item)
+        await queue.join()
+        for task in tasks:
+            task.cancel()
+    return results

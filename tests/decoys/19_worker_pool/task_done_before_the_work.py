@@ -1,0 +1,45 @@
+"""Calls queue.task_done() as soon as it takes an item, before handling it: join() returns early.
+
+caught by: test_every_item_is_handled_exactly_once
+says: before its handle had finished
+"""
+
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Callable
+
+Handle = Callable[[str], Awaitable[str]]
+
+
+async def worker(queue: asyncio.Queue[str], handle: Handle, results: list[str]) -> None:
+    while True:
+        item = await queue.get()
+        queue.task_done()
+        results.append(await handle(item))
+
+
+async def process_all(items: list[str], handle: Handle, workers: int) -> list[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    results: list[str] = []
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(worker(queue, handle, results)) for _ in range(workers)]
+        await queue.join()
+        for task in tasks:
+            task.cancel()
+    return results
+
+
+async def produce_and_consume(
+    source: AsyncIterable[str], handle: Handle, workers: int, maxsize: int
+) -> list[str]:
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize)
+    results: list[str] = []
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(worker(queue, handle, results)) for _ in range(workers)]
+        async for item in source:
+            await queue.put(item)
+        await queue.join()
+        for task in tasks:
+            task.cancel()
+    return results

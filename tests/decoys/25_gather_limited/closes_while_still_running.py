@@ -1,0 +1,47 @@
+"""Cancels the other tasks on the first error, then closes every coroutine without waiting.
+
+caught by: test_a_failure_cancels_the_running_coroutines_and_waits_for_them
+says: closed while its task was still running
+"""
+
+import asyncio
+from collections import deque
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+
+async def gather_limited(
+    coros: Iterable[Coroutine[Any, Any, Any]], limit: int, *, return_exceptions: bool = False
+) -> list[Any]:
+    coros = list(coros)
+    waiting = deque(coros)
+    tasks: list[asyncio.Task[Any]] = []
+    running: set[asyncio.Task[Any]] = set()
+
+    async def run(coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await coro
+        except Exception as error:
+            if not return_exceptions:
+                raise
+            return error
+
+    try:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        while waiting or running:
+            while waiting and len(running) < limit:
+                task = asyncio.create_task(run(waiting.popleft()))
+                tasks.append(task)
+                running.add(task)
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                error = task.exception()
+                if error is not None:
+                    for other in running:
+                        other.cancel()
+                    raise error
+    finally:
+        for coro in coros:  # close() does nothing to a coroutine that has finished
+            coro.close()
+    return [task.result() for task in tasks]
