@@ -525,6 +525,18 @@ async def test_a_job_that_fails_is_reported_and_its_worker_goes_on(timeline: Tim
         await client.submit("bad", "after")  # one worker: "after" waits behind "bad"
         await service.until_ended("after")
         service.expect_no_error()
+        bad = timeline.find("job bad")
+        if bad is not None and bad.error is not None and timeline.find("job after") is None:
+            fail(  # the service may still be up (closing its server waits for the clients)
+                f"{service.call()}: job 'bad' raised {bad.error!r} at "
+                f"{timeline.drawn(bad.end or 0):.2f} s, "
+                "and job 'after', queued behind it for the one worker, never started: the "
+                "failure took the worker with it. A job that fails must not stop the service "
+                "(nor, through the task group, every other job with it).\n"
+                "Expected: 'bad' reported in Summary.failed, and its worker on to 'after'.\n"
+                "Try: `except Exception:` around `await job(name)` in the worker (after the "
+                "`except asyncio.CancelledError:`), noting the name in `summary.failed`."
+            )
         await service.terminate()
         summary = await service.stopped()
     expect_every_job(summary, service, finished=["after"], cancelled=set(), failed=["bad"])
