@@ -175,11 +175,6 @@ async def hash_all(disk: Disk) -> list[str]:
     return hashes
 
 
-def drawn(timeline: Timeline, instant: float) -> float:
-    """An instant as timeline.draw() shows it: seconds since the first recorded call."""
-    return instant - min(span.start for span in timeline.spans)
-
-
 async def test_the_hashes_come_back_in_the_order_of_the_paths(timeline: Timeline) -> None:
     disk = Disk(timeline, {**FILES, "a.txt": 0.2})  # the first file is the slowest
     hashes = await hash_all(disk)
@@ -213,7 +208,7 @@ async def test_the_loop_keeps_ticking_while_the_files_are_hashed(timeline: Timel
         start, end = call.span.start, call.span.end or timeline.now()
         if any(start < tick < end for tick in ticks):
             continue
-        start, end = drawn(timeline, start), drawn(timeline, end)
+        start, end = timeline.drawn(start), timeline.drawn(end)
         ticked = f"{len(ticks)} tick{'s' if len(ticks) != 1 else ''} in all"
         pytest.fail(
             f"The event loop was blocked while {call.span.label} ran ({start:.2f}-{end:.2f} s): "

@@ -173,11 +173,6 @@ async def receive(sdk: PaymentsSdk) -> list[str]:
     )
 
 
-def drawn(timeline: Timeline, instant: float) -> float:
-    """An instant as timeline.draw() shows it: seconds since the first recorded call."""
-    return instant - min(span.start for span in timeline.spans)
-
-
 async def test_the_messages_arrive_in_the_order_they_were_sent(sdk: PaymentsSdk) -> None:
     messages = await receive(sdk)
     if messages == MESSAGES:
@@ -220,7 +215,7 @@ async def test_receive_returns_as_soon_as_the_last_message_arrives(sdk: Payments
     late = returned - sent
     if late <= scaled(MARGIN):
         return
-    returned, sent = drawn(sdk.timeline, returned), drawn(sdk.timeline, sent)
+    returned, sent = sdk.timeline.drawn(returned), sdk.timeline.drawn(sent)
     seen = (
         f"receive was woken {sdk.woken:,} times: it polls, checking for messages every so "
         "often, and sees one only at its next check."
@@ -276,7 +271,7 @@ async def test_the_loop_keeps_ticking_while_receive_waits(
     for before, after in itertools.pairwise(sent):
         if any(before < tick < after for tick in ticks):
             continue
-        before, after = drawn(timeline, before), drawn(timeline, after)
+        before, after = timeline.drawn(before), timeline.drawn(after)
         pytest.fail(
             f"The event loop was blocked between the SDK's messages at {before:.2f} s and "
             f"{after:.2f} s: it did not tick once, although a task was waiting to tick every "

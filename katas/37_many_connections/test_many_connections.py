@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import many_connections
 import pytest
-from harness import Timeline, scaled
+from harness import Timeline, fail, patiently, scaled
 
 try:
     import resource  # Unix: the limit of open files a process may hold
@@ -46,11 +46,6 @@ BUFFERED_AT_MOST = 1024 * 1024
 STILL = 0.1
 
 Address = tuple[str, int]
-
-
-def fail(message: str) -> NoReturn:
-    __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
 
 
 @dataclass
@@ -155,7 +150,7 @@ async def hang_up(writer: asyncio.StreamWriter) -> None:
 
 async def answer_to(reader: asyncio.StreamReader, line: bytes) -> bytes:
     """The server's answer to `line`, which the client has just sent."""
-    answer = await patiently(reader.readline())
+    answer = await patiently(reader.readline(), PATIENCE)
     if answer is None:
         fail(
             f"The client sent {line!r} and waited {scaled(PATIENCE):.2f} s: no answer came, "
@@ -169,15 +164,6 @@ async def answer_to(reader: asyncio.StreamReader, line: bytes) -> bytes:
             "`await writer.drain()`, repeat."
         )
     return answer
-
-
-async def patiently(read: Coroutine[Any, Any, bytes]) -> bytes | None:
-    """What the read returns, or None if nothing came within PATIENCE (it is cancelled then)."""
-    try:
-        async with asyncio.timeout(scaled(PATIENCE)):
-            return await read
-    except TimeoutError:
-        return None
 
 
 def waiting_at(task: asyncio.Task[Any] | None) -> tuple[list[str], str]:
@@ -488,7 +474,9 @@ async def test_the_server_closes_the_connection_once_the_client_is_done(
         try:
             writer.write(b"hello\nbye")  # the last line without its newline, as `nc` sends it
             writer.write_eof()  # "I am done sending": the server's readline() now gives b""
-            received = await patiently(reader.read())  # every answer, up to the server's close
+            received = await patiently(
+                reader.read(), PATIENCE
+            )  # every answer, up to the server's close
             if received is None:
                 fail(
                     "The client sent two lines and closed its side (EOF); "
@@ -526,7 +514,7 @@ async def test_handle_returns_only_once_its_connection_is_closed(
         try:
             writer.write(b"hello\n")
             writer.write_eof()
-            await patiently(reader.read())
+            await patiently(reader.read(), PATIENCE)
         finally:
             await hang_up(writer)
         await handlers_left(timeline)
@@ -664,7 +652,7 @@ async def test_a_cancelled_handler_closes_its_connection_and_stays_cancelled(
                     "Try: do the cleanup in `finally:` and let the CancelledError go on; if you "
                     "must catch it, end the `except` block with `raise`."
                 )
-            rest = await patiently(reader.read())
+            rest = await patiently(reader.read(), PATIENCE)
             if rest is None:
                 fail(
                     "handle() was cancelled and ended, but the server never closed the "
@@ -726,7 +714,7 @@ async def flooding(served: Served) -> AsyncIterator[Flood]:
                 await asyncio.wait({sending}, timeout=scaled(STILL))
             await asyncio.sleep(scaled(STILL))  # what was sent is read and answered meanwhile
             yield flood
-            answers = await patiently(reader.readexactly(FLOOD))
+            answers = await patiently(reader.readexactly(FLOOD), PATIENCE)
         finally:
             sending.cancel()
             await asyncio.gather(sending, return_exceptions=True)
@@ -769,7 +757,7 @@ async def test_a_client_that_stops_reading_holds_up_no_other_client(
         try:
             writer.write(b"hello\n")
             await writer.drain()
-            answer = await patiently(reader.readline())
+            answer = await patiently(reader.readline(), PATIENCE)
         finally:
             await hang_up(writer)
         if answer != b"HELLO\n":

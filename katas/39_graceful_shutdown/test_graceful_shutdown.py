@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 import graceful_shutdown
 import pytest
 from graceful_shutdown import Summary
-from harness import EARLY, MARGIN, StartedTasks, Timeline, scaled, started_tasks
+from harness import EARLY, MARGIN, StartedTasks, Timeline, fail, patiently, scaled, started_tasks
 
 # At SIGTERM, a (0.2 s) and b (0.3 s) run on the two workers and c (0.2 s) waits in the queue:
 # all three are done 0.4 s after they were queued, well within the grace of 1 s.
@@ -28,11 +28,6 @@ IDLE = 0.1
 
 class JobFailed(Exception):
     """What job("bad") raises."""
-
-
-def fail(message: str) -> NoReturn:
-    __tracebackhide__ = True
-    pytest.fail(message, pytrace=False)
 
 
 class Service:
@@ -252,7 +247,7 @@ class Client:
         for name in names:
             self.writer.write(f"{name}\n".encode())
             await self.writer.drain()
-            answer = await patiently(self.reader.readline())
+            answer = await patiently(self.reader.readline(), PATIENCE)
             sent, expected = f"{name}\n".encode(), f"queued {name}\n".encode()
             if answer == expected:
                 self.service.accepted.append(name)
@@ -267,16 +262,6 @@ class Client:
         self.writer.close()
         with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
-
-
-async def patiently(read: Any) -> bytes | None:
-    """What the read returns, or None if nothing came within PATIENCE."""
-    try:
-        async with asyncio.timeout(scaled(PATIENCE)):
-            result: bytes = await read
-            return result
-    except TimeoutError:
-        return None
 
 
 @asynccontextmanager
@@ -451,7 +436,9 @@ async def test_new_connections_are_refused_after_the_signal(timeline: Timeline) 
         idle = await service.client()
         await idle.submit("long")
         await service.terminate()
-        await patiently(idle.reader.read())  # the service is shutting down once it closes this
+        await patiently(
+            idle.reader.read(), PATIENCE
+        )  # the service is shutting down once it closes this
         try:
             latecomer = await service.client()
         except ConnectionRefusedError:
@@ -473,7 +460,7 @@ async def test_every_client_connection_is_closed_on_shutdown(timeline: Timeline)
         idle = await service.client()
         await idle.submit("long")
         await service.terminate()
-        closed = await patiently(idle.reader.read())
+        closed = await patiently(idle.reader.read(), PATIENCE)
         if closed is None:
             fail(
                 f"{service.call()} got SIGTERM; {scaled(PATIENCE):.2f} s later the connection "
