@@ -10,7 +10,14 @@ the katas adds the guard every test runs in (deadline, blocked loop, leftovers).
 """
 
 from _harness.outcomes import fail, outcome, patiently, raised, settle, still_running
-from _harness.probes import StartedTasks, Wakeups, cancel_midway, started_tasks, task_origins
+from _harness.probes import (
+    StartedTasks,
+    Wakeups,
+    cancel_midway,
+    collect_garbage,
+    started_tasks,
+    task_origins,
+)
 from _harness.timeline import (
     EARLY,
     JITTER,
@@ -37,6 +44,7 @@ __all__ = [
     "Wakeups",
     "as_scheduled",
     "cancel_midway",
+    "collect_garbage",
     "fail",
     "outcome",
     "patiently",

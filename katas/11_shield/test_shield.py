@@ -1,10 +1,9 @@
 import asyncio
-import gc
 import weakref
 
 import pytest
 import shield
-from harness import Timeline, fail, outcome, patiently, scaled, settle
+from harness import Timeline, collect_garbage, fail, outcome, patiently, scaled, settle
 
 ORDER = "order 42: two teapots"
 VALIDATE, COMMIT = 0.1, 0.3  # seconds
@@ -261,7 +260,7 @@ async def test_a_commit_that_outlives_its_request_is_kept_until_it_is_done(
     for span in timeline.spans:
         span.task = None
     timeline.mark("gc.collect()")
-    gc.collect()  # what nobody holds goes now, pending or not
+    await collect_garbage()  # what nobody holds goes now, pending or not
     write = db.write() if db.write is not None else None
     if db.destroyed:
         fail(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import time
 import types
@@ -13,7 +12,7 @@ import aiohttp
 import crawler
 import pytest
 from aiohttp import web
-from harness import EARLY, MARGIN, Timeline, cancel_midway, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, collect_garbage, scaled
 from servers import HttpServer, Request
 
 PAGE = 0.1  # seconds every page takes to serve
@@ -221,15 +220,6 @@ async def still_open(site: Site) -> int:
             break
         await asyncio.sleep(scaled(0.01))
     return len(open_)
-
-
-async def collect_garbage() -> None:
-    """gc.collect() now, with the loop's slow-callback alarm off for that one long step."""
-    loop = asyncio.get_running_loop()
-    alarm, loop.slow_callback_duration = loop.slow_callback_duration, float("inf")
-    gc.collect()
-    await asyncio.sleep(0)  # the collecting step ends before the alarm is back
-    loop.slow_callback_duration = alarm
 
 
 async def hung_up(site: Site, name: str) -> float | None:

@@ -6,12 +6,15 @@ what the run showed:
 - `started_tasks()` records every task created while its block runs (with their wake-ups), so a
   test can say which of them polled, or were still running when they should have finished;
 - `cancel_midway(call, after)` cancels a caller part-way and checks that it ended cancelled and
-  that every task it started had finished by the time the cancellation reached it.
+  that every task it started had finished by the time the cancellation reached it;
+- `collect_garbage()` runs the collector now, in a step of its own: what nobody holds is gone
+  after it (the guard turns automatic collections off while a test runs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import linecache
 import sys
 from collections.abc import Awaitable, Coroutine, Generator, Iterator
@@ -247,3 +250,15 @@ def _awaiting(task: asyncio.Task[Any]) -> str:
             found = f", while at `{line}` ({filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
     return found
+
+
+async def collect_garbage() -> None:
+    """gc.collect() now, with the loop's slow-step alarm off for that one long step: collecting
+    is not the learner's code blocking the loop."""
+    loop = asyncio.get_running_loop()
+    alarm, loop.slow_callback_duration = loop.slow_callback_duration, float("inf")
+    try:
+        gc.collect()
+        await asyncio.sleep(0)  # the collecting step ends before the alarm is back
+    finally:
+        loop.slow_callback_duration = alarm
