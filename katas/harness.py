@@ -3,13 +3,26 @@
 - `_harness/timeline.py`: fake work that keeps a timeline, order probes, wall-clock checks;
 - `_harness/probes.py`: generic checks any kata switches on in a line: polling (wake-ups
   counted), the tasks a call started and whether a cancelled caller left any of them running;
-- `_harness/outcomes.py`: wait for what a test started and say what became of it.
+- `_harness/outcomes.py`: wait for what a test started and say what became of it;
+- `_harness/spies.py`: stand-ins where the learner's module looks (what it creates, calls,
+  reads: `swap_in`, `instances_made`, `wall_clock`) and a clock the test moves (`FakeClock`).
 
 Kata tests import from here plainly (`from harness import Timeline, scaled`); conftest.py beside
 the katas adds the guard every test runs in (deadline, blocked loop, leftovers).
 """
 
-from _harness.outcomes import fail, outcome, patiently, raised, settle, still_running
+from _harness.outcomes import (
+    fail,
+    listed,
+    loop_turns,
+    outcome,
+    outcomes,
+    patiently,
+    raised,
+    settle,
+    still_running,
+    were,
+)
 from _harness.probes import (
     StartedTasks,
     Wakeups,
@@ -17,7 +30,9 @@ from _harness.probes import (
     collect_garbage,
     started_tasks,
     task_origins,
+    waiting_at,
 )
+from _harness.spies import FakeClock, WallClock, instances_made, swap_in, wall_clock
 from _harness.timeline import (
     EARLY,
     JITTER,
@@ -38,20 +53,30 @@ __all__ = [
     "MARGIN",
     "TIME_SCALE",
     "TIME_SCALE_PROBLEM",
+    "FakeClock",
     "Span",
     "StartedTasks",
     "Timeline",
     "Wakeups",
+    "WallClock",
     "as_scheduled",
     "cancel_midway",
     "collect_garbage",
     "fail",
+    "instances_made",
+    "listed",
+    "loop_turns",
     "outcome",
+    "outcomes",
     "patiently",
     "raised",
     "scaled",
     "settle",
     "started_tasks",
     "still_running",
+    "swap_in",
     "task_origins",
+    "waiting_at",
+    "wall_clock",
+    "were",
 ]

@@ -654,7 +654,8 @@ def test_shared_outcome_helpers_say_what_became_of_each_task(tmp_path: Path) -> 
     result = run_tests(
         tmp_path,
         """
-        from harness import fail, outcome, patiently, raised, settle, still_running
+        from harness import fail, listed, loop_turns, outcome, outcomes, patiently, raised, settle
+        from harness import still_running, were
 
         async def test_outcomes() -> None:
             before = asyncio.all_tasks()
@@ -673,6 +674,24 @@ def test_shared_outcome_helpers_say_what_became_of_each_task(tmp_path: Path) -> 
             assert outcome(failing) == "raised ValueError('no')"
             assert await patiently(slow, within=0.05) is None and slow.cancelled()
             assert await patiently(asyncio.sleep(0, 7), within=0.5) == 7
+            assert outcomes({"a": done, "b": failing}) == (
+                "  a returned 'ok'\\n  b raised ValueError('no')"
+            )
+            assert [listed([]), listed("a"), listed("ab"), listed("abc")] == [
+                "", "a", "a and b", "a, b and c"
+            ]
+            assert [were([1]), were([1, 2]), were([])] == ["was", "were", "were"]
+            steps: list[int] = []
+
+            async def stepping() -> None:
+                for step in range(10):
+                    steps.append(step)
+                    await asyncio.sleep(0)
+
+            walker = asyncio.create_task(stepping())
+            await loop_turns(3)
+            assert len(steps) == 3, steps
+            walker.cancel()
 
         async def test_fail() -> None:
             fail("a learner's message, and nothing else")
@@ -717,3 +736,79 @@ def test_the_collector_runs_only_when_a_test_asks_and_is_not_blocking(tmp_path: 
         """,
     )
     assert result.outcome_of("test_garbage").outcome == "passed", result.output
+
+
+def test_spies_see_what_the_learners_module_makes_calls_and_reads(tmp_path: Path) -> None:
+    sandbox = build(tmp_path)
+    folder = sandbox / "katas" / "90_probe"
+    folder.mkdir()
+    (folder / "probe.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            import time
+            from asyncio import Semaphore as Slots
+            from time import time as now
+
+            def make() -> list[object]:
+                return [asyncio.Semaphore(2), Slots(3), asyncio.Lock()]
+
+            def clocks() -> tuple[float, float]:
+                return time.time(), now()
+
+            async def stuck(event: asyncio.Event) -> None:
+                await event.wait()
+            """
+        )
+    )
+    (folder / "test_probe.py").write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            import time
+
+            import probe
+            import pytest
+            from harness import FakeClock, Timeline, instances_made, swap_in, waiting_at
+            from harness import wall_clock
+
+            def test_instances_and_swaps(monkeypatch: pytest.MonkeyPatch) -> None:
+                made = instances_made(monkeypatch, probe, asyncio, "Semaphore")
+                semaphores = probe.make()[:2]
+                assert made == semaphores
+                assert asyncio.Semaphore(1) not in made  # the test's own: not the module's
+                assert isinstance(made[0], asyncio.Semaphore)
+                calls: list[str] = []
+                swap_in(monkeypatch, probe, asyncio, Lock=lambda: calls.append("Lock"))
+                probe.make()
+                assert calls == ["Lock"]
+                assert asyncio.Lock is asyncio.locks.Lock  # only probe.py sees the stand-ins
+
+            def test_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+                wall = wall_clock(monkeypatch, probe)
+                wall.offset = -3600.0
+                first, second = probe.clocks()
+                assert wall.reads == 2
+                assert time.time() - first > 3500 and time.time() - second > 3500
+
+            async def test_fake_clock_and_waiting_at(timeline: Timeline) -> None:
+                clock = FakeClock(timeline)
+                start = clock()
+                clock.advance(61)
+                assert clock() - start == 61 and clock.reads == 2
+                assert "clock +61 s" in timeline.draw()
+                event = asyncio.Event()
+                task = asyncio.create_task(probe.stuck(event))
+                await asyncio.sleep(0)
+                names, line = waiting_at(task, probe)
+                assert names[0] == "stuck" and "Event.wait" in names[-1], names
+                assert line.startswith("`await event.wait()` (probe.py:"), line
+                event.set()
+                await task
+                assert waiting_at(task, probe) == ([], "")
+            """
+        )
+    )
+    result = run(sandbox, "katas/90_probe")
+    for test in ("test_instances_and_swaps", "test_wall_clock", "test_fake_clock_and_waiting_at"):
+        assert result.outcome_of(test).outcome == "passed", result.output

@@ -152,3 +152,41 @@ def test_hints_come_only_on_request_one_stage_at_a_time(kata: Kata) -> None:
                         f"{where.relative_to(REPO)} repeats a hint of stage {stage} "
                         f"({sentence!r}): hints belong in {kata.hints_file.name} only"
                     )
+
+
+def _helpers(kata: Kata) -> dict[str, tuple[bool, str]]:
+    """A kata test file's top-level helpers: name -> (is a function, body without its name,
+    docstring and the kata's own module name, which every kata spells differently)."""
+    helpers = {}
+    for node in ast.parse(kata.tests.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name.startswith("test_"):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None else node.body
+            if all(isinstance(statement, ast.Pass) for statement in body):
+                continue  # `class QueryError(Exception): "..."`: a name, not a probe
+            shape = ast.dump(ast.Module(body=body, type_ignores=[])).replace(
+                repr(kata.stub.stem), "'<kata>'"
+            )
+            helpers[node.name] = (not isinstance(node, ast.ClassDef), shape)
+    return helpers
+
+
+def test_no_two_kata_tests_define_the_same_probe() -> None:
+    """A probe two katas need lives in the harness (katas/_harness), once: a function of the
+    same name, or any helper with the same body, in two kata test files was copied. Classes may
+    share a name (each kata's own fakes: a Database, a Service), not a body."""
+    by_name: dict[str, list[str]] = {}
+    by_body: dict[str, list[str]] = {}
+    for kata in KATAS:
+        for name, (function, body) in _helpers(kata).items():
+            if function:
+                by_name.setdefault(name, []).append(kata.name)
+            by_body.setdefault(body, []).append(f"{kata.name}: {name}")
+    copies = [
+        f"{name}() in {', '.join(katas)}" for name, katas in by_name.items() if len(katas) > 1
+    ]
+    copies += [" = ".join(places) for places in by_body.values() if len(places) > 1]
+    assert not copies, "helpers defined in two kata test files (move them into the harness):\n" + (
+        "\n".join(copies)
+    )

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import inspect
 
 import first_coroutine
@@ -10,29 +12,6 @@ NEVER_AWAITED = (
     "nothing in it runs, and no greeting exists, until it is awaited.\n"
     "Try: `await greet(name)` for each name, and keep what the await gives back."
 )
-
-
-def wrong_greeting(call: str, got: object, expected: str) -> str:
-    """The message for a wrong greeting: what came back, and the likely mistake."""
-    if got is None:
-        mistake = (
-            "it gave None. Did you print the greeting instead of returning it? print() only "
-            "shows text; `return` hands the value to whoever awaits the coroutine."
-        )
-    elif isinstance(got, str):
-        mistake = "close, but mind the comma, the space and the exclamation mark."
-    else:
-        mistake = f"a {type(got).__name__} is not a greeting."
-    return f'{call} gave {got!r}, expected {expected!r}: {mistake}\nTry: return f"Hello, {{name}}!"'
-
-
-def close_coroutines(returned: object) -> int:
-    """Close the coroutines in `returned` (so they cannot warn in a later test); count them."""
-    items = returned if isinstance(returned, list) else [returned]
-    coroutines = [item for item in items if inspect.iscoroutine(item)]
-    for coroutine in coroutines:
-        coroutine.close()
-    return len(coroutines)
 
 
 async def test_calling_greet_gives_a_coroutine_that_runs_only_when_awaited() -> None:
@@ -101,3 +80,26 @@ async def test_greet_all_awaits_greet_once_per_name_in_order(timeline: Timeline)
             f"{call} ran {timeline.started or 'no greet() at all'}, expected {expected}: "
             f"greet_all must await greet(name) once per name, in the order of the names.\n{likely}"
         )
+
+
+def wrong_greeting(call: str, got: object, expected: str) -> str:
+    """The message for a wrong greeting: what came back, and the likely mistake."""
+    if got is None:
+        mistake = (
+            "it gave None. Did you print the greeting instead of returning it? print() only "
+            "shows text; `return` hands the value to whoever awaits the coroutine."
+        )
+    elif isinstance(got, str):
+        mistake = "close, but mind the comma, the space and the exclamation mark."
+    else:
+        mistake = f"a {type(got).__name__} is not a greeting."
+    return f'{call} gave {got!r}, expected {expected!r}: {mistake}\nTry: return f"Hello, {{name}}!"'
+
+
+def close_coroutines(returned: object) -> int:
+    """Close the coroutines in `returned` (so they cannot warn in a later test); count them."""
+    items = returned if isinstance(returned, list) else [returned]
+    coroutines = [item for item in items if inspect.iscoroutine(item)]
+    for coroutine in coroutines:
+        coroutine.close()
+    return len(coroutines)

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import itertools
 import sys
@@ -15,53 +17,6 @@ DELAY = scaled(0.2)
 # Slowest first: sent in turn they still come back in the order they were given.
 ITEMS = [(scaled(0.2), "Hi!"), (scaled(0.1), "How are you?")]
 CALL = f"messages_in_turn([{', '.join(f'({d:g}, {m!r})' for d, m in ITEMS)}])"
-
-
-def watch_delayed_message(timeline: Timeline) -> None:
-    timeline.spy(
-        awaiting,
-        "delayed_message",
-        label=lambda delay, message: f"delayed_message({delay:g}, {message!r})",
-    )
-
-
-def expect_one_after_another(
-    timeline: Timeline, what: str, origins: dict[asyncio.Task[Any], str]
-) -> None:
-    """Probe (no clock): every call started only after the one before it had ended."""
-    __tracebackhide__ = True
-    spans = sorted(timeline.spans, key=lambda span: span.start)
-    begin = spans[0].start if spans else 0.0
-    for earlier, later in itertools.pairwise(spans):
-        if earlier.end is None or later.start < earlier.end:
-            until = f"until {earlier.end - begin:.2f} s" if earlier.end else "never finished"
-            fail(
-                f"{later.label} started at {later.start - begin:.2f} s, while {earlier.label} "
-                f"was still running ({until}): {what} did not wait for the previous one to be "
-                "done before sending the next.\n"
-                f"{_seen(later.task, origins)}"
-                "Expected: each message sent only once the previous one is done.\n"
-                "Try: `await delayed_message(delay, message)` for each item in a for loop, "
-                "and nothing else: this kata is about waiting.\n\n" + timeline.draw()
-            )
-
-
-def _seen(task: asyncio.Task[Any] | None, origins: dict[asyncio.Task[Any], str]) -> str:
-    """What the run showed about the task a call ran in, as a line of the message (or "")."""
-    origin = origins.get(task) if task is not None else None
-    if origin == "asyncio.gather":
-        return (
-            "Seen: the calls ran in tasks started by asyncio.gather, which runs everything it "
-            "is given at the same time.\n"
-        )
-    if origin in ("asyncio.create_task", "loop.create_task"):
-        return (
-            "Seen: each call ran in a task of its own, made with asyncio.create_task: a task "
-            "starts at your next await, however late you await the task itself.\n"
-        )
-    if origin is not None:
-        return f"Seen: the calls ran in tasks started by {origin}, side by side.\n"
-    return ""
 
 
 async def test_delayed_message_waits_its_delay_then_returns_the_message(
@@ -141,3 +96,50 @@ async def test_no_messages_give_an_empty_list() -> None:
     results = await awaiting.messages_in_turn([])
     if results != []:
         fail(f"messages_in_turn([]) returned {results!r}, expected []: no items, no messages.")
+
+
+def watch_delayed_message(timeline: Timeline) -> None:
+    timeline.spy(
+        awaiting,
+        "delayed_message",
+        label=lambda delay, message: f"delayed_message({delay:g}, {message!r})",
+    )
+
+
+def expect_one_after_another(
+    timeline: Timeline, what: str, origins: dict[asyncio.Task[Any], str]
+) -> None:
+    """Probe (no clock): every call started only after the one before it had ended."""
+    __tracebackhide__ = True
+    spans = sorted(timeline.spans, key=lambda span: span.start)
+    begin = spans[0].start if spans else 0.0
+    for earlier, later in itertools.pairwise(spans):
+        if earlier.end is None or later.start < earlier.end:
+            until = f"until {earlier.end - begin:.2f} s" if earlier.end else "never finished"
+            fail(
+                f"{later.label} started at {later.start - begin:.2f} s, while {earlier.label} "
+                f"was still running ({until}): {what} did not wait for the previous one to be "
+                "done before sending the next.\n"
+                f"{_seen(later.task, origins)}"
+                "Expected: each message sent only once the previous one is done.\n"
+                "Try: `await delayed_message(delay, message)` for each item in a for loop, "
+                "and nothing else: this kata is about waiting.\n\n" + timeline.draw()
+            )
+
+
+def _seen(task: asyncio.Task[Any] | None, origins: dict[asyncio.Task[Any], str]) -> str:
+    """What the run showed about the task a call ran in, as a line of the message (or "")."""
+    origin = origins.get(task) if task is not None else None
+    if origin == "asyncio.gather":
+        return (
+            "Seen: the calls ran in tasks started by asyncio.gather, which runs everything it "
+            "is given at the same time.\n"
+        )
+    if origin in ("asyncio.create_task", "loop.create_task"):
+        return (
+            "Seen: each call ran in a task of its own, made with asyncio.create_task: a task "
+            "starts at your next await, however late you await the task itself.\n"
+        )
+    if origin is not None:
+        return f"Seen: the calls ran in tasks started by {origin}, side by side.\n"
+    return ""

@@ -2,6 +2,8 @@
 run no loop of their own. A `loops` fixture watches asyncio instead: which loops were created,
 which were closed, what asyncio.run / new_event_loop / set_event_loop were asked to do."""
 
+from __future__ import annotations
+
 import asyncio
 import inspect
 from collections.abc import Iterator
@@ -17,130 +19,7 @@ GREETINGS = ["Hello, Ada!", "Hello, Grace!", "Hello, Guido!"]
 Loop = asyncio.AbstractEventLoop
 
 
-@dataclass(repr=False)
-class Loops:
-    """What the code under test did with event loops, seen through spies on asyncio."""
-
-    created: list[Loop] = field(default_factory=list)  # every loop built, by any route
-    runs: int = 0  # calls to asyncio.run (seen through the asyncio.Runner it uses)
-    in_run: bool = False
-    greeted_on: list[Loop] = field(default_factory=list)  # where greet_everyone ran
-    greeted_in_run: bool = False
-    set_current: list[Loop | None] = field(default_factory=list)  # asyncio.set_event_loop(...)
-
-    def __repr__(self) -> str:
-        return (
-            f"<loops: {len(self.created)} created, {len(self.still_open())} open, "
-            f"{self.runs} asyncio.run call(s)>"
-        )
-
-    def still_open(self) -> list[Loop]:
-        return [loop for loop in self.created if not loop.is_closed()]
-
-
-@pytest.fixture
-def loops(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loops]:
-    seen = Loops()
-    real_init = asyncio.BaseEventLoop.__init__
-    real_set = asyncio.set_event_loop
-    real_greet = event_loop.greet_everyone
-
-    def init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
-        real_init(self, *args, **kwargs)
-        seen.created.append(self)
-
-    class Runner(asyncio.Runner):  # what asyncio.run uses, however it was imported
-        def run(self, coro: Any, **kwargs: Any) -> Any:
-            seen.runs += 1
-            seen.in_run = True
-            try:
-                return super().run(coro, **kwargs)
-            finally:
-                seen.in_run = False
-
-    def set_event_loop(loop: Loop | None) -> None:
-        seen.set_current.append(loop)
-        real_set(loop)
-
-    async def greet_everyone(names: list[str]) -> list[str]:
-        seen.greeted_on.append(asyncio.get_running_loop())
-        seen.greeted_in_run |= seen.in_run
-        return await real_greet(names)
-
-    monkeypatch.setattr(asyncio.BaseEventLoop, "__init__", init)
-    monkeypatch.setattr(asyncio.runners, "Runner", Runner)
-    monkeypatch.setattr(asyncio, "set_event_loop", set_event_loop)
-    monkeypatch.setattr(asyncio, "get_event_loop", _get_event_loop_outside_a_loop_fails)
-    monkeypatch.setattr(event_loop, "greet_everyone", greet_everyone)
-    yield seen
-    for loop in seen.still_open():  # a leaked loop fails its own test, not a later one
-        loop.close()
-    if seen.set_current:
-        real_set(None)  # as asyncio.run leaves it
-
-
-def _get_event_loop_outside_a_loop_fails() -> Loop:
-    try:
-        return asyncio.get_running_loop()  # inside a coroutine it is harmless
-    except RuntimeError:
-        pass
-    pytest.fail(
-        "Your code called asyncio.get_event_loop() while no event loop was running. There it "
-        "means 'the current loop of this thread': up to Python 3.13 it quietly created one and "
-        "set it as current (a loop nobody closes; a DeprecationWarning since 3.12), and since "
-        "3.14 it raises RuntimeError. That is why it is deprecated outside a running loop."
-        "\nExpected: the code creates the loop it runs on.\n"
-        "Try: asyncio.run(...) in main(); loop = asyncio.new_event_loop() in legacy_main().",
-        pytrace=False,
-    )
-
-
-def _expect_greetings(call: str, result: object, advice: str) -> None:
-    __tracebackhide__ = True
-    if inspect.iscoroutine(result):
-        result.close()  # it never ran; closed, Python won't warn about it later
-        pytest.fail(
-            f"{call}({NAMES}) returned a coroutine object, not the greetings: calling an async "
-            "function only creates a coroutine, and nothing in it runs until an event loop "
-            f"runs it.\nExpected: {GREETINGS}.\nTry: {advice} (and keep {call} a plain `def`, "
-            "not `async def`).",
-            pytrace=False,
-        )
-    if result != GREETINGS:
-        fail(
-            f"{call}({NAMES}) returned {result!r}, expected {GREETINGS!r}: what "
-            f"greet_everyone(names) returns once the loop has run it.\nTry: {advice}"
-        )
-
-
-def _still_open_text(found: list[Loop]) -> str:
-    if len(found) == 1:
-        return "the event loop it created is still open"
-    return f"the {len(found)} event loops it created are still open"
-
-
 GREET_EVERYONE = event_loop.greet_everyone  # the real one, as the kata gives it
-
-
-def legacy_main_with_the_service_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    """legacy_main(NAMES) with a greet_everyone that raises ConnectionError: it must let it out."""
-    __tracebackhide__ = True
-
-    async def greeting_service_down(names: list[str]) -> list[str]:
-        await asyncio.sleep(0)
-        raise ConnectionError("the greeting service is down")
-
-    monkeypatch.setattr(event_loop, "greet_everyone", greeting_service_down)
-    try:
-        result = event_loop.legacy_main(NAMES)
-    except ConnectionError:
-        return
-    fail(
-        f"greet_everyone raised ConnectionError, yet legacy_main({NAMES}) returned {result!r}: "
-        "the error was swallowed.\nExpected: the error reaches the caller.\n"
-        "Try: try/finally with no `except`: the finally block closes the loop and lets the "
-        "error through."
-    )
 
 
 def test_main_returns_a_greeting_for_every_name(loops: Loops) -> None:
@@ -286,3 +165,124 @@ def _expect_no_current_loop(loops: Loops, ended: str) -> None:
             "Try: drop set_event_loop (run_until_complete does not need it), or undo it with "
             "asyncio.set_event_loop(None) in the `finally` block."
         )
+
+
+@dataclass(repr=False)
+class Loops:
+    """What the code under test did with event loops, seen through spies on asyncio."""
+
+    created: list[Loop] = field(default_factory=list)  # every loop built, by any route
+    runs: int = 0  # calls to asyncio.run (seen through the asyncio.Runner it uses)
+    in_run: bool = False
+    greeted_on: list[Loop] = field(default_factory=list)  # where greet_everyone ran
+    greeted_in_run: bool = False
+    set_current: list[Loop | None] = field(default_factory=list)  # asyncio.set_event_loop(...)
+
+    def __repr__(self) -> str:
+        return (
+            f"<loops: {len(self.created)} created, {len(self.still_open())} open, "
+            f"{self.runs} asyncio.run call(s)>"
+        )
+
+    def still_open(self) -> list[Loop]:
+        return [loop for loop in self.created if not loop.is_closed()]
+
+
+@pytest.fixture
+def loops(monkeypatch: pytest.MonkeyPatch) -> Iterator[Loops]:
+    seen = Loops()
+    real_init = asyncio.BaseEventLoop.__init__
+    real_set = asyncio.set_event_loop
+    real_greet = event_loop.greet_everyone
+
+    def init(self: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        seen.created.append(self)
+
+    class Runner(asyncio.Runner):  # what asyncio.run uses, however it was imported
+        def run(self, coro: Any, **kwargs: Any) -> Any:
+            seen.runs += 1
+            seen.in_run = True
+            try:
+                return super().run(coro, **kwargs)
+            finally:
+                seen.in_run = False
+
+    def set_event_loop(loop: Loop | None) -> None:
+        seen.set_current.append(loop)
+        real_set(loop)
+
+    async def greet_everyone(names: list[str]) -> list[str]:
+        seen.greeted_on.append(asyncio.get_running_loop())
+        seen.greeted_in_run |= seen.in_run
+        return await real_greet(names)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "__init__", init)
+    monkeypatch.setattr(asyncio.runners, "Runner", Runner)
+    monkeypatch.setattr(asyncio, "set_event_loop", set_event_loop)
+    monkeypatch.setattr(asyncio, "get_event_loop", _get_event_loop_outside_a_loop_fails)
+    monkeypatch.setattr(event_loop, "greet_everyone", greet_everyone)
+    yield seen
+    for loop in seen.still_open():  # a leaked loop fails its own test, not a later one
+        loop.close()
+    if seen.set_current:
+        real_set(None)  # as asyncio.run leaves it
+
+
+def _get_event_loop_outside_a_loop_fails() -> Loop:
+    try:
+        return asyncio.get_running_loop()  # inside a coroutine it is harmless
+    except RuntimeError:
+        pass
+    fail(
+        "Your code called asyncio.get_event_loop() while no event loop was running. There it "
+        "means 'the current loop of this thread': up to Python 3.13 it quietly created one and "
+        "set it as current (a loop nobody closes; a DeprecationWarning since 3.12), and since "
+        "3.14 it raises RuntimeError. That is why it is deprecated outside a running loop."
+        "\nExpected: the code creates the loop it runs on.\n"
+        "Try: asyncio.run(...) in main(); loop = asyncio.new_event_loop() in legacy_main()."
+    )
+
+
+def _expect_greetings(call: str, result: object, advice: str) -> None:
+    __tracebackhide__ = True
+    if inspect.iscoroutine(result):
+        result.close()  # it never ran; closed, Python won't warn about it later
+        fail(
+            f"{call}({NAMES}) returned a coroutine object, not the greetings: calling an async "
+            "function only creates a coroutine, and nothing in it runs until an event loop "
+            f"runs it.\nExpected: {GREETINGS}.\nTry: {advice} (and keep {call} a plain `def`, "
+            "not `async def`)."
+        )
+    if result != GREETINGS:
+        fail(
+            f"{call}({NAMES}) returned {result!r}, expected {GREETINGS!r}: what "
+            f"greet_everyone(names) returns once the loop has run it.\nTry: {advice}"
+        )
+
+
+def _still_open_text(found: list[Loop]) -> str:
+    if len(found) == 1:
+        return "the event loop it created is still open"
+    return f"the {len(found)} event loops it created are still open"
+
+
+def legacy_main_with_the_service_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """legacy_main(NAMES) with a greet_everyone that raises ConnectionError: it must let it out."""
+    __tracebackhide__ = True
+
+    async def greeting_service_down(names: list[str]) -> list[str]:
+        await asyncio.sleep(0)
+        raise ConnectionError("the greeting service is down")
+
+    monkeypatch.setattr(event_loop, "greet_everyone", greeting_service_down)
+    try:
+        result = event_loop.legacy_main(NAMES)
+    except ConnectionError:
+        return
+    fail(
+        f"greet_everyone raised ConnectionError, yet legacy_main({NAMES}) returned {result!r}: "
+        "the error was swallowed.\nExpected: the error reaches the caller.\n"
+        "Try: try/finally with no `except`: the finally block closes the loop and lets the "
+        "error through."
+    )

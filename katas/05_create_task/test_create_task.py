@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 from collections import Counter
 
@@ -8,6 +10,80 @@ from harness import Span, Timeline, fail
 COFFEE, TOAST = 0.3, 0.2  # seconds: the coffee takes longer, so it brews in the background
 CHORES = ("brew coffee", "make toast")  # as the timeline draws them
 CALL = "make_breakfast(brew_coffee, make_toast)"
+
+
+async def test_breakfast_is_the_toast_and_the_coffee(kitchen: Kitchen) -> None:
+    breakfast = await kitchen.make_breakfast()
+    if breakfast == ["toast", "coffee"]:
+        return
+    shown = [
+        f"<Task {x.get_name()!r}>" if isinstance(x, asyncio.Task) else repr(x) for x in breakfast
+    ]
+    mistake = (
+        "\nThe <Task ...> in it is the coffee task itself, not the coffee it makes: awaiting the "
+        "task gives you its result.\nTry: return [toast, await coffee]"
+        if any(isinstance(x, asyncio.Task) for x in breakfast)
+        else ""
+    )
+    fail(
+        f"{CALL} returned [{', '.join(shown)}], expected ['toast', 'coffee'] (the toast first, "
+        f"then the coffee).{mistake}"
+    )
+
+
+async def test_the_coffee_brews_in_a_task_of_its_own(kitchen: Kitchen) -> None:
+    await kitchen.make_breakfast()
+    if kitchen.coffee_brewed_in is None:
+        fail(
+            f"{CALL} never ran brew_coffee().\nExpected: the coffee brewing in a task of its "
+            "own.\nTry: coffee = asyncio.create_task(brew_coffee())"
+        )
+    if kitchen.coffee_brewed_in is asyncio.current_task():
+        fail(
+            f"{CALL} brewed the coffee itself instead of in a background task: it awaited "
+            "brew_coffee() directly, so it could do nothing else until the coffee was ready.\n"
+            "Expected: brew_coffee() running in a task of its own while make_breakfast makes "
+            "the toast.\nTry: coffee = asyncio.create_task(brew_coffee()), then make the toast, "
+            "then await coffee.\n\n" + kitchen.timeline.draw()
+        )
+
+
+async def test_the_toast_is_made_while_the_coffee_brews(kitchen: Kitchen) -> None:
+    await kitchen.make_breakfast()
+    coffee, toast = kitchen.span("brew coffee"), kitchen.span("make toast")
+    if coffee is None or toast is None:
+        fail(f"{CALL} never {'brewed the coffee' if coffee is None else 'made the toast'}.")
+    if kitchen.timeline.peak == 2:
+        return  # both were in flight together
+    if coffee.end is not None and coffee.end <= toast.start:
+        mistake = (
+            "the coffee was ready before the toast was started: make_breakfast waited for the "
+            "coffee first. Awaiting a task waits until it is done, so awaiting the coffee task "
+            "right after creating it (or awaiting brew_coffee() directly) makes breakfast one "
+            "chore after the other."
+        )
+        advice = "make the toast first, and await the coffee task only after that."
+    else:
+        mistake = (
+            "the coffee started only after the toast was done: nothing was brewing while the "
+            "toast was made."
+        )
+        advice = "create the coffee task before you make the toast."
+    fail(
+        f"{CALL}: {mistake}\nExpected: the coffee brewing and the toast being made at the same "
+        f"time.\nTry: {advice}\n\n{kitchen.timeline.draw()}"
+    )
+
+
+async def test_breakfast_takes_as_long_as_the_coffee_not_both(kitchen: Kitchen) -> None:
+    with kitchen.timeline.expect_duration(
+        COFFEE,
+        delays=(COFFEE, TOAST),
+        what=f"{CALL} (coffee {COFFEE} s, toast {TOAST} s)",
+        advice="start the coffee with asyncio.create_task, make the toast, then await the "
+        "coffee task.",
+    ):
+        await kitchen.make_breakfast()
 
 
 class Kitchen:
@@ -64,80 +140,3 @@ class Kitchen:
 @pytest.fixture
 def kitchen(timeline: Timeline) -> Kitchen:
     return Kitchen(timeline)
-
-
-async def test_breakfast_is_the_toast_and_the_coffee(kitchen: Kitchen) -> None:
-    breakfast = await kitchen.make_breakfast()
-    if breakfast == ["toast", "coffee"]:
-        return
-    shown = [
-        f"<Task {x.get_name()!r}>" if isinstance(x, asyncio.Task) else repr(x) for x in breakfast
-    ]
-    mistake = (
-        "\nThe <Task ...> in it is the coffee task itself, not the coffee it makes: awaiting the "
-        "task gives you its result.\nTry: return [toast, await coffee]"
-        if any(isinstance(x, asyncio.Task) for x in breakfast)
-        else ""
-    )
-    pytest.fail(
-        f"{CALL} returned [{', '.join(shown)}], expected ['toast', 'coffee'] (the toast first, "
-        f"then the coffee).{mistake}",
-        pytrace=False,
-    )
-
-
-async def test_the_coffee_brews_in_a_task_of_its_own(kitchen: Kitchen) -> None:
-    await kitchen.make_breakfast()
-    if kitchen.coffee_brewed_in is None:
-        fail(
-            f"{CALL} never ran brew_coffee().\nExpected: the coffee brewing in a task of its "
-            "own.\nTry: coffee = asyncio.create_task(brew_coffee())"
-        )
-    if kitchen.coffee_brewed_in is asyncio.current_task():
-        pytest.fail(
-            f"{CALL} brewed the coffee itself instead of in a background task: it awaited "
-            "brew_coffee() directly, so it could do nothing else until the coffee was ready.\n"
-            "Expected: brew_coffee() running in a task of its own while make_breakfast makes "
-            "the toast.\nTry: coffee = asyncio.create_task(brew_coffee()), then make the toast, "
-            "then await coffee.\n\n" + kitchen.timeline.draw(),
-            pytrace=False,
-        )
-
-
-async def test_the_toast_is_made_while_the_coffee_brews(kitchen: Kitchen) -> None:
-    await kitchen.make_breakfast()
-    coffee, toast = kitchen.span("brew coffee"), kitchen.span("make toast")
-    if coffee is None or toast is None:
-        fail(f"{CALL} never {'brewed the coffee' if coffee is None else 'made the toast'}.")
-    if kitchen.timeline.peak == 2:
-        return  # both were in flight together
-    if coffee.end is not None and coffee.end <= toast.start:
-        mistake = (
-            "the coffee was ready before the toast was started: make_breakfast waited for the "
-            "coffee first. Awaiting a task waits until it is done, so awaiting the coffee task "
-            "right after creating it (or awaiting brew_coffee() directly) makes breakfast one "
-            "chore after the other."
-        )
-        advice = "make the toast first, and await the coffee task only after that."
-    else:
-        mistake = (
-            "the coffee started only after the toast was done: nothing was brewing while the "
-            "toast was made."
-        )
-        advice = "create the coffee task before you make the toast."
-    pytest.fail(
-        f"{CALL}: {mistake}\nExpected: the coffee brewing and the toast being made at the same "
-        f"time.\nTry: {advice}\n\n{kitchen.timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_breakfast_takes_as_long_as_the_coffee_not_both(kitchen: Kitchen) -> None:
-    with kitchen.timeline.expect_duration(
-        COFFEE,
-        delays=(COFFEE, TOAST),
-        what=f"{CALL} (coffee {COFFEE} s, toast {TOAST} s)",
-        advice="start the coffee with asyncio.create_task, make the toast, then await the "
-        "coffee task.",
-    ):
-        await kitchen.make_breakfast()

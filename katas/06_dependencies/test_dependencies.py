@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import sys
 from collections import Counter
@@ -20,100 +22,6 @@ ADA = User(id=USER_ID, name="Ada", account="AC-0007")
 ORDERS = ["AC-0007/1 teapot", "AC-0007/2 kettle"]
 NEWS = ["asyncio 4.0 released", "local dojo hits 1,000 katas"]
 WEATHER = "sunny, 21 °C"
-
-
-class MissingDependency(Exception):
-    """fetch_orders() was called without the User that fetch_user() returned."""
-
-
-class FakeApi:
-    """The four services on the timeline. fetch_orders insists on the User fetch_user returned.
-
-    `log` keeps "<call> started" / "<call> ended" in the order they happened: a probe, no clock.
-    """
-
-    def __init__(
-        self, timeline: Timeline, weather: float = DELAYS["fetch_weather"], down: str = ""
-    ) -> None:
-        self.timeline = timeline
-        self.delays = {**DELAYS, "fetch_weather": weather}  # stage 2 slows the weather down
-        self.down = down  # a service that fails at the end of its delay
-        self.error = ConnectionError(f"{down} is down")
-        self.log: list[str] = []
-        self.user: User | None = None  # what fetch_user returned, once it has returned
-        self.mistake = ""
-
-    async def _serve(self, name: str, shown: str, result: T) -> T:
-        self.log.append(f"{name} started")
-        error = self.error if name == self.down else None
-        answer: T = await self.timeline.work(shown, self.delays[name], result, error=error)
-        self.log.append(f"{name} ended")
-        return answer
-
-    async def fetch_user(self, user_id: int) -> User:
-        found = ADA if user_id == USER_ID else User(user_id, "Unknown", "AC-0000")
-        self.user = await self._serve("fetch_user", f"fetch_user({user_id})", found)
-        return self.user
-
-    async def fetch_orders(self, user: User) -> list[str]:
-        if self.user is None or user != self.user:
-            await self.timeline.work(f"fetch_orders({user!r})", 0)  # drawn where it happened
-            self.mistake = self._broken_dependency(user)
-            raise MissingDependency(self.mistake)
-        return await self._serve("fetch_orders", f"fetch_orders({user.name})", ORDERS)
-
-    async def fetch_news(self) -> list[str]:
-        return await self._serve("fetch_news", "fetch_news()", NEWS)
-
-    async def fetch_weather(self) -> str:
-        return await self._serve("fetch_weather", "fetch_weather()", WEATHER)
-
-    def _broken_dependency(self, got: object) -> str:
-        if self.user is None:
-            what = (
-                f"before fetch_user({USER_ID}) had returned, so {got!r} cannot be the User "
-                "that fetch_user() returns."
-            )
-        else:
-            kind = type(got).__name__
-            what = f"with {got!r} (a {kind}), not the User fetch_user() returned: {self.user!r}."
-        return (
-            f"build_dashboard called fetch_orders({got!r}) {what}\n"
-            "That is the data dependency of this kata: the orders service knows a user by "
-            "user.account, which only fetch_user() can tell you, so fetch_orders() has to wait "
-            "for fetch_user() and take its result.\n"
-            "Expected: user = await api.fetch_user(user_id), then await api.fetch_orders(user).\n"
-            "Try: chain those two awaits in one small coroutine, and run that chain together "
-            "with fetch_news() and fetch_weather()."
-        )
-
-    def ended_before(self, first: str, then: str) -> bool:
-        """Did call `first` end before call `then` started?"""
-        ended, started = f"{first} ended", f"{then} started"
-        return ended in self.log and self.log.index(ended) < self.log.index(started)
-
-
-async def build(api: FakeApi, **options: float) -> Dashboard:
-    """build_dashboard(api, 7), failing the test at once if a service is misused."""
-    try:
-        dashboard = await dependencies.build_dashboard(api, USER_ID, **options)
-    except Exception:
-        if not api.mistake:
-            raise
-    if api.mistake:  # outside `except`, so the failure shows the fake's explanation once
-        pytest.fail(f"{api.mistake}\n\n{api.timeline.draw()}", pytrace=False)
-    asked = Counter(entry.removesuffix(" started") for entry in api.log if "started" in entry)
-    wrong = {name: asked[name] for name in DELAYS if asked[name] != 1}
-    if wrong:
-        counts = ", ".join(f"{name}() {n} time(s)" for name, n in wrong.items())
-        pytest.fail(
-            f"build_dashboard(api, {USER_ID}) called {counts}.\n"
-            "Expected: each of the four services asked exactly once; the dashboard needs one "
-            "answer from each.\nTry: call fetch_user, fetch_orders, fetch_news and fetch_weather "
-            f"once each, and await every call you make.\n\n{api.timeline.draw()}",
-            pytrace=False,
-        )
-    return dashboard
 
 
 async def test_the_dashboard_holds_the_user_their_orders_the_news_and_the_weather(
@@ -285,11 +193,10 @@ async def build_with_a_deadline(api: FakeApi) -> Dashboard:
             "the weather's TimeoutError escaped from its task into the TaskGroup, and a "
             f"TaskGroup whose task fails cancels all the others: {lost}."
         )
-    pytest.fail(  # outside `except`, so the failure shows this explanation once
+    fail(
         f"{WITH_DEADLINE} raised {raised!r} with a weather of {weather} s: {mistake}\n"
         "Expected: the dashboard with its user, orders and news, and weather=None if the "
-        f"weather misses its deadline.\nTry: {OWN_DEADLINE}\n\n{api.timeline.draw()}",
-        pytrace=False,
+        f"weather misses its deadline.\nTry: {OWN_DEADLINE}\n\n{api.timeline.draw()}"
     )
 
 
@@ -331,12 +238,11 @@ async def test_a_late_weather_does_not_hold_up_the_dashboard(timeline: Timeline)
             "It kept waiting after the news had arrived and the weather's deadline had "
             f"passed.\nTry: {OWN_DEADLINE}"
         )
-    pytest.fail(
+    fail(
         f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s returned after {took:.2f} s.\n"
         f"Expected: about {scaled(ideal):.2f} s, when the news is in (between {low:.2f} s and "
         f"{high:.2f} s): max(0.1 + 0.1, 0.3, deadline {WEATHER_DEADLINE}).\n{why}\n\n"
-        + timeline.draw(),
-        pytrace=False,
+        + timeline.draw()
     )
 
 
@@ -365,11 +271,10 @@ async def test_the_late_weather_call_is_cancelled_not_left_running(timeline: Tim
             "fetch_weather() ran to its end: nothing cancelled it at the deadline.\n"
             f"Try: {OWN_DEADLINE}"
         )
-    pytest.fail(
+    fail(
         f"{WITH_DEADLINE} with a weather of {SLOW_WEATHER} s: {problem}\nExpected: the weather "
         f"cancelled at {WEATHER_DEADLINE} s and stopped before build_dashboard returns.\n\n"
-        + timeline.draw(),
-        pytrace=False,
+        + timeline.draw()
     )
 
 
@@ -384,3 +289,96 @@ async def test_a_weather_that_answers_in_time_is_kept(timeline: Timeline) -> Non
             "deadline, so the dashboard shows it: only a weather that misses the deadline is "
             f"left out.\n\n{timeline.draw()}"
         )
+
+
+class MissingDependency(Exception):
+    """fetch_orders() was called without the User that fetch_user() returned."""
+
+
+class FakeApi:
+    """The four services on the timeline. fetch_orders insists on the User fetch_user returned.
+
+    `log` keeps "<call> started" / "<call> ended" in the order they happened: a probe, no clock.
+    """
+
+    def __init__(
+        self, timeline: Timeline, weather: float = DELAYS["fetch_weather"], down: str = ""
+    ) -> None:
+        self.timeline = timeline
+        self.delays = {**DELAYS, "fetch_weather": weather}  # stage 2 slows the weather down
+        self.down = down  # a service that fails at the end of its delay
+        self.error = ConnectionError(f"{down} is down")
+        self.log: list[str] = []
+        self.user: User | None = None  # what fetch_user returned, once it has returned
+        self.mistake = ""
+
+    async def _serve(self, name: str, shown: str, result: T) -> T:
+        self.log.append(f"{name} started")
+        error = self.error if name == self.down else None
+        answer: T = await self.timeline.work(shown, self.delays[name], result, error=error)
+        self.log.append(f"{name} ended")
+        return answer
+
+    async def fetch_user(self, user_id: int) -> User:
+        found = ADA if user_id == USER_ID else User(user_id, "Unknown", "AC-0000")
+        self.user = await self._serve("fetch_user", f"fetch_user({user_id})", found)
+        return self.user
+
+    async def fetch_orders(self, user: User) -> list[str]:
+        if self.user is None or user != self.user:
+            await self.timeline.work(f"fetch_orders({user!r})", 0)  # drawn where it happened
+            self.mistake = self._broken_dependency(user)
+            raise MissingDependency(self.mistake)
+        return await self._serve("fetch_orders", f"fetch_orders({user.name})", ORDERS)
+
+    async def fetch_news(self) -> list[str]:
+        return await self._serve("fetch_news", "fetch_news()", NEWS)
+
+    async def fetch_weather(self) -> str:
+        return await self._serve("fetch_weather", "fetch_weather()", WEATHER)
+
+    def _broken_dependency(self, got: object) -> str:
+        if self.user is None:
+            what = (
+                f"before fetch_user({USER_ID}) had returned, so {got!r} cannot be the User "
+                "that fetch_user() returns."
+            )
+        else:
+            kind = type(got).__name__
+            what = f"with {got!r} (a {kind}), not the User fetch_user() returned: {self.user!r}."
+        return (
+            f"build_dashboard called fetch_orders({got!r}) {what}\n"
+            "That is the data dependency of this kata: the orders service knows a user by "
+            "user.account, which only fetch_user() can tell you, so fetch_orders() has to wait "
+            "for fetch_user() and take its result.\n"
+            "Expected: user = await api.fetch_user(user_id), then await api.fetch_orders(user).\n"
+            "Try: chain those two awaits in one small coroutine, and run that chain together "
+            "with fetch_news() and fetch_weather()."
+        )
+
+    def ended_before(self, first: str, then: str) -> bool:
+        """Did call `first` end before call `then` started?"""
+        ended, started = f"{first} ended", f"{then} started"
+        return ended in self.log and self.log.index(ended) < self.log.index(started)
+
+
+async def build(api: FakeApi, **options: float) -> Dashboard:
+    """build_dashboard(api, 7), failing the test at once if a service is misused."""
+    try:
+        dashboard = await dependencies.build_dashboard(api, USER_ID, **options)
+    except Exception:
+        if not api.mistake:
+            raise
+    if api.mistake:  # outside `except`, so the failure shows the fake's explanation once
+        fail(f"{api.mistake}\n\n{api.timeline.draw()}")
+    asked = Counter(entry.removesuffix(" started") for entry in api.log if "started" in entry)
+    wrong = {name: asked[name] for name in DELAYS if asked[name] != 1}
+    if wrong:
+        counts = ", ".join(f"{name}() {n} time(s)" for name, n in wrong.items())
+        fail(
+            f"build_dashboard(api, {USER_ID}) called {counts}.\n"
+            "Expected: each of the four services asked exactly once; the dashboard needs one "
+            "answer from each.\nTry: call fetch_user, fetch_orders, fetch_news and fetch_weather "
+            f"once each, and await every call you make.\n\n{api.timeline.draw()}"
+        )
+    return dashboard

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import sys
 import time
@@ -16,6 +18,214 @@ BROKEN = "/orders"  # the URL whose fetch fails with a ConnectionError
 DELAYS = {"/users": 0.3, "/orders": 0.2, "/news": 0.1}
 # /orders fails at 0.1 s, while /users would take 0.4 s and /news 0.3 s.
 FAIL_FAST = {"/users": 0.4, "/orders": 0.1, "/news": 0.3}
+
+
+async def test_the_report_holds_each_page_or_error_in_the_place_of_its_url(
+    timeline: Timeline,
+) -> None:
+    web = FakeWeb(timeline, DELAYS, BROKEN)
+    results = await report(web)
+    expected = ["page /users", web.error, "page /news"]
+    if results != expected:
+        fail(
+            f"{web.call('fetch_all_reporting')} returned\n  {results!r}\nexpected\n  "
+            f"{expected!r}\nEach URL's page, or the exception its fetch raised, sits at the "
+            "URL's index: the order of `urls`, not the order the fetches finished in (/news "
+            "first, /users last). The error is the very exception object the fetch raised, not "
+            "a message or a copy.\n"
+            "Try: asyncio.gather(..., return_exceptions=True) returns exactly that list.\n\n"
+            + timeline.draw()
+        )
+
+
+async def test_the_report_takes_about_the_slowest_fetch_not_the_sum(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, DELAYS, BROKEN)
+    with timeline.expect_duration(
+        max(DELAYS.values()),
+        delays=tuple(DELAYS.values()),
+        what=f"{web.call('fetch_all_reporting')} (0.3, 0.2 and 0.1 s)",
+        advice="pass every fetch(url) to one asyncio.gather(..., return_exceptions=True): a "
+        "try/except around each await in a loop catches the errors but runs the fetches in turn.",
+    ):
+        await report(web)
+
+
+async def test_or_fail_returns_the_pages_in_url_order_when_every_fetch_succeeds(
+    timeline: Timeline,
+) -> None:
+    web = FakeWeb(timeline, DELAYS)
+    error, pages, _ = await or_fail(web)
+    if error is not None:
+        raise error
+    expected = ["page /users", "page /orders", "page /news"]
+    if pages != expected:
+        fail(
+            f"{web.call('fetch_all_or_fail')} returned {pages!r}, expected {expected!r}: the "
+            "pages in the order of `urls`, not the order the fetches finished in (/news "
+            "first).\nTry: keep the tasks in a list in URL order, and read task.result() from "
+            "that list once they are all done.\n\n" + timeline.draw()
+        )
+
+
+async def test_no_urls_give_no_pages(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, {})
+    for function in (gather_errors.fetch_all_reporting, gather_errors.fetch_all_or_fail):
+        pages = await function(web.fetch, [])
+        if pages != []:
+            fail(
+                f"{function.__name__}(fetch, []) returned {pages!r}, expected []: no URLs, "
+                "no pages."
+            )
+
+
+async def test_or_fail_starts_every_fetch_before_any_finishes(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, DELAYS)
+    error, _, _ = await or_fail(web)
+    if error is not None:
+        raise error
+    timeline.expect_all_started_before_any_finished("fetch_all_or_fail's fetches")
+
+
+async def test_or_fail_raises_the_failed_fetchs_own_error(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, FAIL_FAST, BROKEN)
+    error, pages, _ = await or_fail(web)
+    if error is web.error:
+        return
+    call, failed = web.call("fetch_all_or_fail"), f"fetch({BROKEN!r})"
+    if error is None:
+        fail(
+            f"{call} returned {pages!r} instead of raising, although {failed} failed with "
+            f"{web.error!r}: the caller gets a short list and cannot tell that a page is missing."
+            "\nExpected: the ConnectionError raised to the caller, so that "
+            "`except ConnectionError:` around the call catches it; reporting errors is "
+            "fetch_all_reporting's job.\n"
+            "Try: let the error propagate out of fetch_all_or_fail."
+        )
+    if isinstance(error, BaseExceptionGroup):
+        fail(
+            f"{call} raised {error!r} instead of the {web.error!r} itself: a TaskGroup wraps the "
+            "errors of its tasks in an ExceptionGroup, so the caller's `except ConnectionError:` "
+            "would not catch it.\n"
+            "Expected: the ConnectionError that fetch raised, as itself.\n"
+            "Try: catch the group around the `async with` block (`except* Exception as group:`) "
+            "and raise its first error: `raise group.exceptions[0] from None`."
+        )
+    copy = " (the same type, but a new object)" if type(error) is type(web.error) else ""
+    fail(
+        f"{call} raised {error!r}{copy}, not the error {failed} raised: {web.error!r}.\n"
+        "Expected: that very ConnectionError, so the caller can handle it by its type and see "
+        "where it came from.\n"
+        "Try: let the fetch's error propagate, or re-raise the exception object you caught."
+    )
+
+
+async def test_or_fail_cancels_the_other_fetches_when_one_fails(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, FAIL_FAST, BROKEN)
+    with task_origins() as origins:
+        error, _, _ = await or_fail(web)  # fails at once if a fetch is still running
+    if error is not None and not web.raised_by_fetch(error):
+        raise error
+    call, failed = web.call("fetch_all_or_fail"), timeline.span(web.label(BROKEN))
+    late = [
+        s
+        for s in timeline.spans
+        if s is not failed and not s.cancelled and s.end and failed.end and s.end > failed.end
+    ]
+    if late:
+        origin = origins.get(late[0].task) if late[0].task is not None else None
+        fail(
+            f"{late[0].label} ran to its end"
+            + (f" in a task started by {origin}" if origin else "")
+            + f" at {timeline.drawn(late[0].end or 0):.2f} s, although fetch({BROKEN!r}) had "
+            f"failed at {timeline.drawn(failed.end or 0):.2f} s: {call} waited for a page "
+            "nobody will use.\nExpected: once a fetch fails, every other fetch cancelled, and "
+            "done cancelling, before the error reaches the caller.\n"
+            "Try: an asyncio.TaskGroup, which cancels the other tasks the moment one fails.\n\n"
+            + timeline.draw()
+        )
+
+
+async def test_or_fail_raises_as_soon_as_a_fetch_fails_not_after_the_slowest(
+    timeline: Timeline,
+) -> None:
+    web = FakeWeb(timeline, FAIL_FAST, BROKEN)
+    error, pages, took = await or_fail(web)
+    call, failed = web.call("fetch_all_or_fail"), f"fetch({BROKEN!r})"
+    if error is None:
+        fail(
+            f"{call} returned {pages!r} instead of raising, although {failed} failed.\n"
+            "Expected: the fetch's ConnectionError raised to the caller.\n\n" + timeline.draw()
+        )
+    if not web.raised_by_fetch(error):
+        raise error
+    ideal, slowest = scaled(FAIL_FAST[BROKEN]), scaled(max(FAIL_FAST.values()))
+    low, high = EARLY * ideal, ideal + scaled(MARGIN)
+    if low <= took <= high:
+        return
+    if took < low:
+        verdict = "sooner than the failing fetch could fail: was it awaited at all?"
+    elif timeline.peak == 1:
+        verdict = "the fetches ran one after another, so it came only after the ones before it."
+    elif took >= EARLY * slowest:
+        verdict = (
+            f"that is when the slowest fetch ({slowest:.2f} s) was done: it waited for every "
+            "fetch to end before it raised."
+        )
+    else:
+        verdict = "it waited for some of the other fetches before it raised."
+    fail(
+        f"{call} raised after {took:.2f} s, although {failed} fails {ideal:.2f} s after it "
+        f"starts: {verdict}\n"
+        f"Expected: the error at about {ideal:.2f} s (between {low:.2f} s and {high:.2f} s), "
+        "and the other fetches cancelled, not awaited.\n"
+        "Try: run the fetches in an asyncio.TaskGroup: the moment one task fails, it cancels the "
+        "others, waits the few milliseconds they need to stop, and raises.\n\n" + timeline.draw()
+    )
+
+
+async def test_or_fail_raises_the_error_of_the_fetch_that_failed_first(timeline: Timeline) -> None:
+    # /news fails at 0.1 s, /users at 0.2 s: the first to fail is not the first URL.
+    web = FakeWeb(timeline, {"/users": 0.2, "/orders": 0.4, "/news": 0.1}, "/news", "/users")
+    error, pages, _ = await or_fail(web)
+    first = web.errors["/news"]
+    if error is first or (isinstance(error, BaseExceptionGroup) and web.raised_by_fetch(error)):
+        return  # an ExceptionGroup has its own test
+    if error is web.errors["/users"]:
+        fail(
+            f"{web.call('fetch_all_or_fail')} raised {error!r}, the error of fetch('/users'), "
+            f"which failed at 0.2 s; fetch('/news') had failed first, at 0.1 s, with {first!r}."
+            "\nExpected: the error of the fetch that failed first (the first URL in the list "
+            "need not be the first to fail).\n"
+            "Try: raise as soon as a fetch fails, with that fetch's error: an asyncio.TaskGroup "
+            "cancels the rest at the first failure, so its ExceptionGroup holds that error."
+            "\n\n" + timeline.draw()
+        )
+    ended = f"returned {pages!r}" if error is None else f"raised {error!r}"
+    fail(
+        f"{web.call('fetch_all_or_fail')} {ended}, although fetch('/news') failed at 0.1 s and "
+        f"fetch('/users') at 0.2 s.\nExpected: {first!r}, the error of the first to fail.\n\n"
+        + timeline.draw()
+    )
+
+
+async def test_a_cancelled_report_leaves_no_fetch_running(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, DELAYS)
+    await cancel_midway(
+        gather_errors.fetch_all_reporting(web.fetch, web.urls),
+        after=0.05,
+        what=web.call("fetch_all_reporting"),
+        timeline=timeline,
+    )
+
+
+async def test_a_cancelled_or_fail_leaves_no_fetch_running(timeline: Timeline) -> None:
+    web = FakeWeb(timeline, DELAYS)
+    await cancel_midway(
+        gather_errors.fetch_all_or_fail(web.fetch, web.urls),
+        after=0.05,
+        what=web.call("fetch_all_or_fail"),
+        timeline=timeline,
+    )
 
 
 class FakeWeb:
@@ -150,216 +360,3 @@ def expect_no_fetch_left_running(
             f"cancelling, before the error reaches the caller.\nTry: {advice}\n\n"
             + web.timeline.draw()
         )
-
-
-async def test_the_report_holds_each_page_or_error_in_the_place_of_its_url(
-    timeline: Timeline,
-) -> None:
-    web = FakeWeb(timeline, DELAYS, BROKEN)
-    results = await report(web)
-    expected = ["page /users", web.error, "page /news"]
-    if results != expected:
-        fail(
-            f"{web.call('fetch_all_reporting')} returned\n  {results!r}\nexpected\n  "
-            f"{expected!r}\nEach URL's page, or the exception its fetch raised, sits at the "
-            "URL's index: the order of `urls`, not the order the fetches finished in (/news "
-            "first, /users last). The error is the very exception object the fetch raised, not "
-            "a message or a copy.\n"
-            "Try: asyncio.gather(..., return_exceptions=True) returns exactly that list.\n\n"
-            + timeline.draw()
-        )
-
-
-async def test_the_report_takes_about_the_slowest_fetch_not_the_sum(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, DELAYS, BROKEN)
-    with timeline.expect_duration(
-        max(DELAYS.values()),
-        delays=tuple(DELAYS.values()),
-        what=f"{web.call('fetch_all_reporting')} (0.3, 0.2 and 0.1 s)",
-        advice="pass every fetch(url) to one asyncio.gather(..., return_exceptions=True): a "
-        "try/except around each await in a loop catches the errors but runs the fetches in turn.",
-    ):
-        await report(web)
-
-
-async def test_or_fail_returns_the_pages_in_url_order_when_every_fetch_succeeds(
-    timeline: Timeline,
-) -> None:
-    web = FakeWeb(timeline, DELAYS)
-    error, pages, _ = await or_fail(web)
-    if error is not None:
-        raise error
-    expected = ["page /users", "page /orders", "page /news"]
-    if pages != expected:
-        fail(
-            f"{web.call('fetch_all_or_fail')} returned {pages!r}, expected {expected!r}: the "
-            "pages in the order of `urls`, not the order the fetches finished in (/news "
-            "first).\nTry: keep the tasks in a list in URL order, and read task.result() from "
-            "that list once they are all done.\n\n" + timeline.draw()
-        )
-
-
-async def test_no_urls_give_no_pages(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, {})
-    for function in (gather_errors.fetch_all_reporting, gather_errors.fetch_all_or_fail):
-        pages = await function(web.fetch, [])
-        if pages != []:
-            fail(
-                f"{function.__name__}(fetch, []) returned {pages!r}, expected []: no URLs, "
-                "no pages."
-            )
-
-
-async def test_or_fail_starts_every_fetch_before_any_finishes(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, DELAYS)
-    error, _, _ = await or_fail(web)
-    if error is not None:
-        raise error
-    timeline.expect_all_started_before_any_finished("fetch_all_or_fail's fetches")
-
-
-async def test_or_fail_raises_the_failed_fetchs_own_error(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, FAIL_FAST, BROKEN)
-    error, pages, _ = await or_fail(web)
-    if error is web.error:
-        return
-    call, failed = web.call("fetch_all_or_fail"), f"fetch({BROKEN!r})"
-    if error is None:
-        pytest.fail(
-            f"{call} returned {pages!r} instead of raising, although {failed} failed with "
-            f"{web.error!r}: the caller gets a short list and cannot tell that a page is missing."
-            "\nExpected: the ConnectionError raised to the caller, so that "
-            "`except ConnectionError:` around the call catches it; reporting errors is "
-            "fetch_all_reporting's job.\n"
-            "Try: let the error propagate out of fetch_all_or_fail.",
-            pytrace=False,
-        )
-    if isinstance(error, BaseExceptionGroup):
-        pytest.fail(
-            f"{call} raised {error!r} instead of the {web.error!r} itself: a TaskGroup wraps the "
-            "errors of its tasks in an ExceptionGroup, so the caller's `except ConnectionError:` "
-            "would not catch it.\n"
-            "Expected: the ConnectionError that fetch raised, as itself.\n"
-            "Try: catch the group around the `async with` block (`except* Exception as group:`) "
-            "and raise its first error: `raise group.exceptions[0] from None`.",
-            pytrace=False,
-        )
-    copy = " (the same type, but a new object)" if type(error) is type(web.error) else ""
-    pytest.fail(
-        f"{call} raised {error!r}{copy}, not the error {failed} raised: {web.error!r}.\n"
-        "Expected: that very ConnectionError, so the caller can handle it by its type and see "
-        "where it came from.\n"
-        "Try: let the fetch's error propagate, or re-raise the exception object you caught.",
-        pytrace=False,
-    )
-
-
-async def test_or_fail_cancels_the_other_fetches_when_one_fails(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, FAIL_FAST, BROKEN)
-    with task_origins() as origins:
-        error, _, _ = await or_fail(web)  # fails at once if a fetch is still running
-    if error is not None and not web.raised_by_fetch(error):
-        raise error
-    call, failed = web.call("fetch_all_or_fail"), timeline.span(web.label(BROKEN))
-    late = [
-        s
-        for s in timeline.spans
-        if s is not failed and not s.cancelled and s.end and failed.end and s.end > failed.end
-    ]
-    if late:
-        origin = origins.get(late[0].task) if late[0].task is not None else None
-        fail(
-            f"{late[0].label} ran to its end"
-            + (f" in a task started by {origin}" if origin else "")
-            + f" at {timeline.drawn(late[0].end or 0):.2f} s, although fetch({BROKEN!r}) had "
-            f"failed at {timeline.drawn(failed.end or 0):.2f} s: {call} waited for a page "
-            "nobody will use.\nExpected: once a fetch fails, every other fetch cancelled, and "
-            "done cancelling, before the error reaches the caller.\n"
-            "Try: an asyncio.TaskGroup, which cancels the other tasks the moment one fails.\n\n"
-            + timeline.draw()
-        )
-
-
-async def test_or_fail_raises_as_soon_as_a_fetch_fails_not_after_the_slowest(
-    timeline: Timeline,
-) -> None:
-    web = FakeWeb(timeline, FAIL_FAST, BROKEN)
-    error, pages, took = await or_fail(web)
-    call, failed = web.call("fetch_all_or_fail"), f"fetch({BROKEN!r})"
-    if error is None:
-        pytest.fail(
-            f"{call} returned {pages!r} instead of raising, although {failed} failed.\n"
-            "Expected: the fetch's ConnectionError raised to the caller.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    if not web.raised_by_fetch(error):
-        raise error
-    ideal, slowest = scaled(FAIL_FAST[BROKEN]), scaled(max(FAIL_FAST.values()))
-    low, high = EARLY * ideal, ideal + scaled(MARGIN)
-    if low <= took <= high:
-        return
-    if took < low:
-        verdict = "sooner than the failing fetch could fail: was it awaited at all?"
-    elif timeline.peak == 1:
-        verdict = "the fetches ran one after another, so it came only after the ones before it."
-    elif took >= EARLY * slowest:
-        verdict = (
-            f"that is when the slowest fetch ({slowest:.2f} s) was done: it waited for every "
-            "fetch to end before it raised."
-        )
-    else:
-        verdict = "it waited for some of the other fetches before it raised."
-    pytest.fail(
-        f"{call} raised after {took:.2f} s, although {failed} fails {ideal:.2f} s after it "
-        f"starts: {verdict}\n"
-        f"Expected: the error at about {ideal:.2f} s (between {low:.2f} s and {high:.2f} s), "
-        "and the other fetches cancelled, not awaited.\n"
-        "Try: run the fetches in an asyncio.TaskGroup: the moment one task fails, it cancels the "
-        "others, waits the few milliseconds they need to stop, and raises.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_or_fail_raises_the_error_of_the_fetch_that_failed_first(timeline: Timeline) -> None:
-    # /news fails at 0.1 s, /users at 0.2 s: the first to fail is not the first URL.
-    web = FakeWeb(timeline, {"/users": 0.2, "/orders": 0.4, "/news": 0.1}, "/news", "/users")
-    error, pages, _ = await or_fail(web)
-    first = web.errors["/news"]
-    if error is first or (isinstance(error, BaseExceptionGroup) and web.raised_by_fetch(error)):
-        return  # an ExceptionGroup has its own test
-    if error is web.errors["/users"]:
-        fail(
-            f"{web.call('fetch_all_or_fail')} raised {error!r}, the error of fetch('/users'), "
-            f"which failed at 0.2 s; fetch('/news') had failed first, at 0.1 s, with {first!r}."
-            "\nExpected: the error of the fetch that failed first (the first URL in the list "
-            "need not be the first to fail).\n"
-            "Try: raise as soon as a fetch fails, with that fetch's error: an asyncio.TaskGroup "
-            "cancels the rest at the first failure, so its ExceptionGroup holds that error."
-            "\n\n" + timeline.draw()
-        )
-    ended = f"returned {pages!r}" if error is None else f"raised {error!r}"
-    fail(
-        f"{web.call('fetch_all_or_fail')} {ended}, although fetch('/news') failed at 0.1 s and "
-        f"fetch('/users') at 0.2 s.\nExpected: {first!r}, the error of the first to fail.\n\n"
-        + timeline.draw()
-    )
-
-
-async def test_a_cancelled_report_leaves_no_fetch_running(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, DELAYS)
-    await cancel_midway(
-        gather_errors.fetch_all_reporting(web.fetch, web.urls),
-        after=0.05,
-        what=web.call("fetch_all_reporting"),
-        timeline=timeline,
-    )
-
-
-async def test_a_cancelled_or_fail_leaves_no_fetch_running(timeline: Timeline) -> None:
-    web = FakeWeb(timeline, DELAYS)
-    await cancel_midway(
-        gather_errors.fetch_all_or_fail(web.fetch, web.urls),
-        after=0.05,
-        what=web.call("fetch_all_or_fail"),
-        timeline=timeline,
-    )

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -19,145 +21,7 @@ TRIP = "book_trip(flight 0.3 s, hotel 0.1 s, car 0.2 s)"
 EXPLAIN = "book_trip_or_explain(flight, hotel, car)"
 
 
-def trip(
-    timeline: Timeline, failing: dict[str, Exception] | None = None, *, at_once: bool = False
-) -> dict[str, Booking]:
-    """The three bookings as fake work on the timeline (labels: flight, hotel, car).
-
-    A service in `failing` raises its error instead of confirming, after its own delay; with
-    `at_once`, the failing services say no together, as soon as all of them have been called,
-    so that every error reaches the TaskGroup's ExceptionGroup before it cancels anyone.
-    """
-    failing = failing or {}
-    arrived, all_failing_called = 0, asyncio.Event()
-
-    async def say_no_together(name: str) -> None:
-        nonlocal arrived
-        with timeline.record(name) as span:
-            arrived += 1
-            if arrived == len(failing):
-                # At the next loop step, all of them wake (this one too) and raise one after
-                # another, before the TaskGroup hears of any error: a clock, even 0 s, would
-                # not promise that. Never at once: with eager tasks, a booking that fails
-                # before its first pause would fail inside create_task().
-                asyncio.get_running_loop().call_soon(all_failing_called.set)
-            await all_failing_called.wait()
-            span.error = failing[name]
-            raise failing[name]
-
-    def booking(name: str) -> Booking:
-        async def book() -> str:
-            if at_once and name in failing:
-                await say_no_together(name)
-            work = timeline.work(name, DELAYS[name], CONFIRMATIONS[name], error=failing.get(name))
-            return str(await work)
-
-        return book
-
-    return {name: booking(name) for name in DELAYS}
-
-
-def find(error: BaseException, kind: type[E]) -> E | None:
-    """`error` itself, or the first error of type `kind` inside it (ExceptionGroups nest)."""
-    if isinstance(error, kind):
-        return error
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            found = find(inner, kind)
-            if found is not None:
-                return found
-    return None
-
-
-async def book_a_trip_whose_hotel_is_sold_out(
-    timeline: Timeline, origins: dict[asyncio.Task[Any], str] | None = None
-) -> float:
-    """book_trip with the hotel sold out after 0.1 s; when (timeline time) the error arrived.
-
-    `origins`, if given, is filled with the asyncio call that started each booking's task.
-    """
-    try:
-        with task_origins() as started:
-            confirmations = await task_group.book_trip(trip(timeline, {"hotel": SoldOut("hotel")}))
-    except Exception as error:
-        if find(error, SoldOut) is None:
-            raise
-        return timeline.now()
-    finally:
-        if origins is not None:
-            origins.update(started)
-    pytest.fail(
-        f"{TRIP} returned {confirmations!r} although the hotel raised SoldOut('hotel').\n"
-        "Expected: the SoldOut error reaches the caller (inside an ExceptionGroup).\n"
-        "Likely mistake: a try/except around the bookings that swallows the error.\n"
-        "Try: let the TaskGroup raise; book_trip_or_explain is the one that handles errors.\n\n"
-        + timeline.draw(),
-        pytrace=False,
-    )
-
-
 Explain = Callable[[dict[str, Booking]], Awaitable[str]]
-
-
-@pytest.fixture
-def explain(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> Explain:
-    """book_trip_or_explain(services), with book_trip watched so that its mistakes are named."""
-    book_trip, bare = task_group.book_trip, []  # bare: trip errors raised outside a group
-
-    async def watched(services: dict[str, Booking]) -> dict[str, str]:
-        try:
-            return await book_trip(services)
-        except (SoldOut, PaymentDeclined, ConnectionError) as error:
-            bare.append(error)
-            raise
-
-    monkeypatch.setattr(task_group, "book_trip", watched)
-
-    async def run(services: dict[str, Booking]) -> str:
-        __tracebackhide__ = True
-        said, failure = "", None
-        try:
-            said = await task_group.book_trip_or_explain(services)
-        except Exception as error:
-            failure = error
-        # outside `except`, so a failure below shows only its own explanation
-        if bare:
-            never = [name for name in DELAYS if name not in timeline.started]
-            pytest.fail(
-                f"{EXPLAIN} relies on book_trip, and book_trip raised {bare[0]!r} on its own, "
-                "not inside an ExceptionGroup: when several bookings fail at once, the other "
-                "errors are lost"
-                + (f" ({' and '.join(never)} never even started)" if never else "")
-                + ".\nExpected: book_trip raises every error of the trip together in one "
-                "ExceptionGroup, as a TaskGroup does.\nTry: fix book_trip first (its tests come "
-                "first in this file).\n\n" + timeline.draw(),
-                pytrace=False,
-            )
-        slip = find(failure, AttributeError) if failure else None
-        if slip is not None and "ExceptionGroup" in str(slip):
-            pytest.fail(
-                f"{EXPLAIN} raised AttributeError: {slip}.\n"
-                "In `except* SoldOut as group:`, `group` is not one SoldOut: it is an "
-                "ExceptionGroup holding every SoldOut that happened (there may be several).\n"
-                "Expected: the names of the sold-out services, read from each error in the "
-                "group.\nTry: `for error in group.exceptions:` and read `error.service`.\n\n"
-                + timeline.draw(),
-                pytrace=False,
-            )
-        if failure is not None:
-            raise failure
-        return said
-
-    return run
-
-
-def expect_said(said: str, expected: str, why: str, timeline: Timeline) -> None:
-    __tracebackhide__ = True
-    if said != expected:
-        pytest.fail(
-            f"{EXPLAIN} returned {said!r}, expected {expected!r}.\n{why}\n\n{timeline.draw()}",
-            pytrace=False,
-        )
 
 
 async def test_book_trip_returns_every_confirmation(timeline: Timeline) -> None:
@@ -231,14 +95,13 @@ async def test_a_failed_booking_cancels_the_bookings_still_running(timeline: Tim
             f"{names} {were} still running when the error reached the caller: nobody cancelled "
             f"{them}, so the bookings go on behind the caller's back.{seen}"
         )
-    pytest.fail(
+    fail(
         f"{TRIP} with the hotel sold out after 0.1 s: {mistake}\n"
         "Expected: the flight and the car cancelled, and done cancelling, by the time "
         "book_trip raises.\n"
         "Try: create the bookings in `async with asyncio.TaskGroup() as tg:`: when one task "
         "fails, the group cancels the others and waits for them before it raises.\n\n"
-        + timeline.draw(),
-        pytrace=False,
+        + timeline.draw()
     )
 
 
@@ -374,7 +237,7 @@ async def test_an_error_that_is_neither_sold_out_nor_declined_is_not_swallowed(
         if find(error, ConnectionError) is not None:
             return  # it reached the caller, as it should
         raise
-    pytest.fail(
+    fail(
         f"{EXPLAIN} returned {said!r} although the car rental raised ConnectionError('car "
         "rental unreachable') alongside the hotel's SoldOut: that error was swallowed. "
         "Only SoldOut and PaymentDeclined have an explanation; anything else is a problem the "
@@ -383,8 +246,7 @@ async def test_an_error_that_is_neither_sold_out_nor_declined_is_not_swallowed(
         "Likely mistake: `except Exception` or `except ExceptionGroup` catches every error, "
         "and a `return` after it drops the ones you did not look at.\n"
         "Try: `except* SoldOut` and `except* PaymentDeclined` only: except* re-raises whatever "
-        "no clause matched.\n\n" + timeline.draw(),
-        pytrace=False,
+        "no clause matched.\n\n" + timeline.draw()
     )
 
 
@@ -392,3 +254,135 @@ async def test_a_cancelled_book_trip_leaves_no_booking_running(timeline: Timelin
     await cancel_midway(
         task_group.book_trip(trip(timeline)), after=0.05, what=TRIP, timeline=timeline
     )
+
+
+def trip(
+    timeline: Timeline, failing: dict[str, Exception] | None = None, *, at_once: bool = False
+) -> dict[str, Booking]:
+    """The three bookings as fake work on the timeline (labels: flight, hotel, car).
+
+    A service in `failing` raises its error instead of confirming, after its own delay; with
+    `at_once`, the failing services say no together, as soon as all of them have been called,
+    so that every error reaches the TaskGroup's ExceptionGroup before it cancels anyone.
+    """
+    failing = failing or {}
+    arrived, all_failing_called = 0, asyncio.Event()
+
+    async def say_no_together(name: str) -> None:
+        nonlocal arrived
+        with timeline.record(name) as span:
+            arrived += 1
+            if arrived == len(failing):
+                # At the next loop step, all of them wake (this one too) and raise one after
+                # another, before the TaskGroup hears of any error: a clock, even 0 s, would
+                # not promise that. Never at once: with eager tasks, a booking that fails
+                # before its first pause would fail inside create_task().
+                asyncio.get_running_loop().call_soon(all_failing_called.set)
+            await all_failing_called.wait()
+            span.error = failing[name]
+            raise failing[name]
+
+    def booking(name: str) -> Booking:
+        async def book() -> str:
+            if at_once and name in failing:
+                await say_no_together(name)
+            work = timeline.work(name, DELAYS[name], CONFIRMATIONS[name], error=failing.get(name))
+            return str(await work)
+
+        return book
+
+    return {name: booking(name) for name in DELAYS}
+
+
+def find(error: BaseException, kind: type[E]) -> E | None:
+    """`error` itself, or the first error of type `kind` inside it (ExceptionGroups nest)."""
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = find(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+async def book_a_trip_whose_hotel_is_sold_out(
+    timeline: Timeline, origins: dict[asyncio.Task[Any], str] | None = None
+) -> float:
+    """book_trip with the hotel sold out after 0.1 s; when (timeline time) the error arrived.
+
+    `origins`, if given, is filled with the asyncio call that started each booking's task.
+    """
+    try:
+        with task_origins() as started:
+            confirmations = await task_group.book_trip(trip(timeline, {"hotel": SoldOut("hotel")}))
+    except Exception as error:
+        if find(error, SoldOut) is None:
+            raise
+        return timeline.now()
+    finally:
+        if origins is not None:
+            origins.update(started)
+    fail(
+        f"{TRIP} returned {confirmations!r} although the hotel raised SoldOut('hotel').\n"
+        "Expected: the SoldOut error reaches the caller (inside an ExceptionGroup).\n"
+        "Likely mistake: a try/except around the bookings that swallows the error.\n"
+        "Try: let the TaskGroup raise; book_trip_or_explain is the one that handles errors.\n\n"
+        + timeline.draw()
+    )
+
+
+@pytest.fixture
+def explain(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> Explain:
+    """book_trip_or_explain(services), with book_trip watched so that its mistakes are named."""
+    book_trip, bare = task_group.book_trip, []  # bare: trip errors raised outside a group
+
+    async def watched(services: dict[str, Booking]) -> dict[str, str]:
+        try:
+            return await book_trip(services)
+        except (SoldOut, PaymentDeclined, ConnectionError) as error:
+            bare.append(error)
+            raise
+
+    monkeypatch.setattr(task_group, "book_trip", watched)
+
+    async def run(services: dict[str, Booking]) -> str:
+        __tracebackhide__ = True
+        said, failure = "", None
+        try:
+            said = await task_group.book_trip_or_explain(services)
+        except Exception as error:
+            failure = error
+        # outside `except`, so a failure below shows only its own explanation
+        if bare:
+            never = [name for name in DELAYS if name not in timeline.started]
+            fail(
+                f"{EXPLAIN} relies on book_trip, and book_trip raised {bare[0]!r} on its own, "
+                "not inside an ExceptionGroup: when several bookings fail at once, the other "
+                "errors are lost"
+                + (f" ({' and '.join(never)} never even started)" if never else "")
+                + ".\nExpected: book_trip raises every error of the trip together in one "
+                "ExceptionGroup, as a TaskGroup does.\nTry: fix book_trip first (its tests come "
+                "first in this file).\n\n" + timeline.draw()
+            )
+        slip = find(failure, AttributeError) if failure else None
+        if slip is not None and "ExceptionGroup" in str(slip):
+            fail(
+                f"{EXPLAIN} raised AttributeError: {slip}.\n"
+                "In `except* SoldOut as group:`, `group` is not one SoldOut: it is an "
+                "ExceptionGroup holding every SoldOut that happened (there may be several).\n"
+                "Expected: the names of the sold-out services, read from each error in the "
+                "group.\nTry: `for error in group.exceptions:` and read `error.service`.\n\n"
+                + timeline.draw()
+            )
+        if failure is not None:
+            raise failure
+        return said
+
+    return run
+
+
+def expect_said(said: str, expected: str, why: str, timeline: Timeline) -> None:
+    __tracebackhide__ = True
+    if said != expected:
+        fail(f"{EXPLAIN} returned {said!r}, expected {expected!r}.\n{why}\n\n{timeline.draw()}")

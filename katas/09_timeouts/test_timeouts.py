@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import dis
 import sys
@@ -30,168 +32,16 @@ LATE = [name for name, (delay, _) in AIRLINES.items() if delay > DEADLINE]
 DOWN = ConnectionError("service unavailable")  # what a failing service raises
 
 
-def service(
-    timeline: Timeline, label: str, delay: float, answer: str, error: Exception | None = None
-) -> Fetch:
-    """A fetch that answers `answer` after `delay` seconds, drawn on the timeline as `label`.
-
-    With `error`, it raises that error after `delay` instead: a service that fails.
-    """
-
-    async def fetch() -> str:
-        return str(await timeline.work(label, delay, answer, error=error))
-
-    return fetch
-
-
-def recommendations(timeline: Timeline, delay: float) -> tuple[Fetch, str]:
-    """The recommendations service as a fetch, drawn as `fetch()`; and the call, as shown."""
-    call = f"fetch_or_fallback(fetch, {DEADLINE}, {BESTSELLERS!r}) with a fetch() of {delay} s"
-    return service(timeline, "fetch()", delay, PICKS), call
-
-
-def airlines(
-    timeline: Timeline, table: dict[str, tuple[float, str]]
-) -> tuple[dict[str, Fetch], str]:
-    """The airlines of `table` as fetches by name; and the call, as shown."""
-    shown = ", ".join(f"{name} {delay} s" for name, (delay, _) in table.items())
-    fetches = {name: service(timeline, name, delay, fare) for name, (delay, fare) in table.items()}
-    return fetches, f"fetch_batch_within({{{shown}}}, {DEADLINE})"
-
-
-def expect_returned_in_about(
-    timeline: Timeline, took: float, ideal: float, call: str, too_late: str, too_early: str
-) -> None:
-    """The clock check of this kata: returned no sooner and no later than it should."""
-    __tracebackhide__ = True
-    low, high = EARLY * scaled(ideal), scaled(ideal) + scaled(MARGIN)
-    if low <= took <= high:
-        return
-    pytest.fail(
-        f"{call} returned after {took:.2f} s.\n"
-        f"Expected: about {scaled(ideal):.2f} s (between {low:.2f} s and {high:.2f} s).\n"
-        f"{too_late if took > high else too_early}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-def expect_cancelled(
-    timeline: Timeline,
-    labels: list[str],
-    call: str,
-    origins: dict[asyncio.Task[Any], str] | None = None,
-) -> None:
-    """Probe (no clock): the calls that missed the deadline were cancelled and have stopped.
-
-    `origins` (from task_origins()) names the asyncio call that started each call's task.
-    """
-    __tracebackhide__ = True
-    function = call.split("(", 1)[0]
-    spans = [s for s in timeline.spans if s.label in labels]
-    running = [s for s in spans if s.end is None]
-    finished = [s for s in spans if s.end is not None and not s.cancelled]
-    never = [label for label in labels if label not in {s.label for s in spans}]
-    if never:
-        problem = (
-            f"{call} never called {' and '.join(never)}: every fetch is to be called (and "
-            "cancelled if it misses the deadline).\n"
-            "Try: start every fetch at once, then wait for them all under one deadline."
-        )
-    elif running:
-        names, was = " and ".join(s.label for s in running), "were" if len(running) > 1 else "was"
-        if all(s.task is not None and s.task.cancelling() for s in running):
-            problem = (
-                f"{names} had been asked to cancel, but {was} still running when {call} "
-                "returned: task.cancel() only requests the cancellation, and the task stops "
-                "later, at its next await.\n"
-                "Likely mistake: cancel() without awaiting the cancelled tasks.\n"
-                "Try: after cancelling, `await asyncio.wait(pending)` so they have stopped "
-                "before you return (a TaskGroup under asyncio.timeout does this for you)."
-            )
-        else:
-            kinds = {(origins or {}).get(s.task) for s in running if s.task is not None}
-            many = len(running) > 1
-            they, tasks = ("they", "tasks") if many else ("it", "a task")
-            if kinds == {"asyncio.as_completed"}:
-                seen = (
-                    f"Seen: {they} ran in {tasks} started by asyncio.as_completed: when the "
-                    "timeout ends the loop, the calls it has not yielded yet run on.\n"
-                )
-            elif kinds and kinds <= {"asyncio.create_task", "loop.create_task"}:
-                seen = (
-                    f"Seen: {they} ran in {tasks} made with asyncio.create_task, and nothing "
-                    f"cancelled {'them' if many else 'it'} when {function} stopped waiting.\n"
-                )
-            else:
-                seen = ""
-            problem = (
-                f"{names} {was} still running when {call} returned: giving up on waiting does "
-                f"not stop a call, it goes on behind your back.\n{seen}"
-                "Try: cancel what is still pending at the deadline and await it (task.cancel(), "
-                "then `await asyncio.wait(pending)`). Simpler: await the call inside `async with "
-                "asyncio.timeout(deadline)` (a batch: a TaskGroup inside it), which cancels and "
-                "waits for you."
-            )
-    elif finished:
-        names = " and ".join(s.label for s in finished)
-        problem = (
-            f"{names} ran to the end: never cancelled, so {call} waited for "
-            f"{'them' if len(finished) > 1 else 'it'} instead of stopping at the deadline.\n"
-            "Try: await inside `async with asyncio.timeout(deadline)`, which cancels what is "
-            "still running when the deadline passes."
-        )
-    else:
-        return
-    pytest.fail(
-        f"{problem}\nExpected: every call that misses the deadline cancelled at the deadline, "
-        f"and stopped before {function} returns.\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def fallback(
-    timeline: Timeline, fetch: Fetch, call: str, **options: int
-) -> tuple[str, float]:
-    """fetch_or_fallback(fetch, 0.2, 'bestsellers'): its answer, and how long it took.
-
-    Fails the test at once if a call it started was still running when it returned.
-    """
-    __tracebackhide__ = True
-    with task_origins() as origins:
-        started = timeline.now()
-        answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS, **options)
-        took = timeline.now() - started
-    expect_cancelled(timeline, [s.label for s in timeline.spans if s.end is None], call, origins)
-    return answer, took
-
-
-async def batch(
-    timeline: Timeline, fetches: dict[str, Fetch], call: str
-) -> tuple[dict[str, str], float]:
-    """fetch_batch_within(fetches, 0.2): the fares it returned, and how long it took.
-
-    Fails the test at once if a call it started was still running when it returned.
-    """
-    __tracebackhide__ = True
-    with task_origins() as origins:
-        started = timeline.now()
-        fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
-        took = timeline.now() - started
-    expect_cancelled(timeline, [s.label for s in timeline.spans if s.end is None], call, origins)
-    return fares, took
-
-
 async def test_a_fast_answer_comes_back_at_once_without_waiting_for_the_deadline(
     timeline: Timeline,
 ) -> None:
     fetch, call = recommendations(timeline, FAST)
     answer, took = await fallback(timeline, fetch, call)
     if answer != PICKS:
-        pytest.fail(
+        fail(
             f"{call} returned {answer!r}, expected {PICKS!r}: the answer arrived after {FAST} s, "
             f"well within the {DEADLINE} s deadline, so fetch()'s own answer is due.\n"
-            "Try: `return await fetch()` inside `async with asyncio.timeout(deadline)`.",
-            pytrace=False,
+            "Try: `return await fetch()` inside `async with asyncio.timeout(deadline)`."
         )
     waited_out = took >= EARLY * scaled(DEADLINE)
     expect_returned_in_about(
@@ -223,11 +73,10 @@ async def test_a_slow_call_gives_the_fallback(timeline: Timeline) -> None:
     else:
         mistake = f"the fallback is what a call that misses the deadline gives, not {answer!r}."
     if answer != BESTSELLERS:
-        pytest.fail(
+        fail(
             f"{call} returned {answer!r}, expected the fallback {BESTSELLERS!r}: {mistake}\n"
             "Try: `async with asyncio.timeout(deadline): return await fetch()`, and return the "
-            f"fallback in `except TimeoutError:`.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"fallback in `except TimeoutError:`.\n\n{timeline.draw()}"
         )
 
 
@@ -319,10 +168,9 @@ async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline
         )
     else:
         mistake = "each key is an airline, each value the fare its fetch() returned."
-    pytest.fail(
+    fail(
         f"{call} returned {fares!r}, expected {IN_TIME!r} (the fares that arrived within "
-        f"{DEADLINE} s): {mistake}\n\n{timeline.draw()}",
-        pytrace=False,
+        f"{DEADLINE} s): {mistake}\n\n{timeline.draw()}"
     )
 
 
@@ -438,11 +286,10 @@ async def test_a_batch_that_answers_early_does_not_wait_for_the_deadline(
     fares, took = await batch(timeline, fetches, call)
     expected = {name: fare for name, (_, fare) in quick.items()}
     if fares != expected:
-        pytest.fail(
+        fail(
             f"{call} returned {fares!r}, expected {expected!r}: both fares arrive after {FAST} s, "
             f"well within the {DEADLINE} s deadline.\nTry: start both calls at once and keep "
-            f"every answer that arrives in time.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"every answer that arrives in time.\n\n{timeline.draw()}"
         )
     waited_out = took >= EARLY * scaled(DEADLINE)
     expect_returned_in_about(
@@ -538,10 +385,9 @@ async def test_a_retry_after_a_timeout_can_still_bring_the_answer(timeline: Time
                 f"the second attempt answered after {FAST} s, within its own {DEADLINE} s "
                 "deadline, so its answer is due."
             )
-        pytest.fail(
+        fail(
             f"{call} returned {answer!r} after {len(calls_made(timeline))} call(s), expected "
-            f"{PICKS!r}: {mistake}\nTry: {OWN_DEADLINES}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"{PICKS!r}: {mistake}\nTry: {OWN_DEADLINES}\n\n{timeline.draw()}"
         )
     expect_returned_in_about(
         timeline,
@@ -563,22 +409,20 @@ async def test_a_timed_out_attempt_is_cancelled_before_the_retry_starts(
     await with_retries(timeline, fetch, call)
     first, second = timeline.find("fetch() #1"), timeline.find("fetch() #2")
     if first is None or second is None:
-        pytest.fail(
+        fail(
             f"{call} made {len(calls_made(timeline))} call(s), expected {ATTEMPTS}: the first "
             f"call misses its deadline, so a second attempt is due.\nTry: {OWN_DEADLINES}\n\n"
-            + timeline.draw(),
-            pytrace=False,
+            + timeline.draw()
         )
     if first.end is None or first.end > second.start:
-        pytest.fail(
+        fail(
             f"{call}: fetch() #1 was still running when the retry started at "
             f"{second.start:.2f} s, so the service had two calls of yours at once. A retry "
             "replaces the attempt that timed out; it does not run beside it (that doubles "
             "the load on a service that is already too slow).\n"
             "Expected: fetch() #1 cancelled at its deadline and stopped, then fetch() #2.\n"
             f"Try: {OWN_DEADLINES} asyncio.timeout cancels the call and waits until it has "
-            f"stopped.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"stopped.\n\n{timeline.draw()}"
         )
     expect_cancelled(timeline, ["fetch() #1"], call)
 
@@ -596,11 +440,10 @@ async def test_when_every_attempt_times_out_the_fallback_comes_after_two_deadlin
             if answer == BESTSELLERS
             else f"returned {answer!r} after {len(made)} call(s)"
         )
-        pytest.fail(
+        fail(
             f"{call} {got}, expected {BESTSELLERS!r} after exactly {ATTEMPTS} calls: both "
             "calls miss their deadline, so both attempts are made and then the fallback is "
-            f"due.\nTry: {OWN_DEADLINES}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"due.\nTry: {OWN_DEADLINES}\n\n{timeline.draw()}"
         )
     expect_returned_in_about(
         timeline,
@@ -626,3 +469,152 @@ def reads(function: Callable[..., Any], name: str) -> bool:
         return any(loads(const) for const in code.co_consts if isinstance(const, CodeType))
 
     return loads(function.__code__)
+
+
+def service(
+    timeline: Timeline, label: str, delay: float, answer: str, error: Exception | None = None
+) -> Fetch:
+    """A fetch that answers `answer` after `delay` seconds, drawn on the timeline as `label`.
+
+    With `error`, it raises that error after `delay` instead: a service that fails.
+    """
+
+    async def fetch() -> str:
+        return str(await timeline.work(label, delay, answer, error=error))
+
+    return fetch
+
+
+def recommendations(timeline: Timeline, delay: float) -> tuple[Fetch, str]:
+    """The recommendations service as a fetch, drawn as `fetch()`; and the call, as shown."""
+    call = f"fetch_or_fallback(fetch, {DEADLINE}, {BESTSELLERS!r}) with a fetch() of {delay} s"
+    return service(timeline, "fetch()", delay, PICKS), call
+
+
+def airlines(
+    timeline: Timeline, table: dict[str, tuple[float, str]]
+) -> tuple[dict[str, Fetch], str]:
+    """The airlines of `table` as fetches by name; and the call, as shown."""
+    shown = ", ".join(f"{name} {delay} s" for name, (delay, _) in table.items())
+    fetches = {name: service(timeline, name, delay, fare) for name, (delay, fare) in table.items()}
+    return fetches, f"fetch_batch_within({{{shown}}}, {DEADLINE})"
+
+
+def expect_returned_in_about(
+    timeline: Timeline, took: float, ideal: float, call: str, too_late: str, too_early: str
+) -> None:
+    """The clock check of this kata: returned no sooner and no later than it should."""
+    __tracebackhide__ = True
+    low, high = EARLY * scaled(ideal), scaled(ideal) + scaled(MARGIN)
+    if low <= took <= high:
+        return
+    fail(
+        f"{call} returned after {took:.2f} s.\n"
+        f"Expected: about {scaled(ideal):.2f} s (between {low:.2f} s and {high:.2f} s).\n"
+        f"{too_late if took > high else too_early}\n\n{timeline.draw()}"
+    )
+
+
+def expect_cancelled(
+    timeline: Timeline,
+    labels: list[str],
+    call: str,
+    origins: dict[asyncio.Task[Any], str] | None = None,
+) -> None:
+    """Probe (no clock): the calls that missed the deadline were cancelled and have stopped.
+
+    `origins` (from task_origins()) names the asyncio call that started each call's task.
+    """
+    __tracebackhide__ = True
+    function = call.split("(", 1)[0]
+    spans = [s for s in timeline.spans if s.label in labels]
+    running = [s for s in spans if s.end is None]
+    finished = [s for s in spans if s.end is not None and not s.cancelled]
+    never = [label for label in labels if label not in {s.label for s in spans}]
+    if never:
+        problem = (
+            f"{call} never called {' and '.join(never)}: every fetch is to be called (and "
+            "cancelled if it misses the deadline).\n"
+            "Try: start every fetch at once, then wait for them all under one deadline."
+        )
+    elif running:
+        names, was = " and ".join(s.label for s in running), "were" if len(running) > 1 else "was"
+        if all(s.task is not None and s.task.cancelling() for s in running):
+            problem = (
+                f"{names} had been asked to cancel, but {was} still running when {call} "
+                "returned: task.cancel() only requests the cancellation, and the task stops "
+                "later, at its next await.\n"
+                "Likely mistake: cancel() without awaiting the cancelled tasks.\n"
+                "Try: after cancelling, `await asyncio.wait(pending)` so they have stopped "
+                "before you return (a TaskGroup under asyncio.timeout does this for you)."
+            )
+        else:
+            kinds = {(origins or {}).get(s.task) for s in running if s.task is not None}
+            many = len(running) > 1
+            they, tasks = ("they", "tasks") if many else ("it", "a task")
+            if kinds == {"asyncio.as_completed"}:
+                seen = (
+                    f"Seen: {they} ran in {tasks} started by asyncio.as_completed: when the "
+                    "timeout ends the loop, the calls it has not yielded yet run on.\n"
+                )
+            elif kinds and kinds <= {"asyncio.create_task", "loop.create_task"}:
+                seen = (
+                    f"Seen: {they} ran in {tasks} made with asyncio.create_task, and nothing "
+                    f"cancelled {'them' if many else 'it'} when {function} stopped waiting.\n"
+                )
+            else:
+                seen = ""
+            problem = (
+                f"{names} {was} still running when {call} returned: giving up on waiting does "
+                f"not stop a call, it goes on behind your back.\n{seen}"
+                "Try: cancel what is still pending at the deadline and await it (task.cancel(), "
+                "then `await asyncio.wait(pending)`). Simpler: await the call inside `async with "
+                "asyncio.timeout(deadline)` (a batch: a TaskGroup inside it), which cancels and "
+                "waits for you."
+            )
+    elif finished:
+        names = " and ".join(s.label for s in finished)
+        problem = (
+            f"{names} ran to the end: never cancelled, so {call} waited for "
+            f"{'them' if len(finished) > 1 else 'it'} instead of stopping at the deadline.\n"
+            "Try: await inside `async with asyncio.timeout(deadline)`, which cancels what is "
+            "still running when the deadline passes."
+        )
+    else:
+        return
+    fail(
+        f"{problem}\nExpected: every call that misses the deadline cancelled at the deadline, "
+        f"and stopped before {function} returns.\n\n{timeline.draw()}"
+    )
+
+
+async def fallback(
+    timeline: Timeline, fetch: Fetch, call: str, **options: int
+) -> tuple[str, float]:
+    """fetch_or_fallback(fetch, 0.2, 'bestsellers'): its answer, and how long it took.
+
+    Fails the test at once if a call it started was still running when it returned.
+    """
+    __tracebackhide__ = True
+    with task_origins() as origins:
+        started = timeline.now()
+        answer = await timeouts.fetch_or_fallback(fetch, scaled(DEADLINE), BESTSELLERS, **options)
+        took = timeline.now() - started
+    expect_cancelled(timeline, [s.label for s in timeline.spans if s.end is None], call, origins)
+    return answer, took
+
+
+async def batch(
+    timeline: Timeline, fetches: dict[str, Fetch], call: str
+) -> tuple[dict[str, str], float]:
+    """fetch_batch_within(fetches, 0.2): the fares it returned, and how long it took.
+
+    Fails the test at once if a call it started was still running when it returned.
+    """
+    __tracebackhide__ = True
+    with task_origins() as origins:
+        started = timeline.now()
+        fares = await timeouts.fetch_batch_within(fetches, scaled(DEADLINE))
+        took = timeline.now() - started
+    expect_cancelled(timeline, [s.label for s in timeline.spans if s.end is None], call, origins)
+    return fares, took

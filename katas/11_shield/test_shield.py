@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import weakref
 
@@ -9,6 +11,196 @@ ORDER = "order 42: two teapots"
 VALIDATE, COMMIT = 0.1, 0.3  # seconds
 CALL = f"handle_request(db, {ORDER!r})"
 VALIDATING, COMMITTING = "db.validate(order)", "db.commit(order)"
+
+
+async def test_a_request_is_validated_then_committed_once_and_saved(timeline: Timeline) -> None:
+    db = FakeDb(timeline)
+    result = await shield.handle_request(db, ORDER)
+    if not db.saved:
+        fail(
+            f"{CALL} returned {result!r} before the commit had finished: the client hears "
+            "'saved' about an order that is not written yet, and may never be.\n"
+            "Expected: the order committed by the time handle_request returns.\n"
+            f"Try: await the commit (through asyncio.shield) before you return.\n\n"
+            + timeline.draw()
+        )
+    if db.commits != 1:
+        fail(
+            f"{CALL} started {COMMITTING} {db.commits} times; expected exactly once.\n\n"
+            + timeline.draw()
+        )
+    assert result == "saved", f"{CALL} returned {result!r}, expected 'saved'."
+    timeline.expect_one_after_another("the commit, which may write only a validated order,")
+
+
+async def test_a_request_cancelled_mid_commit_still_commits_the_order(timeline: Timeline) -> None:
+    db = FakeDb(timeline)
+    before = asyncio.all_tasks()
+    request = await cancelled_halfway_through(COMMITTING, db)
+    await db.commit_over.wait()
+    if timeline.span(COMMITTING).cancelled:
+        if timeline.span(COMMITTING).task is request:
+            how = (
+                "it was awaited directly inside handle_request, and cancelling a task cancels "
+                "the await it is waiting in"
+            )
+        else:
+            how = (
+                "it ran in a task of its own, but handle_request awaited that task without a "
+                "shield, and awaiting a task hands the cancellation on to it"
+            )
+        fail(
+            f"{CALL} was cancelled during the commit, and {COMMITTING} was cancelled halfway "
+            f"with it: {how}. The order was lost.\n"
+            "Expected: the commit finishing (the order saved) although the request was "
+            "cancelled.\nTry: commit = asyncio.create_task(db.commit(order)), then "
+            "`await asyncio.shield(commit)`: a cancel then stops your waiting, not the "
+            f"commit.\n\n{timeline.draw()}"
+        )
+    if db.saved != [ORDER] or db.commits != 1:
+        fail(
+            f"{CALL} was cancelled during the commit; {COMMITTING} then ran {db.commits} times "
+            f"and saved {db.saved}.\nExpected: one commit, saving the order once. A shielded "
+            "commit goes on by itself after the cancel: do not start another.\n\n" + timeline.draw()
+        )
+    left = [task.get_name() for task in asyncio.all_tasks() - before]
+    if left:
+        fail(
+            f"{CALL} was cancelled during the commit; once the commit had finished, tasks "
+            f"were still running: {left}.\nExpected: nothing left once the order is saved.\n"
+            "Try: start nothing but the commit task, and hold it only until it is done."
+        )
+
+
+async def test_a_request_cancelled_mid_commit_still_ends_cancelled(timeline: Timeline) -> None:
+    db = FakeDb(timeline)
+    request = await cancelled_halfway_through(COMMITTING, db)
+    waited_for_the_commit = db.commit_over.is_set()  # read as the request ends, no await before
+    timeline.mark("handle_request ended")
+    await db.commit_over.wait()
+    if not request.cancelled():
+        fail(
+            f"{CALL} was cancelled during the commit but {outcome(request)}: it caught the "
+            "CancelledError and did not raise it again (it swallowed the cancellation). "
+            "Whoever cancelled it (a server whose client hung up, an asyncio.timeout) is told "
+            "it completed; a timeout cannot even tell that it fired.\n"
+            "Expected: handle_request ends cancelled while the commit finishes on its own: "
+            "shield protects the commit, not the request.\n"
+            "Try: let the CancelledError from `await asyncio.shield(...)` go on to your caller "
+            f"(no try/except around it, or `raise` it again).\n\n{timeline.draw()}"
+        )
+    if waited_for_the_commit:
+        cancelled, ended = timeline.span("request cancelled"), timeline.span("handle_request ended")
+        fail(
+            f"{CALL} was cancelled during the commit and ended cancelled, but only once the "
+            f"commit had finished, {ended.start - cancelled.start:.2f} s after the cancel: it "
+            "waited for the commit before it let the CancelledError go on. Whoever cancelled "
+            "it (a server dropping a request, a timeout) waits that long too.\n"
+            "Expected: handle_request ends cancelled at once; the shielded commit finishes on "
+            "its own.\nTry: let the CancelledError from `await asyncio.shield(...)` go on up "
+            f"at once, without awaiting the commit again.\n\n{timeline.draw()}"
+        )
+
+
+async def test_a_request_cancelled_during_validation_commits_nothing(timeline: Timeline) -> None:
+    db = FakeDb(timeline)
+    request = await cancelled_halfway_through(VALIDATING, db)
+    if timeline.span(VALIDATING).end is None:
+        fail(
+            f"{CALL} was cancelled during the validation, but {VALIDATING} went on running: "
+            "the validation was shielded too, so the commit would follow, for a client who is "
+            "gone.\nExpected: the validation cancelled with the request, and nothing "
+            "committed.\nTry: shield only the commit: `await db.validate(order)` plainly, "
+            f"then `await asyncio.shield(...)` around the commit alone.\n\n{timeline.draw()}"
+        )
+    if db.commits:
+        fail(
+            f"{CALL} was cancelled during the validation, yet it started {COMMITTING}: an "
+            "order that was never fully validated got written.\nExpected: no commit at all.\n"
+            "Try: await the validation first; start the commit only once it has returned."
+            f"\n\n{timeline.draw()}"
+        )
+    if not request.cancelled():
+        fail(
+            f"{CALL} was cancelled during the validation but {outcome(request)}.\n"
+            "Expected: handle_request ends cancelled.\n"
+            "Try: let the CancelledError go on to your caller.\n\n" + timeline.draw()
+        )
+
+
+async def test_a_commit_that_outlives_its_request_is_kept_until_it_is_done(
+    timeline: Timeline,
+) -> None:
+    db = DiskDb(timeline)
+    request = asyncio.Task(shield.handle_request(db, ORDER), name="handle_request")
+    await asyncio.wait({request, db.writing}, return_when=asyncio.FIRST_COMPLETED)
+    if not db.writing.done():
+        fail(
+            f"{CALL} {outcome(request)} without starting {COMMITTING}: make "
+            "test_a_request_is_validated_then_committed_once_and_saved pass first."
+        )
+    request.cancel()  # the client hangs up while the commit waits for the disk
+    await settle([request], within=1.0)
+    if not request.done():
+        fail(
+            f"{CALL} was cancelled during the commit and was still running "
+            f"{scaled(1.0):.1f} s later: make "
+            "test_a_request_cancelled_mid_commit_still_ends_cancelled pass first."
+        )
+    ended = outcome(request)
+    # Only the learner's code may keep the commit task: not the request, whose CancelledError
+    # holds handle_request's locals, nor the timeline, whose calls note the task they ran in.
+    del request
+    for span in timeline.spans:
+        span.task = None
+    timeline.mark("gc.collect()")
+    await collect_garbage()  # what nobody holds goes now, pending or not
+    write = db.write() if db.write is not None else None
+    if db.destroyed:
+        fail(
+            f"{CALL} was cancelled during the commit and {ended}; then the garbage collector "
+            f"ran, and destroyed the commit task while {COMMITTING} was still pending: nothing "
+            "held that task any more. The order was lost, with no error anywhere.\n"
+            "The event loop keeps only weak references to tasks, and asyncio.shield lets go of "
+            "its task once its caller is cancelled: after handle_request has ended, a commit "
+            "task it kept only in a local variable goes at the next garbage collection.\n"
+            "Expected: the commit kept alive until it is done.\n"
+            "Try: keep each commit task in a module-level set until it is done: "
+            "`_commits.add(commit)` and `commit.add_done_callback(_commits.discard)`.\n\n"
+            + timeline.draw()
+        )
+    if write is None or db.commit_over.is_set():
+        fail(
+            f"{CALL} was cancelled during the commit and {ended}, and {COMMITTING} ended with "
+            "it: make test_a_request_cancelled_mid_commit_still_commits_the_order pass first."
+            f"\n\n{timeline.draw()}"
+        )
+    write.set_result(None)  # the disk is done
+    if await patiently(db.commit_over.wait(), within=1.0) is None or db.saved != [ORDER]:
+        fail(f"{COMMITTING} did not save the order once its write was done.\n\n{timeline.draw()}")
+
+
+async def test_a_failed_commit_fails_the_request(timeline: Timeline) -> None:
+    db = FakeDb(timeline, commit_error=OSError("disk full"))
+    error: Exception | None = None
+    try:
+        result = await shield.handle_request(db, ORDER)
+    except Exception as raised:
+        error = raised
+    if isinstance(error, OSError) or (
+        isinstance(error, ExceptionGroup) and error.subgroup(OSError) is not None
+    ):
+        return
+    if error is not None:
+        fail(f"{CALL} raised {error!r}, expected the commit's OSError('disk full').")
+    fail(
+        f"{CALL} returned {result!r}, although {COMMITTING} raised OSError('disk full'): the "
+        "client hears 'saved' about an order that was never written.\n"
+        "Expected: handle_request raises the commit's error: a commit that fails is not "
+        "'saved'.\n"
+        "Try: `await asyncio.shield(commit)` raises what the commit raised: let that error go "
+        "on up.\n\n" + timeline.draw()
+    )
 
 
 class FakeDb:
@@ -98,212 +290,11 @@ async def cancelled_halfway_through(call: str, db: FakeDb) -> asyncio.Task[str]:
     await asyncio.wait({request})
     if not db.cancelled_the_request:
         result = request.result()  # an error raised by handle_request surfaces here
-        pytest.fail(
+        fail(
             f"{CALL} returned {result!r} before {call} was even halfway through: it did not "
             f"wait for it.\nExpected: handle_request awaits {VALIDATING}, then {COMMITTING}, "
             "and returns only once the commit has finished.\n"
             "Try: await the commit (through asyncio.shield) before you return.\n\n"
-            + db.timeline.draw(),
-            pytrace=False,
+            + db.timeline.draw()
         )
     return request
-
-
-async def test_a_request_is_validated_then_committed_once_and_saved(timeline: Timeline) -> None:
-    db = FakeDb(timeline)
-    result = await shield.handle_request(db, ORDER)
-    if not db.saved:
-        pytest.fail(
-            f"{CALL} returned {result!r} before the commit had finished: the client hears "
-            "'saved' about an order that is not written yet, and may never be.\n"
-            "Expected: the order committed by the time handle_request returns.\n"
-            f"Try: await the commit (through asyncio.shield) before you return.\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    if db.commits != 1:
-        pytest.fail(
-            f"{CALL} started {COMMITTING} {db.commits} times; expected exactly once.\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    assert result == "saved", f"{CALL} returned {result!r}, expected 'saved'."
-    timeline.expect_one_after_another("the commit, which may write only a validated order,")
-
-
-async def test_a_request_cancelled_mid_commit_still_commits_the_order(timeline: Timeline) -> None:
-    db = FakeDb(timeline)
-    before = asyncio.all_tasks()
-    request = await cancelled_halfway_through(COMMITTING, db)
-    await db.commit_over.wait()
-    if timeline.span(COMMITTING).cancelled:
-        if timeline.span(COMMITTING).task is request:
-            how = (
-                "it was awaited directly inside handle_request, and cancelling a task cancels "
-                "the await it is waiting in"
-            )
-        else:
-            how = (
-                "it ran in a task of its own, but handle_request awaited that task without a "
-                "shield, and awaiting a task hands the cancellation on to it"
-            )
-        pytest.fail(
-            f"{CALL} was cancelled during the commit, and {COMMITTING} was cancelled halfway "
-            f"with it: {how}. The order was lost.\n"
-            "Expected: the commit finishing (the order saved) although the request was "
-            "cancelled.\nTry: commit = asyncio.create_task(db.commit(order)), then "
-            "`await asyncio.shield(commit)`: a cancel then stops your waiting, not the "
-            f"commit.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if db.saved != [ORDER] or db.commits != 1:
-        pytest.fail(
-            f"{CALL} was cancelled during the commit; {COMMITTING} then ran {db.commits} times "
-            f"and saved {db.saved}.\nExpected: one commit, saving the order once. A shielded "
-            "commit goes on by itself after the cancel: do not start another.\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    left = [task.get_name() for task in asyncio.all_tasks() - before]
-    if left:
-        pytest.fail(
-            f"{CALL} was cancelled during the commit; once the commit had finished, tasks "
-            f"were still running: {left}.\nExpected: nothing left once the order is saved.\n"
-            "Try: start nothing but the commit task, and hold it only until it is done.",
-            pytrace=False,
-        )
-
-
-async def test_a_request_cancelled_mid_commit_still_ends_cancelled(timeline: Timeline) -> None:
-    db = FakeDb(timeline)
-    request = await cancelled_halfway_through(COMMITTING, db)
-    waited_for_the_commit = db.commit_over.is_set()  # read as the request ends, no await before
-    timeline.mark("handle_request ended")
-    await db.commit_over.wait()
-    if not request.cancelled():
-        pytest.fail(
-            f"{CALL} was cancelled during the commit but {outcome(request)}: it caught the "
-            "CancelledError and did not raise it again (it swallowed the cancellation). "
-            "Whoever cancelled it (a server whose client hung up, an asyncio.timeout) is told "
-            "it completed; a timeout cannot even tell that it fired.\n"
-            "Expected: handle_request ends cancelled while the commit finishes on its own: "
-            "shield protects the commit, not the request.\n"
-            "Try: let the CancelledError from `await asyncio.shield(...)` go on to your caller "
-            f"(no try/except around it, or `raise` it again).\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if waited_for_the_commit:
-        cancelled, ended = timeline.span("request cancelled"), timeline.span("handle_request ended")
-        fail(
-            f"{CALL} was cancelled during the commit and ended cancelled, but only once the "
-            f"commit had finished, {ended.start - cancelled.start:.2f} s after the cancel: it "
-            "waited for the commit before it let the CancelledError go on. Whoever cancelled "
-            "it (a server dropping a request, a timeout) waits that long too.\n"
-            "Expected: handle_request ends cancelled at once; the shielded commit finishes on "
-            "its own.\nTry: let the CancelledError from `await asyncio.shield(...)` go on up "
-            f"at once, without awaiting the commit again.\n\n{timeline.draw()}"
-        )
-
-
-async def test_a_request_cancelled_during_validation_commits_nothing(timeline: Timeline) -> None:
-    db = FakeDb(timeline)
-    request = await cancelled_halfway_through(VALIDATING, db)
-    if timeline.span(VALIDATING).end is None:
-        pytest.fail(
-            f"{CALL} was cancelled during the validation, but {VALIDATING} went on running: "
-            "the validation was shielded too, so the commit would follow, for a client who is "
-            "gone.\nExpected: the validation cancelled with the request, and nothing "
-            "committed.\nTry: shield only the commit: `await db.validate(order)` plainly, "
-            f"then `await asyncio.shield(...)` around the commit alone.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if db.commits:
-        pytest.fail(
-            f"{CALL} was cancelled during the validation, yet it started {COMMITTING}: an "
-            "order that was never fully validated got written.\nExpected: no commit at all.\n"
-            "Try: await the validation first; start the commit only once it has returned."
-            f"\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if not request.cancelled():
-        pytest.fail(
-            f"{CALL} was cancelled during the validation but {outcome(request)}.\n"
-            "Expected: handle_request ends cancelled.\n"
-            "Try: let the CancelledError go on to your caller.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-
-
-async def test_a_commit_that_outlives_its_request_is_kept_until_it_is_done(
-    timeline: Timeline,
-) -> None:
-    db = DiskDb(timeline)
-    request = asyncio.Task(shield.handle_request(db, ORDER), name="handle_request")
-    await asyncio.wait({request, db.writing}, return_when=asyncio.FIRST_COMPLETED)
-    if not db.writing.done():
-        fail(
-            f"{CALL} {outcome(request)} without starting {COMMITTING}: make "
-            "test_a_request_is_validated_then_committed_once_and_saved pass first."
-        )
-    request.cancel()  # the client hangs up while the commit waits for the disk
-    await settle([request], within=1.0)
-    if not request.done():
-        fail(
-            f"{CALL} was cancelled during the commit and was still running "
-            f"{scaled(1.0):.1f} s later: make "
-            "test_a_request_cancelled_mid_commit_still_ends_cancelled pass first."
-        )
-    ended = outcome(request)
-    # Only the learner's code may keep the commit task: not the request, whose CancelledError
-    # holds handle_request's locals, nor the timeline, whose calls note the task they ran in.
-    del request
-    for span in timeline.spans:
-        span.task = None
-    timeline.mark("gc.collect()")
-    await collect_garbage()  # what nobody holds goes now, pending or not
-    write = db.write() if db.write is not None else None
-    if db.destroyed:
-        fail(
-            f"{CALL} was cancelled during the commit and {ended}; then the garbage collector "
-            f"ran, and destroyed the commit task while {COMMITTING} was still pending: nothing "
-            "held that task any more. The order was lost, with no error anywhere.\n"
-            "The event loop keeps only weak references to tasks, and asyncio.shield lets go of "
-            "its task once its caller is cancelled: after handle_request has ended, a commit "
-            "task it kept only in a local variable goes at the next garbage collection.\n"
-            "Expected: the commit kept alive until it is done.\n"
-            "Try: keep each commit task in a module-level set until it is done: "
-            "`_commits.add(commit)` and `commit.add_done_callback(_commits.discard)`.\n\n"
-            + timeline.draw()
-        )
-    if write is None or db.commit_over.is_set():
-        fail(
-            f"{CALL} was cancelled during the commit and {ended}, and {COMMITTING} ended with "
-            "it: make test_a_request_cancelled_mid_commit_still_commits_the_order pass first."
-            f"\n\n{timeline.draw()}"
-        )
-    write.set_result(None)  # the disk is done
-    if await patiently(db.commit_over.wait(), within=1.0) is None or db.saved != [ORDER]:
-        fail(f"{COMMITTING} did not save the order once its write was done.\n\n{timeline.draw()}")
-
-
-async def test_a_failed_commit_fails_the_request(timeline: Timeline) -> None:
-    db = FakeDb(timeline, commit_error=OSError("disk full"))
-    error: Exception | None = None
-    try:
-        result = await shield.handle_request(db, ORDER)
-    except Exception as raised:
-        error = raised
-    if isinstance(error, OSError) or (
-        isinstance(error, ExceptionGroup) and error.subgroup(OSError) is not None
-    ):
-        return
-    if error is not None:
-        fail(f"{CALL} raised {error!r}, expected the commit's OSError('disk full').")
-    fail(
-        f"{CALL} returned {result!r}, although {COMMITTING} raised OSError('disk full'): the "
-        "client hears 'saved' about an order that was never written.\n"
-        "Expected: handle_request raises the commit's error: a commit that fails is not "
-        "'saved'.\n"
-        "Try: `await asyncio.shield(commit)` raises what the commit raised: let that error go "
-        "on up.\n\n" + timeline.draw()
-    )

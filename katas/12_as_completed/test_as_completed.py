@@ -1,10 +1,12 @@
+from __future__ import annotations
+
 import contextlib
 import inspect
 from collections.abc import AsyncGenerator
 
 import as_completed
 import pytest
-from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled, were
 
 # The first url asked for is the slowest: a page that waits for it is reported late.
 DELAYS = {"/big": 0.3, "/small": 0.1, "/medium": 0.2}
@@ -13,12 +15,12 @@ FASTEST_FIRST = [f"page {url[1:]}" for url in sorted(URLS, key=DELAYS.__getitem_
 IN_URL_ORDER = [f"page {url[1:]}" for url in URLS]
 
 
-def call(urls: list[str]) -> str:
+def download_call(urls: list[str]) -> str:
     shown = ", ".join(f"{url!r} {DELAYS[url]} s" for url in urls)
     return f"download_all(fetch, [{shown}], on_progress)"
 
 
-CALL = call(URLS)
+CALL = download_call(URLS)
 AS_COMPLETED = (
     "for next_done in asyncio.as_completed(downloads): page = await next_done, then "
     "on_progress(page) at once, inside the loop."
@@ -26,45 +28,6 @@ AS_COMPLETED = (
 
 # Every download here is done in 0.3 s: an answer that never gives the loop back fails in 2 s.
 pytestmark = pytest.mark.timeout(2)
-
-
-class Downloads:
-    """fetch() and on_progress() for download_all, on the timeline; notes when each report came."""
-
-    def __init__(self, timeline: Timeline, failing: str = "") -> None:
-        self.timeline = timeline
-        self.failing = failing  # the url whose download fails with ConnectionError, if any
-        self.fetched: list[str] = []
-        self.reports: list[object] = []  # what on_progress got, in the order it got it
-        self.reported_at: list[float] = []  # when, on the timeline's clock
-        self.called_at = 0.0
-
-    async def fetch(self, url: str) -> str:
-        self.fetched.append(url)
-        error = ConnectionError(f"{url}: connection reset") if url == self.failing else None
-        page = await self.timeline.work(f"fetch {url}", DELAYS[url], f"page {url[1:]}", error=error)
-        return str(page)
-
-    def on_progress(self, page: str) -> None:
-        self.reports.append(page)
-        self.reported_at.append(self.timeline.now())
-        self.timeline.mark(f"on_progress({page!r})")
-
-    async def download_all(self, urls: list[str] = URLS) -> list[str]:
-        self.called_at = self.timeline.now()
-        pages = await as_completed.download_all(self.fetch, urls, self.on_progress)
-        if sorted(self.fetched) != sorted(urls):
-            pytest.fail(
-                f"{call(urls)} fetched {self.fetched}, expected each of {urls} exactly once.\n"
-                "Try: call fetch(url) once for every url, and await every download you start.",
-                pytrace=False,
-            )
-        return pages
-
-
-@pytest.fixture
-def downloads(timeline: Timeline) -> Downloads:
-    return Downloads(timeline)
 
 
 async def test_every_page_comes_back_in_the_order_it_arrived(downloads: Downloads) -> None:
@@ -78,10 +41,9 @@ async def test_every_page_comes_back_in_the_order_it_arrived(downloads: Download
         if pages == IN_URL_ORDER
         else "Is a page missing, or a coroutine or task returned instead of its page?"
     )
-    pytest.fail(
+    fail(
         f"{CALL} returned {pages!r}, expected {FASTEST_FIRST!r}: the pages in the order they "
-        f"arrived, the fastest first.\n{mistake}\nTry: {AS_COMPLETED}",
-        pytrace=False,
+        f"arrived, the fastest first.\n{mistake}\nTry: {AS_COMPLETED}"
     )
 
 
@@ -118,7 +80,8 @@ async def test_progress_is_reported_fastest_first(downloads: Downloads) -> None:
             "or a task)."
         )
     fail(
-        f"{call(urls)} called on_progress with {reports!r}, expected {FASTEST_FIRST!r}: each "
+        f"{download_call(urls)} called on_progress with {reports!r}, expected "
+        f"{FASTEST_FIRST!r}: each "
         f"page reported when it arrives, the fastest first.\n{mistake}\n"
         f"Try: {AS_COMPLETED}\n\n{timeline.draw()}"
     )
@@ -131,7 +94,7 @@ async def test_the_first_report_comes_as_soon_as_the_fastest_page_is_in(
     fastest = min(DELAYS.values())
     low, high = EARLY * scaled(fastest), scaled(fastest) + scaled(MARGIN)
     if not downloads.reported_at:
-        pytest.fail(f"{CALL} never called on_progress.\nTry: {AS_COMPLETED}", pytrace=False)
+        fail(f"{CALL} never called on_progress.\nTry: {AS_COMPLETED}")
     first = downloads.reported_at[0] - downloads.called_at
     if low <= first <= high:
         return
@@ -165,11 +128,10 @@ async def test_the_first_report_comes_as_soon_as_the_fastest_page_is_in(
             f"{downloads.reports[0]!r}: download_all waited for a slower download before it "
             "reported the fastest page."
         )
-    pytest.fail(
+    fail(
         f"{CALL}: {verdict}\nExpected: the first report about {scaled(fastest):.2f} s after the "
         f"call, as soon as '/small' is in (between {low:.2f} s and {high:.2f} s).\n"
-        f"Try: {AS_COMPLETED}\n\n{downloads.timeline.draw()}",
-        pytrace=False,
+        f"Try: {AS_COMPLETED}\n\n{downloads.timeline.draw()}"
     )
 
 
@@ -215,7 +177,7 @@ async def test_a_failed_download_stops_the_others_before_its_error_goes_up(
         fail(f"{what} raised {error!r}, expected the ConnectionError of '/medium'.")
     if running:
         fail(
-            f"{what} raised {error!r}, but {' and '.join(running)} {_was(running)} still running "
+            f"{what} raised {error!r}, but {' and '.join(running)} {were(running)} still running "
             "when download_all raised: nobody will read that page, and nothing stops it now.\n"
             "Expected: when a download fails, the downloads still running are cancelled, and "
             "have stopped before the error goes on up.\n"
@@ -223,10 +185,6 @@ async def test_a_failed_download_stops_the_others_before_its_error_goes_up(
             "the as_completed loop inside it: a failure cancels the rest, and the group waits "
             f"for them.\n\n{timeline.draw()}"
         )
-
-
-def _was(labels: list[str]) -> str:
-    return "was" if len(labels) == 1 else "were"
 
 
 # Stage 2: the same downloads as a stream, read with `async for`.
@@ -245,12 +203,11 @@ def open_stream(downloads: Downloads) -> AsyncGenerator[str, None]:
         return stream
     if inspect.iscoroutine(stream):
         stream.close()  # never started: nothing ran, and no "never awaited" warning
-    pytest.fail(
+    fail(
         f"{STREAM} returned {stream!r}, not an async generator: an `async def` with a `yield` "
         "in it is an async generator, read with `async for`, handing out one page at a time; "
         "an `async def` that returns a list is a coroutine, whose caller gets everything at "
-        f"once, at the end.\nTry: {YIELD_AS_COMPLETED}",
-        pytrace=False,
+        f"once, at the end.\nTry: {YIELD_AS_COMPLETED}"
     )
 
 
@@ -273,11 +230,10 @@ async def test_the_stream_yields_each_page_the_moment_it_arrives(downloads: Down
             if pages == IN_URL_ORDER
             else "Is a page missing, or a coroutine or task yielded instead of its page?"
         )
-        pytest.fail(
+        fail(
             f"`async for` over {STREAM} got {pages!r}, expected {FASTEST_FIRST!r}: each page "
             f"as it arrives, the fastest first.\n{mistake}\nTry: {YIELD_AS_COMPLETED}\n\n"
-            + timeline.draw(),
-            pytrace=False,
+            + timeline.draw()
         )
     fastest = min(DELAYS.values())
     low, high = EARLY * scaled(fastest), scaled(fastest) + scaled(MARGIN)
@@ -297,11 +253,10 @@ async def test_the_stream_yields_each_page_the_moment_it_arrives(downloads: Down
             f"the first page came out after only {at[0]:.2f} s, before any download could "
             "have finished."
         )
-    pytest.fail(
+    fail(
         f"`async for` over {STREAM}: {verdict}\nExpected: 'page small' about "
         f"{scaled(fastest):.2f} s after the start, as soon as it is in (between {low:.2f} s and "
-        f"{high:.2f} s).\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
-        pytrace=False,
+        f"{high:.2f} s).\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}"
     )
 
 
@@ -320,14 +275,13 @@ async def test_closing_the_stream_early_cancels_the_downloads_still_running(
         closing = error
     call = f"{STREAM}, closed with aclose() after its first page ({first!r}):"
     if closing is not None:  # outside `except`, so the failure shows this explanation once
-        pytest.fail(
+        fail(
             f"{call} aclose() raised {closing!r}. Closing a stream raises GeneratorExit "
             "at its `yield`; a `yield` inside a TaskGroup turns that into an error of the "
             "group, so every consumer that stops early gets an exception.\n"
             "Likely mistake: a yield inside a TaskGroup. In a generator, never yield inside a "
             "TaskGroup or an asyncio.timeout block.\n"
-            f"Try: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"Try: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}"
         )
     slower = [f"fetch {url}" for url in URLS if f"page {url[1:]}" != first]
     spans = [s for s in timeline.spans if s.label in slower]
@@ -359,10 +313,9 @@ async def test_closing_the_stream_early_cancels_the_downloads_still_running(
         )
     else:
         return
-    pytest.fail(
+    fail(
         f"{call} {problem}\nExpected: the downloads still running cancelled, and stopped by "
-        f"the time aclose() returns.\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}",
-        pytrace=False,
+        f"the time aclose() returns.\nTry: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}"
     )
 
 
@@ -407,9 +360,48 @@ async def test_a_failed_download_ends_the_stream_with_the_others_stopped(
         fail(f"{what} raised {error!r}, expected the ConnectionError of '/medium'.")
     if running:
         fail(
-            f"{what} raised {error!r}, but {' and '.join(running)} {_was(running)} still running "
+            f"{what} raised {error!r}, but {' and '.join(running)} {were(running)} still running "
             "when the stream raised: nobody will read that page, and nothing stops it now.\n"
             "Expected: when a download fails, the downloads still running are cancelled, and "
             "have stopped before the error reaches the consumer.\n"
             f"Try: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}"
         )
+
+
+class Downloads:
+    """fetch() and on_progress() for download_all, on the timeline; notes when each report came."""
+
+    def __init__(self, timeline: Timeline, failing: str = "") -> None:
+        self.timeline = timeline
+        self.failing = failing  # the url whose download fails with ConnectionError, if any
+        self.fetched: list[str] = []
+        self.reports: list[object] = []  # what on_progress got, in the order it got it
+        self.reported_at: list[float] = []  # when, on the timeline's clock
+        self.called_at = 0.0
+
+    async def fetch(self, url: str) -> str:
+        self.fetched.append(url)
+        error = ConnectionError(f"{url}: connection reset") if url == self.failing else None
+        page = await self.timeline.work(f"fetch {url}", DELAYS[url], f"page {url[1:]}", error=error)
+        return str(page)
+
+    def on_progress(self, page: str) -> None:
+        self.reports.append(page)
+        self.reported_at.append(self.timeline.now())
+        self.timeline.mark(f"on_progress({page!r})")
+
+    async def download_all(self, urls: list[str] = URLS) -> list[str]:
+        self.called_at = self.timeline.now()
+        pages = await as_completed.download_all(self.fetch, urls, self.on_progress)
+        if sorted(self.fetched) != sorted(urls):
+            fail(
+                f"{download_call(urls)} fetched {self.fetched}, expected each of {urls} exactly "
+                "once.\n"
+                "Try: call fetch(url) once for every url, and await every download you start."
+            )
+        return pages
+
+
+@pytest.fixture
+def downloads(timeline: Timeline) -> Downloads:
+    return Downloads(timeline)

@@ -1,10 +1,12 @@
+from __future__ import annotations
+
 import asyncio
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import pytest
 import racing
-from harness import EARLY, Timeline, cancel_midway, fail, scaled
+from harness import EARLY, Timeline, cancel_midway, fail, scaled, swap_in, were
 
 # Every race here is decided within 0.2 s: an answer that never gives the loop back fails in 2 s.
 pytestmark = pytest.mark.timeout(2)
@@ -36,140 +38,6 @@ WAIT_WITH_A_LIMIT = (
 )
 
 
-class MirrorDown(Exception):
-    """A server that failed instead of answering."""
-
-
-def answer_of(label: str) -> str:
-    return f"{label}: 42"
-
-
-def request(
-    timeline: Timeline, label: str, delay: float, error: Exception | None = None
-) -> racing.Request:
-    """A fake server on the timeline: answers "<label>: 42" after `delay` (or raises `error`)."""
-
-    async def ask() -> str:
-        return str(await timeline.work(label, delay, answer_of(label), error=error))
-
-    return ask
-
-
-class WaitSpy:
-    """asyncio as racing.py sees it, counting its asyncio.wait(..., FIRST_COMPLETED) calls."""
-
-    def __init__(self) -> None:
-        self.first_completed = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    def wait(self, tasks: Iterable[Any], **options: Any) -> Awaitable[Any]:
-        if options.get("return_when") == asyncio.FIRST_COMPLETED:
-            self.first_completed += 1
-        return asyncio.wait(tasks, **options)
-
-
-@pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> WaitSpy:
-    spy = WaitSpy()
-    monkeypatch.setattr(racing, "asyncio", spy)
-    if getattr(racing, "wait", None) is asyncio.wait:  # `from asyncio import wait`
-        monkeypatch.setattr(racing, "wait", spy.wait)
-    return spy
-
-
-def mirrors(timeline: Timeline, failing: str = "") -> list[racing.Request]:
-    return [
-        request(
-            timeline, label, delay, MirrorDown(f"{label} is down") if label == failing else None
-        )
-        for label, delay in MIRRORS.items()
-    ]
-
-
-def expect_stopped(
-    timeline: Timeline, labels: list[str], call: str, when: str, waits: WaitSpy | None = None
-) -> None:
-    """Probe, right after `call` returned or raised: every one of `labels` was cancelled and ended.
-
-    Run it before any other await, or the event loop gets a chance to finish what `call` left.
-    """
-    __tracebackhide__ = True
-    spans = [timeline.span(label) for label in labels]
-    answered = [s.label for s in spans if s.end is not None and not s.cancelled]
-    running = [s for s in spans if s.end is None]
-    asked_to_stop = [s.label for s in running if s.task is not None and s.task.cancelling()]
-    ignored = [s.label for s in running if s.label not in asked_to_stop]
-    if answered:
-        mistake = (
-            f"{' and '.join(answered)} answered before {call} {when}: it waited for the slower "
-            "ones instead of stopping them, so the race lasted as long as its slowest runner "
-            "(asyncio.gather waits for every task)."
-        )
-        advice = (
-            "asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED) returns at the first "
-            f"answer; then {CANCEL_AND_AWAIT}."
-        )
-    elif ignored:
-        mistake = (
-            f"{call} {when} while {' and '.join(ignored)} {_were(ignored)} still running, never "
-            "cancelled: a task you no longer need keeps running (and keeps its server busy) "
-            "until you cancel it."
-        )
-        if when.startswith("raised"):
-            mistake += (
-                "\nLikely mistake: no clean-up on the error path. done.pop().result() (or "
-                "asyncio.gather) raises the winner's error, and the lines after it that would "
-                "cancel the losers never run."
-            )
-        elif waits is not None and waits.first_completed:
-            mistake += (
-                "\nasyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED) returned at the "
-                "first answer, as it should, and it cancels nothing: the losers are still in "
-                "`pending`, running."
-            )
-        advice = (
-            f"{CANCEL_AND_AWAIT}. Do it in a `finally:` block, so it runs after an answer and "
-            "after an error alike."
-        )
-    elif asked_to_stop:
-        mistake = (
-            f"{call} {when} while {' and '.join(asked_to_stop)} had been cancelled but had not "
-            "stopped yet: task.cancel() only asks a task to stop. The task stops later, at its "
-            f"next await, and by then {call} had already {when}."
-        )
-        advice = (
-            "after the .cancel() calls, await the losers: `await asyncio.gather(*losers, "
-            "return_exceptions=True)` returns once they have really stopped (a TaskGroup waits "
-            "for them for you)."
-        )
-    else:
-        return
-    pytest.fail(
-        f"{mistake}\nExpected: every loser cancelled AND finished by the time {call} {when}, "
-        f"so nothing it started is still running.\nTry: {advice}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-def expect_each_asked_once(timeline: Timeline, call: str) -> None:
-    """Probe: no server was asked twice (each request is called at most once)."""
-    __tracebackhide__ = True
-    again = sorted({label for label in timeline.started if timeline.started.count(label) > 1})
-    if again:
-        fail(
-            f"{call} asked {' and '.join(again)} more than once: each request costs a call to "
-            "a server, and a second one starts all over again.\n"
-            "Expected: every request called at most once; a slow one is left running, not "
-            f"asked again.\n\n{timeline.draw()}"
-        )
-
-
-def _were(labels: list[str]) -> str:
-    return "was" if len(labels) == 1 else "were"
-
-
 async def test_the_fastest_mirrors_answer_wins(timeline: Timeline, waits: WaitSpy) -> None:
     answer = await racing.first_answer(mirrors(timeline))
     expected = answer_of(FASTEST)
@@ -185,11 +53,10 @@ async def test_the_fastest_mirrors_answer_wins(timeline: Timeline, waits: WaitSp
         mistake = "It asked only mirror eu, the first in the list, and waited for its answer."
     else:
         mistake = "Is another mirror's answer returned, or a task instead of its result?"
-    pytest.fail(
+    fail(
         f"{RACE} returned {answer!r}, expected {expected!r}: the answer of the mirror that "
         f"answered first (us, 0.1 s), whatever its place in the list.\n{mistake}\n"
-        f"Try: {FIRST_COMPLETED}; the winner is in `done`.\n\n{timeline.draw()}",
-        pytrace=False,
+        f"Try: {FIRST_COMPLETED}; the winner is in `done`.\n\n{timeline.draw()}"
     )
 
 
@@ -198,13 +65,12 @@ async def test_every_mirror_is_asked_at_once(timeline: Timeline) -> None:
     expect_each_asked_once(timeline, RACE)
     missing = [label for label in MIRRORS if label not in timeline.started]
     if missing:
-        pytest.fail(
+        fail(
             f"{RACE} never asked {' and '.join(missing)} (it asked {timeline.started}).\n"
             "Expected: every mirror asked at the same time, so the fastest one can win.\n"
             "Likely mistake: asking the mirrors one after another and returning the first "
             "answer, so the mirrors further down the list never get their chance (and a slow "
-            f"first mirror makes you wait).\nTry: {FIRST_COMPLETED}.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"first mirror makes you wait).\nTry: {FIRST_COMPLETED}.\n\n{timeline.draw()}"
         )
     timeline.expect_all_started_before_any_finished("the mirrors of the race")
 
@@ -248,13 +114,12 @@ async def test_an_error_of_the_first_finisher_is_raised_after_stopping_the_other
         if group.subgroup(MirrorDown) is None:
             raise
     else:
-        pytest.fail(
+        fail(
             f"{call} returned {answer!r}, expected it to raise MirrorDown('mirror us is down'): "
             "the first mirror to finish failed, and in this kata a failure counts as the first "
             "answer.\nLikely mistake: skipping the failed mirror and waiting for the next one.\n"
             "Try: return done.pop().result(): it returns the winner's answer, or raises its "
-            f"error.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"error.\n\n{timeline.draw()}"
         )
     expect_stopped(timeline, LOSERS, call, "raised MirrorDown")
 
@@ -284,13 +149,12 @@ async def test_a_fast_primary_answers_and_the_backup_is_never_called(timeline: T
     backup = next((s for s in timeline.spans if s.label == "backup"), None)
     if backup is not None:
         answered = f"{primary.end - called_at:.2f} s" if primary.end is not None else "once"
-        pytest.fail(
+        fail(
             f"{call} called the backup at {backup.start - called_at:.2f} s, although the "
             f"primary answered at {answered}, within hedge_after ({hedge_after:.2f} s). "
             "Each hedge costs an extra request: fire the backup only when the primary is "
             "late.\nExpected: the backup never called when the primary answers within "
-            f"hedge_after.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"hedge_after.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}"
         )
     assert answer == answer_of("primary"), (
         f"{call} returned {answer!r}, expected the primary's answer {answer_of('primary')!r}."
@@ -315,21 +179,19 @@ async def test_a_slow_primary_gets_a_backup_only_once_hedge_after_is_up(
     call, hedge_after = hedge_call(SLOW_PRIMARY), scaled(SLOW_PRIMARY[2])
     backup = next((s for s in timeline.spans if s.label == "backup"), None)
     if backup is None:
-        pytest.fail(
+        fail(
             f"{call} never called the backup, although the primary was still silent after "
             f"hedge_after ({hedge_after:.2f} s).\nExpected: the backup fired at about "
             f"{hedge_after:.2f} s, and its answer returned.\nTry: {WAIT_WITH_A_LIMIT}\n\n"
-            f"{timeline.draw()}",
-            pytrace=False,
+            f"{timeline.draw()}"
         )
     fired = backup.start - called_at
     if fired < EARLY * hedge_after:
-        pytest.fail(
+        fail(
             f"{call} called the backup at {fired:.2f} s, before hedge_after ({hedge_after:.2f} "
             "s) was up: it did not give the primary its chance first, so every request costs "
             f"two.\nExpected: the backup fired at about {hedge_after:.2f} s, and only because "
-            f"the primary was still silent then.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"the primary was still silent then.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}"
         )
     assert answer == answer_of("backup"), (
         f"{call} returned {answer!r}, expected the backup's answer {answer_of('backup')!r}: "
@@ -360,15 +222,14 @@ async def test_a_late_primary_keeps_running_and_beats_a_slower_backup(timeline: 
     primary = timeline.span("primary")
     if primary.cancelled:
         stopped = f"{primary.end - called_at:.2f} s" if primary.end is not None else "once"
-        pytest.fail(
+        fail(
             f"{call} cancelled the primary at {stopped}, when hedge_after ({hedge_after:.2f} s) "
             "was up: a hedge is a second chance, not a replacement. Left running, the primary "
             f"would have answered at {scaled(LATE_PRIMARY[0]):.2f} s, before the backup "
             f"({scaled(LATE_PRIMARY[2] + LATE_PRIMARY[1]):.2f} s).\n"
             "Likely mistake: asyncio.timeout() or asyncio.wait_for() around the primary, which "
             "cancel it when the time is up.\nExpected: the primary still running beside the "
-            f"backup, and its answer returned.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"backup, and its answer returned.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}"
         )
     timeline.expect_overlap("primary", "backup", "once the backup was fired")
     assert answer == answer_of("primary"), (
@@ -421,3 +282,127 @@ async def test_a_primary_failing_after_the_hedge_is_raised_and_the_backup_stoppe
     if wrapped is not None and wrapped.subgroup(MirrorDown) is None:
         fail(f"{call} raised {wrapped!r}, expected MirrorDown('primary is down').")
     expect_stopped(timeline, ["backup"], call, "raised MirrorDown")
+
+
+class MirrorDown(Exception):
+    """A server that failed instead of answering."""
+
+
+def answer_of(label: str) -> str:
+    return f"{label}: 42"
+
+
+def request(
+    timeline: Timeline, label: str, delay: float, error: Exception | None = None
+) -> racing.Request:
+    """A fake server on the timeline: answers "<label>: 42" after `delay` (or raises `error`)."""
+
+    async def ask() -> str:
+        return str(await timeline.work(label, delay, answer_of(label), error=error))
+
+    return ask
+
+
+class WaitSpy:
+    """racing.py's asyncio.wait, counting its calls with return_when=FIRST_COMPLETED."""
+
+    def __init__(self) -> None:
+        self.first_completed = 0
+
+    def wait(self, tasks: Iterable[Any], **options: Any) -> Awaitable[Any]:
+        if options.get("return_when") == asyncio.FIRST_COMPLETED:
+            self.first_completed += 1
+        return asyncio.wait(tasks, **options)
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> WaitSpy:
+    spy = WaitSpy()
+    swap_in(monkeypatch, racing, asyncio, wait=spy.wait)
+    return spy
+
+
+def mirrors(timeline: Timeline, failing: str = "") -> list[racing.Request]:
+    return [
+        request(
+            timeline, label, delay, MirrorDown(f"{label} is down") if label == failing else None
+        )
+        for label, delay in MIRRORS.items()
+    ]
+
+
+def expect_stopped(
+    timeline: Timeline, labels: list[str], call: str, when: str, waits: WaitSpy | None = None
+) -> None:
+    """Probe, right after `call` returned or raised: every one of `labels` was cancelled and ended.
+
+    Run it before any other await, or the event loop gets a chance to finish what `call` left.
+    """
+    __tracebackhide__ = True
+    spans = [timeline.span(label) for label in labels]
+    answered = [s.label for s in spans if s.end is not None and not s.cancelled]
+    running = [s for s in spans if s.end is None]
+    asked_to_stop = [s.label for s in running if s.task is not None and s.task.cancelling()]
+    ignored = [s.label for s in running if s.label not in asked_to_stop]
+    if answered:
+        mistake = (
+            f"{' and '.join(answered)} answered before {call} {when}: it waited for the slower "
+            "ones instead of stopping them, so the race lasted as long as its slowest runner "
+            "(asyncio.gather waits for every task)."
+        )
+        advice = (
+            "asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED) returns at the first "
+            f"answer; then {CANCEL_AND_AWAIT}."
+        )
+    elif ignored:
+        mistake = (
+            f"{call} {when} while {' and '.join(ignored)} {were(ignored)} still running, never "
+            "cancelled: a task you no longer need keeps running (and keeps its server busy) "
+            "until you cancel it."
+        )
+        if when.startswith("raised"):
+            mistake += (
+                "\nLikely mistake: no clean-up on the error path. done.pop().result() (or "
+                "asyncio.gather) raises the winner's error, and the lines after it that would "
+                "cancel the losers never run."
+            )
+        elif waits is not None and waits.first_completed:
+            mistake += (
+                "\nasyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED) returned at the "
+                "first answer, as it should, and it cancels nothing: the losers are still in "
+                "`pending`, running."
+            )
+        advice = (
+            f"{CANCEL_AND_AWAIT}. Do it in a `finally:` block, so it runs after an answer and "
+            "after an error alike."
+        )
+    elif asked_to_stop:
+        mistake = (
+            f"{call} {when} while {' and '.join(asked_to_stop)} had been cancelled but had not "
+            "stopped yet: task.cancel() only asks a task to stop. The task stops later, at its "
+            f"next await, and by then {call} had already {when}."
+        )
+        advice = (
+            "after the .cancel() calls, await the losers: `await asyncio.gather(*losers, "
+            "return_exceptions=True)` returns once they have really stopped (a TaskGroup waits "
+            "for them for you)."
+        )
+    else:
+        return
+    fail(
+        f"{mistake}\nExpected: every loser cancelled AND finished by the time {call} {when}, "
+        f"so nothing it started is still running.\nTry: {advice}\n\n{timeline.draw()}"
+    )
+
+
+def expect_each_asked_once(timeline: Timeline, call: str) -> None:
+    """Probe: no server was asked twice (each request is called at most once)."""
+    __tracebackhide__ = True
+    again = sorted({label for label in timeline.started if timeline.started.count(label) > 1})
+    if again:
+        fail(
+            f"{call} asked {' and '.join(again)} more than once: each request costs a call to "
+            "a server, and a second one starts all over again.\n"
+            "Expected: every request called at most once; a slow one is left running, not "
+            f"asked again.\n\n{timeline.draw()}"
+        )

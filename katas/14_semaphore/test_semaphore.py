@@ -1,83 +1,18 @@
+from __future__ import annotations
+
 import asyncio
 import sys
 from typing import Any
 
 import pytest
 import semaphore
-from harness import MARGIN, Span, Timeline, cancel_midway, fail, scaled
+from harness import MARGIN, Span, Timeline, cancel_midway, fail, scaled, swap_in
 
 # Six fetches of 0.1 s, two at a time: three rounds, 0.3 s (one after another: 0.6 s).
 EQUAL = dict.fromkeys("abcdef", 0.1)
 # Three at a time, 'a' the slow one: b, c, d and e fit into the other two slots while 'a' runs,
 # so all is done in 0.4 s. Batches of three wait for their slowest: [a b c] 0.4 + [d e] 0.2 s.
 UNEQUAL = {"a": 0.4, "b": 0.2, "c": 0.1, "d": 0.2, "e": 0.1}
-
-
-class Site:
-    """A fake web site: fetch(item) takes that item's delay on the timeline, returns its page.
-
-    The item `failing` raises ConnectionError at the end of its delay instead.
-    """
-
-    def __init__(self, timeline: Timeline, delays: dict[str, float], failing: str = "") -> None:
-        self.timeline = timeline
-        self.delays = delays
-        self.failing = failing
-
-    async def fetch(self, item: str) -> str:
-        error = ConnectionError(f"{item}: connection reset") if item == self.failing else None
-        label, delay = f"fetch({item!r})", self.delays[item]
-        page: str = await self.timeline.work(label, delay, f"page {item}", error=error)
-        return page
-
-    async def fetch_all(self, limit: int) -> list[str]:
-        return await semaphore.fetch_all_limited(self.fetch, list(self.delays), limit)
-
-    def call(self, limit: int) -> str:
-        return f"fetch_all_limited(fetch, {list(self.delays)}, limit={limit})"
-
-
-class AsyncioSpy:
-    """asyncio as semaphore.py sees it, noting every Semaphore it creates (slots, and where)
-    and every asyncio.gather it calls."""
-
-    def __init__(self) -> None:
-        self.created: list[tuple[int, str]] = []  # (slots, the function that created it)
-        self.gathers = 0
-        self.Semaphore = self._noted(asyncio.Semaphore)
-        self.BoundedSemaphore = self._noted(asyncio.BoundedSemaphore)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    def gather(self, *awaitables: Any, **options: Any) -> Any:
-        self.gathers += 1
-        return asyncio.gather(*awaitables, **options)
-
-    def _noted(self, kind: type[asyncio.Semaphore]) -> type[asyncio.Semaphore]:
-        created = self.created
-
-        class Noted(kind):  # type: ignore[valid-type,misc]
-            def __init__(self, value: int = 1) -> None:
-                super().__init__(value)
-                created.append((value, sys._getframe(1).f_code.co_name))
-
-        Noted.__name__ = Noted.__qualname__ = kind.__name__
-        return Noted
-
-    def where(self) -> str:
-        places = sorted({f"{place}()" for _, place in self.created})
-        return " and ".join(places)
-
-
-@pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> AsyncioSpy:
-    spy = AsyncioSpy()
-    monkeypatch.setattr(semaphore, "asyncio", spy)
-    for name in ("Semaphore", "BoundedSemaphore", "gather"):  # `from asyncio import ...` too
-        if getattr(semaphore, name, None) is getattr(asyncio, name):
-            monkeypatch.setattr(semaphore, name, getattr(spy, name))
-    return spy
 
 
 async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline) -> None:
@@ -92,7 +27,7 @@ async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline)
     expected = [f"page {item}" for item in UNEQUAL]
     if pages == expected:
         return
-    pytest.fail(
+    fail(
         f"{site.call(3)} returned {pages}, expected {expected}: the pages must follow the "
         "order of the items, not the order in which the fetches finished ('a' is the slowest, "
         "so it finishes last).\n"
@@ -100,8 +35,7 @@ async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline)
         "as_completed).\n"
         "Try: keep one task per item in a list, in item order, and read the pages from those "
         "tasks (asyncio.gather does the same: it keeps the order of its arguments).\n\n"
-        + timeline.draw(),
-        pytrace=False,
+        + timeline.draw()
     )
 
 
@@ -346,3 +280,65 @@ async def test_a_failed_fetch_stops_the_others_before_its_error_goes_up(
             "Try: start the tasks in `async with asyncio.TaskGroup() as tg:`: a failure cancels "
             f"the rest, and the group waits for them.\n\n{timeline.draw()}"
         )
+
+
+class Site:
+    """A fake web site: fetch(item) takes that item's delay on the timeline, returns its page.
+
+    The item `failing` raises ConnectionError at the end of its delay instead.
+    """
+
+    def __init__(self, timeline: Timeline, delays: dict[str, float], failing: str = "") -> None:
+        self.timeline = timeline
+        self.delays = delays
+        self.failing = failing
+
+    async def fetch(self, item: str) -> str:
+        error = ConnectionError(f"{item}: connection reset") if item == self.failing else None
+        label, delay = f"fetch({item!r})", self.delays[item]
+        page: str = await self.timeline.work(label, delay, f"page {item}", error=error)
+        return page
+
+    async def fetch_all(self, limit: int) -> list[str]:
+        return await semaphore.fetch_all_limited(self.fetch, list(self.delays), limit)
+
+    def call(self, limit: int) -> str:
+        return f"fetch_all_limited(fetch, {list(self.delays)}, limit={limit})"
+
+
+class AsyncioSpy:
+    """What semaphore.py does with asyncio: every Semaphore it creates (slots, and where) and
+    every asyncio.gather it calls."""
+
+    def __init__(self) -> None:
+        self.created: list[tuple[int, str]] = []  # (slots, the function that created it)
+        self.gathers = 0
+        self.Semaphore = self._noted(asyncio.Semaphore)
+        self.BoundedSemaphore = self._noted(asyncio.BoundedSemaphore)
+
+    def gather(self, *awaitables: Any, **options: Any) -> Any:
+        self.gathers += 1
+        return asyncio.gather(*awaitables, **options)
+
+    def _noted(self, kind: type[asyncio.Semaphore]) -> type[asyncio.Semaphore]:
+        created = self.created
+
+        class Noted(kind):  # type: ignore[valid-type,misc]
+            def __init__(self, value: int = 1) -> None:
+                super().__init__(value)
+                created.append((value, sys._getframe(1).f_code.co_name))
+
+        Noted.__name__ = Noted.__qualname__ = kind.__name__
+        return Noted
+
+    def where(self) -> str:
+        places = sorted({f"{place}()" for _, place in self.created})
+        return " and ".join(places)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> AsyncioSpy:
+    spy = AsyncioSpy()
+    noted = {name: getattr(spy, name) for name in ("Semaphore", "BoundedSemaphore", "gather")}
+    swap_in(monkeypatch, semaphore, asyncio, **noted)
+    return spy

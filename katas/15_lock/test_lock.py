@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import itertools
 import sys
@@ -7,7 +9,7 @@ from typing import Any
 
 import lock
 import pytest
-from harness import Timeline, cancel_midway, scaled, started_tasks
+from harness import Timeline, cancel_midway, fail, scaled, started_tasks, swap_in
 
 pytestmark = pytest.mark.timeout(2)
 
@@ -24,7 +26,317 @@ FIX = (
     "        await self.store.write(balance + amount)"
 )
 THREAD_LOCK = type(threading.Lock())
-ASYNCIO_LOCK = asyncio.Lock  # the tests put a watched subclass in its place
+ASYNCIO_LOCK = asyncio.Lock  # lock.py sees a watched subclass in its place
+
+
+async def test_a_deposit_returns_the_new_balance_once_its_receipt_is_sent(
+    bank: Bank, timeline: Timeline
+) -> None:
+    [balance] = await bank.deposit_all((10,))
+    call = f"deposit(10) on an account holding {OPENING}"
+    if balance != 110 or bank.balance != 110:
+        fail(
+            f"{call} returned {balance!r} and left {bank.balance} in the store; expected 110 "
+            f"for both.\nWhat the store saw:\n{bank.history()}\n"
+            "Try: balance = await self.store.read(), then await self.store.write(balance + "
+            "amount), and return balance + amount."
+        )
+    if bank.receipts == [(10, 110)]:
+        return
+    receipt = timeline.find("send_receipt(10, 110)")
+    if receipt is not None and receipt.end is None:
+        mistake = (
+            "it returned before its receipt was sent: send_receipt(10, 110) was still "
+            "running.\nLikely mistake: the receipt sent in a background task "
+            "(asyncio.create_task) that deposit() does not wait for.\n"
+            "Try: `await self.send_receipt(amount, new_balance)` before you return."
+        )
+    elif not timeline.spans:
+        mistake = (
+            "it never called send_receipt.\n"
+            "Try: `await self.send_receipt(amount, new_balance)` once the balance is written."
+        )
+    else:
+        mistake = (
+            f"it called {', '.join(timeline.started)}; expected send_receipt(10, 110): the "
+            "amount, then the balance after the deposit."
+        )
+    fail(f"{call}: {mistake}\n\n{timeline.draw()}")
+
+
+async def test_every_deposit_reads_the_balance_from_the_store(bank: Bank) -> None:
+    [first] = await bank.deposit_all((10,))
+    bank.balance = 500  # something else changed the stored balance meanwhile
+    bank.log.append("(something else) wrote 500")
+    bank.held.append(False)
+    [balance] = await bank.deposit_all((20,))
+    if balance == bank.balance == 520:
+        return
+    stale = (
+        f"Likely mistake: the balance it used, {first}, was kept on the account from the "
+        "previous deposit instead of read again.\n"
+        if balance == first + 20
+        else ""
+    )
+    fail(
+        f"deposit(10) on an account holding {OPENING}, then the stored balance set to 500 by "
+        f"something else, then deposit(20): it returned {balance!r} and left {bank.balance} in "
+        "the store; expected 520 for both.\n"
+        f"What the store saw, in order:\n{bank.history()}\n{stale}"
+        "Expected: every deposit reads the balance from the store (another service, or another "
+        "Account object, may have changed it since).\n"
+        "Try: `balance = await self.store.read()` in every deposit, inside the lock; keep no "
+        "copy of the balance on the account."
+    )
+
+
+async def test_five_deposits_at_once_lose_no_update(bank: Bank, watch: Watch) -> None:
+    await bank.deposit_all()
+    expected = OPENING + sum(AMOUNTS)
+    if bank.balance == expected:
+        return
+    call = (
+        f"{len(AMOUNTS)} deposits at once ({', '.join(map(str, AMOUNTS))}) into an account "
+        f"holding {OPENING}"
+    )
+    if not any(" read " in line for line in bank.log):
+        fail(
+            f"{call} left {bank.balance} in the store; expected {expected}. deposit() never "
+            f"read the balance from the store, so it cannot know what the account held.\n"
+            f"What the store saw:\n{bank.history()}\n{FIX}"
+        )
+    if not bank.writes or bank.balance > expected:
+        fail(
+            f"{call} left {bank.balance} in the store; expected {expected}: "
+            + ("deposit() never wrote the new balance." if not bank.writes else "too much.")
+            + f"\nWhat the store saw, in order:\n{bank.history()}\n"
+            "Expected: each deposit reads the balance once and writes balance + amount once."
+        )
+    first_write = next(i for i, line in enumerate(bank.log) if " wrote " in line)
+    together = sum(" read " in line for line in bank.log[:first_write])
+    reads_held = [h for line, h in zip(bank.log, bank.held, strict=True) if " read " in line]
+    writes_held = [h for line, h in zip(bank.log, bank.held, strict=True) if " wrote " in line]
+    if together > 1:
+        what = (
+            f"{together} deposits read the balance before the first one had written its new "
+            "balance: nothing held them back."
+        )
+        if watch.locks_made_by_deposits() > 1:
+            mistake = (
+                f"Likely mistake: each deposit made an asyncio.Lock of its own "
+                f"({watch.locks_made_by_deposits()} locks for {len(AMOUNTS)} deposits): a lock "
+                "created inside deposit() is new and free every call, so no deposit ever waits."
+            )
+        elif all(writes_held) and not any(reads_held):
+            mistake = (
+                "Likely mistake: every write held the lock, but no read did: a lock around the "
+                "write alone. The read must be inside it too: a balance read outside the lock "
+                "is stale by the time you write."
+            )
+        elif not watch.locks and not any(isinstance(v, ASYNCIO_LOCK) for v in _reachable(bank)):
+            mistake = (
+                "Likely mistake: no lock around the read and the write: every `await` between "
+                "them lets the other deposits in."
+            )
+        else:
+            mistake = "No deposit held a lock from its read to its write."
+    else:
+        what = (
+            "The first deposit ran alone, but after it several deposits read the balance at "
+            "once: whatever held them back let them all go together."
+        )
+        events = [v for v in _reachable(bank) if isinstance(v, asyncio.Event)]
+        mistake = (
+            "Likely mistake: an asyncio.Event used as a lock: set() wakes every waiting "
+            "deposit at once, and they all read the same balance. A Lock lets exactly one in "
+            "at a time."
+            if events
+            else "A Lock lets exactly one waiting deposit in at a time."
+        )
+    fail(
+        f"{call} left {bank.balance} in the store; expected {expected}: "
+        f"{expected - bank.balance} went missing.\n"
+        f"What the store saw, in order:\n{bank.history()}\n"
+        f"{what} Each then wrote the balance IT had read + its amount over the others' updates: "
+        f"lost updates.\n{mistake}\n{FIX}"
+    )
+
+
+def _reachable(bank: Bank) -> list[object]:
+    """What the account can reach besides the store: its attributes, its class's, its module's."""
+    return [*vars(bank.account).values(), *vars(type(bank.account)).values(), *vars(lock).values()]
+
+
+async def test_each_deposit_returns_and_receipts_the_balance_its_own_update_left(
+    bank: Bank, timeline: Timeline
+) -> None:
+    results = await bank.deposit_all()
+    expected = OPENING + sum(AMOUNTS)
+    call = f"{len(AMOUNTS)} deposits at once into an account holding {OPENING}"
+    if bank.balance != expected:
+        fail(
+            f"{call} left {bank.balance} in the store, not {expected}: updates were lost, so "
+            "the deposits cannot report their balances. Make "
+            "test_five_deposits_at_once_lose_no_update pass first."
+        )
+    returned = dict(zip(AMOUNTS, results, strict=True))
+    history = [OPENING, *bank.writes]
+    left = {after - before: after for before, after in itertools.pairwise(history)}
+    if returned != left:
+        fail(
+            f"{call} returned {returned} (amount: balance returned), but the balance went "
+            f"{' -> '.join(map(str, history))}, so each deposit's own write left {left}.\n"
+            "Expected: each deposit returns balance + amount, the balance it wrote itself.\n"
+            "Likely mistake: returning the balance it read instead of the new one, or reading "
+            "the balance again after the lock was released (another deposit may have changed "
+            "it by then).\n"
+            "Try: new_balance = balance + amount inside the lock; write it, then return it."
+        )
+    sent, wanted = sorted(bank.receipts), sorted(left.items())
+    if sent != wanted:
+        fail(
+            f"{call} sent the receipts {sent} (amount, balance); expected one per deposit, "
+            f"with its amount and the balance it returned: {wanted}.\n"
+            "Try: `await self.send_receipt(amount, new_balance)` once per deposit, after the "
+            f"write, and return only then.\n\n{timeline.draw()}"
+        )
+
+
+async def test_receipts_are_sent_outside_the_lock_so_they_overlap(
+    bank: Bank, timeline: Timeline
+) -> None:
+    await bank.deposit_all()
+    if timeline.peak > 1:
+        return
+    if not timeline.spans:
+        fail(
+            f"{len(AMOUNTS)} deposits at once sent no receipt at all.\n"
+            "Try: `await self.send_receipt(amount, new_balance)` once the balance is written."
+        )
+    fail(
+        f"{len(AMOUNTS)} deposits at once sent their receipts one after another: never more "
+        "than one receipt in flight, although a receipt does not touch the balance.\n"
+        "Expected: the receipts in flight together; only the read and the write of the balance "
+        "wait for the lock.\n"
+        "Likely mistake: sending the receipt inside `async with self._lock:` (the lock held "
+        "around the whole deposit): each deposit then waits for the previous one's 0.1 s "
+        "receipt too.\n"
+        "Try: keep only the read and the write inside `async with self._lock:`, and await "
+        f"send_receipt(...) after that block.\n\n{timeline.draw()}"
+    )
+
+
+async def test_five_deposits_with_slow_receipts_take_about_one_receipt(
+    bank: Bank, timeline: Timeline
+) -> None:
+    with timeline.expect_duration(
+        RECEIPT,
+        delays=(RECEIPT,) * len(AMOUNTS),
+        what=f"{len(AMOUNTS)} deposits at once, each sending a 0.1 s receipt,",
+        advice="hold the lock only around the read and the write of the balance and send the "
+        "receipt after `async with self._lock:` ends: the receipts then go out together, "
+        f"about 0.1 s in all, not {len(AMOUNTS)} x 0.1 s.",
+        too_early="each deposit awaits its receipt before it returns.",
+    ):
+        await bank.deposit_all()
+
+
+async def test_a_deposit_waits_for_the_lock_without_polling(
+    timeline: Timeline, watch: Watch
+) -> None:
+    bank = Bank(timeline, watch, slow=SLOW_STORE)  # the last deposit waits 4 x 0.2 s
+    with started_tasks(count_wakeups=True) as started:
+        await bank.deposit_all()
+    # A deposit wakes once for the lock, five times in the store and the receipt, and up to
+    # twice more per timed call (read, write, receipt) under stress jitter: 1 + 5 + 3 x 2.
+    started.expect_no_polling(
+        most=12,
+        what=f"{len(AMOUNTS)} deposits on one account whose store takes {SLOW_STORE} s to read",
+        wait_on="the account's asyncio.Lock (`async with self._lock:`)",
+        timeline=timeline,
+    )
+
+
+async def test_deposits_on_two_accounts_do_not_wait_for_each_other(
+    timeline: Timeline, watch: Watch
+) -> None:
+    first, second = Bank(timeline, watch), Bank(timeline, watch)
+    second.everyone_arrived.set()  # the second store answers at once
+    holding = asyncio.create_task(first.account.deposit(10), name="deposit(10)")
+    reading = asyncio.create_task(first.read_asked.wait())
+    await asyncio.wait({holding, reading}, return_when="FIRST_COMPLETED")
+    if holding.done():  # deposit(10) failed before it read: the stub, say
+        reading.cancel()
+        holding.result()
+    # deposit(10) is now between its read and its write (its store answers once told to)
+    other = asyncio.create_task(second.account.deposit(20), name="deposit(20)")
+    asked = asyncio.create_task(second.read_asked.wait())
+    await asyncio.wait({other, asked}, timeout=scaled(PATIENCE), return_when="FIRST_COMPLETED")
+    went_on = second.read_asked.is_set()
+    first.everyone_arrived.set()
+    done, _ = await asyncio.wait({holding, other}, timeout=scaled(PATIENCE))
+    for task in (holding, other, asked, reading):
+        task.cancel()
+    await asyncio.gather(holding, other, asked, reading, return_exceptions=True)
+    error = other.exception() if other in done and not other.cancelled() else None
+    if isinstance(error, NotImplementedError):
+        raise error
+    if went_on and not isinstance(error, RuntimeError):
+        return
+    seen = (
+        f"deposit(20) raised RuntimeError: {error}: the lock it waited for was made before "
+        "this test began (an earlier test's event loop had used it), not by account B's "
+        "__init__"
+        if isinstance(error, RuntimeError)
+        else f"deposit(20) on account B did not even read B's balance within "
+        f"{scaled(PATIENCE):.1f} s: it waited for account A's deposit"
+    )
+    home = shared_lock_home(first.account)
+    fail(
+        "deposit(10) on account A was between its read and its write (its store was slow to "
+        f"answer) when deposit(20) on account B began, and {seen}.\n"
+        + (
+            f"Likely mistake: one lock shared by every account{home}. Deposits on "
+            "different accounts never touch the same balance, yet each waits for all the "
+            "others, bank-wide.\n"
+            if home
+            else "The two accounts share whatever holds a deposit back.\n"
+        )
+        + "Expected: each account its own lock; deposits on different accounts run together.\n"
+        "Try: create the lock in __init__ (`self._lock = asyncio.Lock()`), once per account."
+    )
+
+
+async def test_a_deposit_cancelled_midway_gives_the_lock_back(
+    timeline: Timeline, watch: Watch
+) -> None:
+    bank = Bank(timeline, watch)
+    await bank.deposit_all((10,))  # a deposit that works (the stub fails here)
+    bank.account.store = Bank(timeline, watch)  # its read never answers: deposit(20) waits
+    await cancel_midway(
+        bank.account.deposit(20),
+        after=0.05,
+        what="deposit(20), waiting for its read,",
+        timeline=timeline,
+    )
+    bank.account.store = bank
+    after = asyncio.create_task(bank.account.deposit(30), name="deposit(30)")
+    done, _ = await asyncio.wait({after}, timeout=scaled(PATIENCE))
+    if after in done:
+        after.result()
+        return
+    after.cancel()
+    await asyncio.wait({after})
+    held = [made.owner for made in watch.locks if made.locked() and made.owner is not None]
+    who = ", still held by the cancelled deposit(20)" if any(t.done() for t in held) else ""
+    fail(
+        "deposit(20) was cancelled while it waited for its read (a timeout, a client that "
+        f"hung up), and deposit(30) on the same account then waited {scaled(PATIENCE):.1f} s "
+        f"without reading the balance: the lock was never given back{who}.\n"
+        "Expected: a cancelled deposit releases the lock on its way out; the next one goes on.\n"
+        "Try: `async with self._lock:` releases the lock however the block is left (a cancel "
+        "too); an `await lock.acquire()` needs its `lock.release()` in `finally:`."
+    )
 
 
 def _who() -> str:
@@ -88,10 +400,8 @@ class Watch:
                 "deposit it waits for can never finish, and the loop is frozen for good."
             )
 
-        monkeypatch.setattr(asyncio, "Lock", Lock)
-        if getattr(lock, "Lock", None) is original:  # `from asyncio import Lock`
-            monkeypatch.setattr(lock, "Lock", Lock)
-        monkeypatch.setattr(time, "sleep", sleep)
+        swap_in(monkeypatch, lock, asyncio, Lock=Lock)
+        swap_in(monkeypatch, lock, time, sleep=sleep)
 
     def refuse(self, what: str) -> None:
         self.froze = self.froze or what
@@ -219,11 +529,10 @@ class Bank:
             # A loop frozen by something else is unfrozen by pytest-timeout once: stop before
             # the next deposit can freeze it again.
             if time.perf_counter() - turn > scaled(1.0):
-                pytest.fail(
+                fail(
                     f"deposit({amount}) froze the event loop: no other task ran for "
                     f"{time.perf_counter() - turn:.2f} s.\nExpected: a deposit that must wait "
-                    f"awaits, so the loop runs the others meanwhile.\n{FIX}",
-                    pytrace=False,
+                    f"awaits, so the loop runs the others meanwhile.\n{FIX}"
                 )
         self.everyone_arrived.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -244,26 +553,24 @@ class Bank:
 
     def fail_frozen(self) -> None:
         __tracebackhide__ = True
-        pytest.fail(
+        fail(
             f"{len(AMOUNTS)} deposits at once on one account: {self.watch.froze} (This test "
             "refused the call, so that you read this instead of a hang.)\n"
             f"What the store saw, in order:\n{self.history()}\n"
             "Expected: a deposit that must wait for another one awaits (asyncio.Lock), so the "
-            f"loop runs the others meanwhile.\n{FIX}",
-            pytrace=False,
+            f"loop runs the others meanwhile.\n{FIX}"
         )
 
     def fail_shared_lock(self, error: RuntimeError) -> None:
         __tracebackhide__ = True
-        pytest.fail(
+        fail(
             f"A deposit raised RuntimeError: {error}.\n"
             f"An asyncio.Lock belongs to the event loop that first made a task wait on it. "
             f"This one was made before this test's loop existed{shared_lock_home(self.account)}, "
             "and an earlier test's loop had used it. Every test (and every asyncio.run()) has "
             "a loop of its own.\n"
             "Make test_deposits_on_two_accounts_do_not_wait_for_each_other pass first.\n"
-            f"{FIX}",
-            pytrace=False,
+            f"{FIX}"
         )
 
 
@@ -286,325 +593,3 @@ def watch(monkeypatch: pytest.MonkeyPatch) -> Watch:
 @pytest.fixture
 def bank(timeline: Timeline, watch: Watch) -> Bank:
     return Bank(timeline, watch)
-
-
-async def test_a_deposit_returns_the_new_balance_once_its_receipt_is_sent(
-    bank: Bank, timeline: Timeline
-) -> None:
-    [balance] = await bank.deposit_all((10,))
-    call = f"deposit(10) on an account holding {OPENING}"
-    if balance != 110 or bank.balance != 110:
-        pytest.fail(
-            f"{call} returned {balance!r} and left {bank.balance} in the store; expected 110 "
-            f"for both.\nWhat the store saw:\n{bank.history()}\n"
-            "Try: balance = await self.store.read(), then await self.store.write(balance + "
-            "amount), and return balance + amount.",
-            pytrace=False,
-        )
-    if bank.receipts == [(10, 110)]:
-        return
-    receipt = timeline.find("send_receipt(10, 110)")
-    if receipt is not None and receipt.end is None:
-        mistake = (
-            "it returned before its receipt was sent: send_receipt(10, 110) was still "
-            "running.\nLikely mistake: the receipt sent in a background task "
-            "(asyncio.create_task) that deposit() does not wait for.\n"
-            "Try: `await self.send_receipt(amount, new_balance)` before you return."
-        )
-    elif not timeline.spans:
-        mistake = (
-            "it never called send_receipt.\n"
-            "Try: `await self.send_receipt(amount, new_balance)` once the balance is written."
-        )
-    else:
-        mistake = (
-            f"it called {', '.join(timeline.started)}; expected send_receipt(10, 110): the "
-            "amount, then the balance after the deposit."
-        )
-    pytest.fail(f"{call}: {mistake}\n\n{timeline.draw()}", pytrace=False)
-
-
-async def test_every_deposit_reads_the_balance_from_the_store(bank: Bank) -> None:
-    [first] = await bank.deposit_all((10,))
-    bank.balance = 500  # something else changed the stored balance meanwhile
-    bank.log.append("(something else) wrote 500")
-    bank.held.append(False)
-    [balance] = await bank.deposit_all((20,))
-    if balance == bank.balance == 520:
-        return
-    stale = (
-        f"Likely mistake: the balance it used, {first}, was kept on the account from the "
-        "previous deposit instead of read again.\n"
-        if balance == first + 20
-        else ""
-    )
-    pytest.fail(
-        f"deposit(10) on an account holding {OPENING}, then the stored balance set to 500 by "
-        f"something else, then deposit(20): it returned {balance!r} and left {bank.balance} in "
-        "the store; expected 520 for both.\n"
-        f"What the store saw, in order:\n{bank.history()}\n{stale}"
-        "Expected: every deposit reads the balance from the store (another service, or another "
-        "Account object, may have changed it since).\n"
-        "Try: `balance = await self.store.read()` in every deposit, inside the lock; keep no "
-        "copy of the balance on the account.",
-        pytrace=False,
-    )
-
-
-async def test_five_deposits_at_once_lose_no_update(bank: Bank, watch: Watch) -> None:
-    await bank.deposit_all()
-    expected = OPENING + sum(AMOUNTS)
-    if bank.balance == expected:
-        return
-    call = (
-        f"{len(AMOUNTS)} deposits at once ({', '.join(map(str, AMOUNTS))}) into an account "
-        f"holding {OPENING}"
-    )
-    if not any(" read " in line for line in bank.log):
-        pytest.fail(
-            f"{call} left {bank.balance} in the store; expected {expected}. deposit() never "
-            f"read the balance from the store, so it cannot know what the account held.\n"
-            f"What the store saw:\n{bank.history()}\n{FIX}",
-            pytrace=False,
-        )
-    if not bank.writes or bank.balance > expected:
-        pytest.fail(
-            f"{call} left {bank.balance} in the store; expected {expected}: "
-            + ("deposit() never wrote the new balance." if not bank.writes else "too much.")
-            + f"\nWhat the store saw, in order:\n{bank.history()}\n"
-            "Expected: each deposit reads the balance once and writes balance + amount once.",
-            pytrace=False,
-        )
-    first_write = next(i for i, line in enumerate(bank.log) if " wrote " in line)
-    together = sum(" read " in line for line in bank.log[:first_write])
-    reads_held = [h for line, h in zip(bank.log, bank.held, strict=True) if " read " in line]
-    writes_held = [h for line, h in zip(bank.log, bank.held, strict=True) if " wrote " in line]
-    if together > 1:
-        what = (
-            f"{together} deposits read the balance before the first one had written its new "
-            "balance: nothing held them back."
-        )
-        if watch.locks_made_by_deposits() > 1:
-            mistake = (
-                f"Likely mistake: each deposit made an asyncio.Lock of its own "
-                f"({watch.locks_made_by_deposits()} locks for {len(AMOUNTS)} deposits): a lock "
-                "created inside deposit() is new and free every call, so no deposit ever waits."
-            )
-        elif all(writes_held) and not any(reads_held):
-            mistake = (
-                "Likely mistake: every write held the lock, but no read did: a lock around the "
-                "write alone. The read must be inside it too: a balance read outside the lock "
-                "is stale by the time you write."
-            )
-        elif not watch.locks and not any(isinstance(v, ASYNCIO_LOCK) for v in _reachable(bank)):
-            mistake = (
-                "Likely mistake: no lock around the read and the write: every `await` between "
-                "them lets the other deposits in."
-            )
-        else:
-            mistake = "No deposit held a lock from its read to its write."
-    else:
-        what = (
-            "The first deposit ran alone, but after it several deposits read the balance at "
-            "once: whatever held them back let them all go together."
-        )
-        events = [v for v in _reachable(bank) if isinstance(v, asyncio.Event)]
-        mistake = (
-            "Likely mistake: an asyncio.Event used as a lock: set() wakes every waiting "
-            "deposit at once, and they all read the same balance. A Lock lets exactly one in "
-            "at a time."
-            if events
-            else "A Lock lets exactly one waiting deposit in at a time."
-        )
-    pytest.fail(
-        f"{call} left {bank.balance} in the store; expected {expected}: "
-        f"{expected - bank.balance} went missing.\n"
-        f"What the store saw, in order:\n{bank.history()}\n"
-        f"{what} Each then wrote the balance IT had read + its amount over the others' updates: "
-        f"lost updates.\n{mistake}\n{FIX}",
-        pytrace=False,
-    )
-
-
-def _reachable(bank: Bank) -> list[object]:
-    """What the account can reach besides the store: its attributes, its class's, its module's."""
-    return [*vars(bank.account).values(), *vars(type(bank.account)).values(), *vars(lock).values()]
-
-
-async def test_each_deposit_returns_and_receipts_the_balance_its_own_update_left(
-    bank: Bank, timeline: Timeline
-) -> None:
-    results = await bank.deposit_all()
-    expected = OPENING + sum(AMOUNTS)
-    call = f"{len(AMOUNTS)} deposits at once into an account holding {OPENING}"
-    if bank.balance != expected:
-        pytest.fail(
-            f"{call} left {bank.balance} in the store, not {expected}: updates were lost, so "
-            "the deposits cannot report their balances. Make "
-            "test_five_deposits_at_once_lose_no_update pass first.",
-            pytrace=False,
-        )
-    returned = dict(zip(AMOUNTS, results, strict=True))
-    history = [OPENING, *bank.writes]
-    left = {after - before: after for before, after in itertools.pairwise(history)}
-    if returned != left:
-        pytest.fail(
-            f"{call} returned {returned} (amount: balance returned), but the balance went "
-            f"{' -> '.join(map(str, history))}, so each deposit's own write left {left}.\n"
-            "Expected: each deposit returns balance + amount, the balance it wrote itself.\n"
-            "Likely mistake: returning the balance it read instead of the new one, or reading "
-            "the balance again after the lock was released (another deposit may have changed "
-            "it by then).\n"
-            "Try: new_balance = balance + amount inside the lock; write it, then return it.",
-            pytrace=False,
-        )
-    sent, wanted = sorted(bank.receipts), sorted(left.items())
-    if sent != wanted:
-        pytest.fail(
-            f"{call} sent the receipts {sent} (amount, balance); expected one per deposit, "
-            f"with its amount and the balance it returned: {wanted}.\n"
-            "Try: `await self.send_receipt(amount, new_balance)` once per deposit, after the "
-            f"write, and return only then.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_receipts_are_sent_outside_the_lock_so_they_overlap(
-    bank: Bank, timeline: Timeline
-) -> None:
-    await bank.deposit_all()
-    if timeline.peak > 1:
-        return
-    if not timeline.spans:
-        pytest.fail(
-            f"{len(AMOUNTS)} deposits at once sent no receipt at all.\n"
-            "Try: `await self.send_receipt(amount, new_balance)` once the balance is written.",
-            pytrace=False,
-        )
-    pytest.fail(
-        f"{len(AMOUNTS)} deposits at once sent their receipts one after another: never more "
-        "than one receipt in flight, although a receipt does not touch the balance.\n"
-        "Expected: the receipts in flight together; only the read and the write of the balance "
-        "wait for the lock.\n"
-        "Likely mistake: sending the receipt inside `async with self._lock:` (the lock held "
-        "around the whole deposit): each deposit then waits for the previous one's 0.1 s "
-        "receipt too.\n"
-        "Try: keep only the read and the write inside `async with self._lock:`, and await "
-        f"send_receipt(...) after that block.\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_five_deposits_with_slow_receipts_take_about_one_receipt(
-    bank: Bank, timeline: Timeline
-) -> None:
-    with timeline.expect_duration(
-        RECEIPT,
-        delays=(RECEIPT,) * len(AMOUNTS),
-        what=f"{len(AMOUNTS)} deposits at once, each sending a 0.1 s receipt,",
-        advice="hold the lock only around the read and the write of the balance and send the "
-        "receipt after `async with self._lock:` ends: the receipts then go out together, "
-        f"about 0.1 s in all, not {len(AMOUNTS)} x 0.1 s.",
-        too_early="each deposit awaits its receipt before it returns.",
-    ):
-        await bank.deposit_all()
-
-
-async def test_a_deposit_waits_for_the_lock_without_polling(
-    timeline: Timeline, watch: Watch
-) -> None:
-    bank = Bank(timeline, watch, slow=SLOW_STORE)  # the last deposit waits 4 x 0.2 s
-    with started_tasks(count_wakeups=True) as started:
-        await bank.deposit_all()
-    # A deposit wakes once for the lock, five times in the store and the receipt, and up to
-    # twice more per timed call (read, write, receipt) under stress jitter: 1 + 5 + 3 x 2.
-    started.expect_no_polling(
-        most=12,
-        what=f"{len(AMOUNTS)} deposits on one account whose store takes {SLOW_STORE} s to read",
-        wait_on="the account's asyncio.Lock (`async with self._lock:`)",
-        timeline=timeline,
-    )
-
-
-async def test_deposits_on_two_accounts_do_not_wait_for_each_other(
-    timeline: Timeline, watch: Watch
-) -> None:
-    first, second = Bank(timeline, watch), Bank(timeline, watch)
-    second.everyone_arrived.set()  # the second store answers at once
-    holding = asyncio.create_task(first.account.deposit(10), name="deposit(10)")
-    reading = asyncio.create_task(first.read_asked.wait())
-    await asyncio.wait({holding, reading}, return_when="FIRST_COMPLETED")
-    if holding.done():  # deposit(10) failed before it read: the stub, say
-        reading.cancel()
-        holding.result()
-    # deposit(10) is now between its read and its write (its store answers once told to)
-    other = asyncio.create_task(second.account.deposit(20), name="deposit(20)")
-    asked = asyncio.create_task(second.read_asked.wait())
-    await asyncio.wait({other, asked}, timeout=scaled(PATIENCE), return_when="FIRST_COMPLETED")
-    went_on = second.read_asked.is_set()
-    first.everyone_arrived.set()
-    done, _ = await asyncio.wait({holding, other}, timeout=scaled(PATIENCE))
-    for task in (holding, other, asked, reading):
-        task.cancel()
-    await asyncio.gather(holding, other, asked, reading, return_exceptions=True)
-    error = other.exception() if other in done and not other.cancelled() else None
-    if isinstance(error, NotImplementedError):
-        raise error
-    if went_on and not isinstance(error, RuntimeError):
-        return
-    seen = (
-        f"deposit(20) raised RuntimeError: {error}: the lock it waited for was made before "
-        "this test began (an earlier test's event loop had used it), not by account B's "
-        "__init__"
-        if isinstance(error, RuntimeError)
-        else f"deposit(20) on account B did not even read B's balance within "
-        f"{scaled(PATIENCE):.1f} s: it waited for account A's deposit"
-    )
-    home = shared_lock_home(first.account)
-    pytest.fail(
-        "deposit(10) on account A was between its read and its write (its store was slow to "
-        f"answer) when deposit(20) on account B began, and {seen}.\n"
-        + (
-            f"Likely mistake: one lock shared by every account{home}. Deposits on "
-            "different accounts never touch the same balance, yet each waits for all the "
-            "others, bank-wide.\n"
-            if home
-            else "The two accounts share whatever holds a deposit back.\n"
-        )
-        + "Expected: each account its own lock; deposits on different accounts run together.\n"
-        "Try: create the lock in __init__ (`self._lock = asyncio.Lock()`), once per account.",
-        pytrace=False,
-    )
-
-
-async def test_a_deposit_cancelled_midway_gives_the_lock_back(
-    timeline: Timeline, watch: Watch
-) -> None:
-    bank = Bank(timeline, watch)
-    await bank.deposit_all((10,))  # a deposit that works (the stub fails here)
-    bank.account.store = Bank(timeline, watch)  # its read never answers: deposit(20) waits
-    await cancel_midway(
-        bank.account.deposit(20),
-        after=0.05,
-        what="deposit(20), waiting for its read,",
-        timeline=timeline,
-    )
-    bank.account.store = bank
-    after = asyncio.create_task(bank.account.deposit(30), name="deposit(30)")
-    done, _ = await asyncio.wait({after}, timeout=scaled(PATIENCE))
-    if after in done:
-        after.result()
-        return
-    after.cancel()
-    await asyncio.wait({after})
-    held = [made.owner for made in watch.locks if made.locked() and made.owner is not None]
-    who = ", still held by the cancelled deposit(20)" if any(t.done() for t in held) else ""
-    pytest.fail(
-        "deposit(20) was cancelled while it waited for its read (a timeout, a client that "
-        f"hung up), and deposit(30) on the same account then waited {scaled(PATIENCE):.1f} s "
-        f"without reading the balance: the lock was never given back{who}.\n"
-        "Expected: a cancelled deposit releases the lock on its way out; the next one goes on.\n"
-        "Try: `async with self._lock:` releases the lock however the block is left (a cancel "
-        "too); an `await lock.acquire()` needs its `lock.release()` in `finally:`.",
-        pytrace=False,
-    )

@@ -1,10 +1,21 @@
+from __future__ import annotations
+
 import asyncio
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytest
 import start_gate
-from harness import Timeline, cancel_midway, scaled, started_tasks
+from harness import (
+    Timeline,
+    cancel_midway,
+    fail,
+    listed,
+    loop_turns,
+    scaled,
+    started_tasks,
+    swap_in,
+)
 
 # Every scenario is over within 0.5 s: a client stuck at a shut gate fails in 1 s, not 5.
 pytestmark = pytest.mark.timeout(2)
@@ -22,7 +33,7 @@ ONE_GATE = (
     "create ONE asyncio.Event in burst(); give every client a task that connects, then "
     "`await gate.wait()`, then sends; after `await go()`, call gate.set()."
 )
-ORIGINAL_EVENT = asyncio.Event  # each test puts a watched subclass in its place
+ORIGINAL_EVENT = asyncio.Event  # start_gate.py sees a watched subclass in its place
 
 
 def call_text(go_at: float | None = GO_AT) -> str:
@@ -34,6 +45,174 @@ def call_text(go_at: float | None = GO_AT) -> str:
 
 
 CALL, LATE_CALL = call_text(GO_AT), call_text(LATE_GO_AT)
+
+
+async def test_every_client_connects_once_sends_once_and_the_replies_come_in_order(
+    timeline: Timeline, gates: Gates
+) -> None:
+    test = LoadTest(timeline, gates)
+    replies = await run(test)
+    wrong = [
+        f"{c.name} connected {c.connects} time(s) and sent {c.sends} time(s)"
+        for c in test.clients
+        if (c.connects, c.sends) != (1, 1)
+    ]
+    if wrong:
+        fail(
+            f"{CALL}: {'; '.join(wrong)}.\nExpected: every client connects once and sends its "
+            "one request once.\nTry: one task per client: connect, wait at the gate, send.\n\n"
+            + timeline.draw()
+        )
+    if replies != REPLIES:
+        fail(
+            f"{CALL} returned {replies!r}, expected {REPLIES!r}: each client's reply, in the "
+            "order of the clients.\nTry: keep the clients' tasks in a list, in client order, "
+            "and return [task.result() for task in tasks] once they are all done."
+        )
+
+
+async def test_the_clients_connect_at_once_while_waiting_for_go(
+    timeline: Timeline, gates: Gates
+) -> None:
+    test = LoadTest(timeline, gates)
+    await run(test)
+    go = timeline.span("go")
+    connects = [timeline.span(f"{c.name} connect") for c in test.clients]
+    after_go = [s.label for s in connects if s.start >= go.start]
+    if after_go:
+        fail(
+            f"{CALL}: {listed(after_go)} started only at go ({test.at('go')}): burst "
+            "waited for go before connecting. The wait for go is the time to connect in.\n"
+            "Expected: every client connecting from the start, and waiting at the gate for go.\n"
+            "Try: start a task per client (connect, then wait at the gate) BEFORE you "
+            f"`await go()`.\n\n{timeline.draw()}"
+        )
+    first_end = min(s.end or 0.0 for s in connects)
+    late = [s.label for s in connects if s.start >= first_end]
+    if late:
+        slowest, total = max(CONNECT.values()), sum(CONNECT.values())
+        fail(
+            f"{CALL}: {listed(late)} started only after another client had connected: "
+            "the clients connected one after another.\nExpected: all three connecting at the "
+            f"same time, ready by {scaled(slowest):.2f} s (the slowest), not by "
+            f"{scaled(total):.2f} s (all of them added up).\n"
+            "Try: connect inside each client's own task, not in a loop before the tasks "
+            f"start.\n\n{timeline.draw()}"
+        )
+
+
+async def test_no_request_is_sent_before_go(timeline: Timeline, gates: Gates) -> None:
+    test = LoadTest(timeline, gates)
+    await run(test)
+    early = [c.name for c in test.clients if c.sent_before_go]
+    if timeline.find("go") is None:
+        fail(
+            f"{CALL} never awaited go(), and {listed(early) or 'the clients'} sent without "
+            "a signal.\nExpected: every request sent only after go.\n"
+            f"Try: {ONE_GATE}\n\n{timeline.draw()}"
+        )
+    if early:
+        fail(f"{test.sent_early(CALL)}\n\n{timeline.draw()}")
+
+
+async def test_a_second_burst_holds_its_clients_until_its_own_go(
+    timeline: Timeline, gates: Gates
+) -> None:
+    call = "a second burst([A, B, C], go), right after the first one"
+    await run(LoadTest(timeline, gates, go_at=None), "the first burst([A, B, C], go)")
+    timeline.mark("second burst")
+    test = LoadTest(timeline, gates, go_at=None)
+    await run(test, call)
+    if any(c.sent_before_go for c in test.clients):
+        fail(f"{test.sent_early(call)}\n\n{timeline.draw()}")
+
+
+async def test_every_request_is_sent_the_moment_go_is_given(
+    timeline: Timeline, gates: Gates
+) -> None:
+    test = LoadTest(timeline, gates, go_at=None)  # connecting takes no time; go a few turns later
+    await run(test, call_text(None))
+    late = [c for c in test.clients if c.sent_turn is not None and c.sent_turn >= TURNS]
+    if not late:
+        return
+    go = timeline.span("go")
+    sends = [timeline.span(f"{c.name} send") for c in test.clients]
+    first_end = min(s.end or timeline.now() for s in sends)
+    if any(s.start >= first_end for s in sends):
+        mistake = "the requests were sent one after another (each waited for the previous reply)."
+        advice = "let each client send from its own task, so that one set() releases them all."
+    else:
+        mistake = (
+            "they did not wake up when the gate opened: something else woke them later (a "
+            "timer), and every such check wakes the loop for nothing."
+        )
+        advice = (
+            "`await gate.wait()` on an asyncio.Event: it sleeps without a timer and wakes every "
+            "waiting client the moment gate.set() is called."
+        )
+    names = listed(
+        [
+            f"{c.name} (sent {timeline.span(f'{c.name} send').start - go.start:.3f} s after go)"
+            for c in late
+        ]
+    )
+    fail(
+        f"{call_text(None)}: {TURNS} turns of the event loop after go, a fraction of a "
+        f"millisecond, {names} had still not sent: {mistake}\n"
+        "Expected: every request sent in the same instant, right after go.\n"
+        f"Try: {advice}\n\n{timeline.draw()}"
+    )
+
+
+async def test_a_client_waits_at_the_gate_without_polling(timeline: Timeline, gates: Gates) -> None:
+    test = LoadTest(timeline, gates, go_at=SLOW_GO_AT)
+    with started_tasks(count_wakeups=True) as started:
+        await run(test, call_text(SLOW_GO_AT))
+    # A client wakes once after connecting, once at go, once after sending, and up to twice
+    # more per call (connect, send) under stress jitter: 3 + 2 x 2.
+    started.expect_no_polling(
+        most=7,
+        what=f"{call_text(SLOW_GO_AT)}, where A waits {scaled(SLOW_GO_AT - 0.1):.2f} s at the gate",
+        wait_on="the gate, `await gate.wait()` on one asyncio.Event",
+        timeline=timeline,
+    )
+
+
+async def test_a_client_still_connecting_at_go_sends_as_soon_as_it_is_connected(
+    timeline: Timeline, gates: Gates
+) -> None:
+    test = LoadTest(timeline, gates, go_at=LATE_GO_AT)
+    await run(test, LATE_CALL)  # a client that never sends fails here, with the reason
+    b_connected = test.client("B").connected_at or 0.0
+    waited = [
+        c.name
+        for c in test.clients
+        if c.name != "B" and timeline.span(f"{c.name} send").start >= b_connected
+    ]
+    if waited:
+        fail(
+            f"{LATE_CALL}: {' and '.join(waited)} sent only once B had connected "
+            f"({timeline.drawn(b_connected):.2f} s), although the gate was open from go "
+            f"({test.at('go')}): they waited for B.\n"
+            "Likely mistake: doing it step by step for everyone (gather every connect, then "
+            "await go, then gather every send), so each step waits for the slowest client.\n"
+            "Expected: each client sends the moment it is connected AND the gate is open: A at "
+            "go, C and B as soon as they are connected.\n"
+            f"Try: {ONE_GATE}\n\n{timeline.draw()}"
+        )
+
+
+async def test_a_burst_cancelled_before_go_leaves_no_client_running(
+    timeline: Timeline, gates: Gates
+) -> None:
+    await run(LoadTest(timeline, gates, go_at=None), call_text(None))  # one that works first
+    test = LoadTest(timeline, gates, go_at=5.0)  # go never comes: the operator gives up first
+    await cancel_midway(
+        start_gate.burst(list(test.clients), test.go),
+        after=0.2,
+        what=f"{call_text(5.0)}",
+        timeline=timeline,
+    )
 
 
 class Gates:
@@ -69,9 +248,7 @@ def gates(monkeypatch: pytest.MonkeyPatch) -> Gates:
             self.waits += 1
             return await super().wait()
 
-    monkeypatch.setattr(asyncio, "Event", Event)
-    if getattr(start_gate, "Event", None) is ORIGINAL_EVENT:  # `from asyncio import Event`
-        monkeypatch.setattr(start_gate, "Event", Event)
+    swap_in(monkeypatch, start_gate, asyncio, Event=Event)
     return watched
 
 
@@ -86,7 +263,7 @@ class NotConnected(Exception):
 class FakeClient:
     """A client on the timeline: `connect()` then `send()`, which needs the connection."""
 
-    def __init__(self, test: "LoadTest", name: str, delay: float) -> None:
+    def __init__(self, test: LoadTest, name: str, delay: float) -> None:
         self.test, self.name, self.delay = test, name, delay
         self.connects = 0
         self.sends = 0
@@ -150,12 +327,10 @@ class LoadTest:
         if self.go_at is None:
             # Go once every client that began connecting is connected (at the gate, if the code
             # under test is right), and a few loop turns later: no clock involved.
-            for _ in range(GO_AFTER_TURNS):
-                await asyncio.sleep(0)
+            await loop_turns(GO_AFTER_TURNS)
             connecting = [c.connected.wait() for c in self.clients if c.connects]
             await asyncio.gather(*connecting)
-            for _ in range(GO_AFTER_TURNS):
-                await asyncio.sleep(0)
+            await loop_turns(GO_AFTER_TURNS)
         else:
             elapsed = self.timeline.now() - self.begin
             await asyncio.sleep(max(0.0, scaled(self.go_at) - elapsed))
@@ -186,7 +361,7 @@ class LoadTest:
         """Why burst() had not returned after STUCK_AFTER seconds, from what the clients did."""
         go = self.timeline.find("go")
         waiting = [c for c in self.clients if c.connected_at is not None and not c.sends]
-        names = _listed([c.name for c in waiting]) or "no client"
+        names = listed([c.name for c in waiting]) or "no client"
         made = self.gates.made
         if go is None:
             why = (
@@ -240,7 +415,7 @@ class LoadTest:
 
     def sent_early(self, call: str) -> str:
         """Why some clients sent before go, from what was done to the gates."""
-        early = _listed([c.name for c in self.clients if c.sent_before_go])
+        early = listed([c.name for c in self.clients if c.sent_before_go])
         seen = f"{call}: {early} sent before go"
         if self.open_before:
             name = sorted(self.open_before)[0]
@@ -263,10 +438,6 @@ class LoadTest:
         )
 
 
-def _listed(names: list[str]) -> str:
-    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
 async def run(test: LoadTest, call: str = CALL) -> list[str]:
     """burst(clients, go), failing the test with an explanation if it misuses or hangs."""
     replies: list[str] = []
@@ -281,182 +452,7 @@ async def run(test: LoadTest, call: str = CALL) -> list[str]:
             raise
     # Failing outside `except` shows the explanation alone, not the exception it replaces.
     if stuck:
-        pytest.fail(test.stuck(call), pytrace=False)
+        fail(test.stuck(call))
     if test.mistake:
-        pytest.fail(f"{test.mistake}\n\n{test.timeline.draw()}", pytrace=False)
+        fail(f"{test.mistake}\n\n{test.timeline.draw()}")
     return replies
-
-
-async def test_every_client_connects_once_sends_once_and_the_replies_come_in_order(
-    timeline: Timeline, gates: Gates
-) -> None:
-    test = LoadTest(timeline, gates)
-    replies = await run(test)
-    wrong = [
-        f"{c.name} connected {c.connects} time(s) and sent {c.sends} time(s)"
-        for c in test.clients
-        if (c.connects, c.sends) != (1, 1)
-    ]
-    if wrong:
-        pytest.fail(
-            f"{CALL}: {'; '.join(wrong)}.\nExpected: every client connects once and sends its "
-            "one request once.\nTry: one task per client: connect, wait at the gate, send.\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    if replies != REPLIES:
-        pytest.fail(
-            f"{CALL} returned {replies!r}, expected {REPLIES!r}: each client's reply, in the "
-            "order of the clients.\nTry: keep the clients' tasks in a list, in client order, "
-            "and return [task.result() for task in tasks] once they are all done.",
-            pytrace=False,
-        )
-
-
-async def test_the_clients_connect_at_once_while_waiting_for_go(
-    timeline: Timeline, gates: Gates
-) -> None:
-    test = LoadTest(timeline, gates)
-    await run(test)
-    go = timeline.span("go")
-    connects = [timeline.span(f"{c.name} connect") for c in test.clients]
-    after_go = [s.label for s in connects if s.start >= go.start]
-    if after_go:
-        pytest.fail(
-            f"{CALL}: {_listed(after_go)} started only at go ({test.at('go')}): burst "
-            "waited for go before connecting. The wait for go is the time to connect in.\n"
-            "Expected: every client connecting from the start, and waiting at the gate for go.\n"
-            "Try: start a task per client (connect, then wait at the gate) BEFORE you "
-            f"`await go()`.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    first_end = min(s.end or 0.0 for s in connects)
-    late = [s.label for s in connects if s.start >= first_end]
-    if late:
-        slowest, total = max(CONNECT.values()), sum(CONNECT.values())
-        pytest.fail(
-            f"{CALL}: {_listed(late)} started only after another client had connected: "
-            "the clients connected one after another.\nExpected: all three connecting at the "
-            f"same time, ready by {scaled(slowest):.2f} s (the slowest), not by "
-            f"{scaled(total):.2f} s (all of them added up).\n"
-            "Try: connect inside each client's own task, not in a loop before the tasks "
-            f"start.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_no_request_is_sent_before_go(timeline: Timeline, gates: Gates) -> None:
-    test = LoadTest(timeline, gates)
-    await run(test)
-    early = [c.name for c in test.clients if c.sent_before_go]
-    if timeline.find("go") is None:
-        pytest.fail(
-            f"{CALL} never awaited go(), and {_listed(early) or 'the clients'} sent without "
-            "a signal.\nExpected: every request sent only after go.\n"
-            f"Try: {ONE_GATE}\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if early:
-        pytest.fail(f"{test.sent_early(CALL)}\n\n{timeline.draw()}", pytrace=False)
-
-
-async def test_a_second_burst_holds_its_clients_until_its_own_go(
-    timeline: Timeline, gates: Gates
-) -> None:
-    call = "a second burst([A, B, C], go), right after the first one"
-    await run(LoadTest(timeline, gates, go_at=None), "the first burst([A, B, C], go)")
-    timeline.mark("second burst")
-    test = LoadTest(timeline, gates, go_at=None)
-    await run(test, call)
-    if any(c.sent_before_go for c in test.clients):
-        pytest.fail(f"{test.sent_early(call)}\n\n{timeline.draw()}", pytrace=False)
-
-
-async def test_every_request_is_sent_the_moment_go_is_given(
-    timeline: Timeline, gates: Gates
-) -> None:
-    test = LoadTest(timeline, gates, go_at=None)  # connecting takes no time; go a few turns later
-    await run(test, call_text(None))
-    late = [c for c in test.clients if c.sent_turn is not None and c.sent_turn >= TURNS]
-    if not late:
-        return
-    go = timeline.span("go")
-    sends = [timeline.span(f"{c.name} send") for c in test.clients]
-    first_end = min(s.end or timeline.now() for s in sends)
-    if any(s.start >= first_end for s in sends):
-        mistake = "the requests were sent one after another (each waited for the previous reply)."
-        advice = "let each client send from its own task, so that one set() releases them all."
-    else:
-        mistake = (
-            "they did not wake up when the gate opened: something else woke them later (a "
-            "timer), and every such check wakes the loop for nothing."
-        )
-        advice = (
-            "`await gate.wait()` on an asyncio.Event: it sleeps without a timer and wakes every "
-            "waiting client the moment gate.set() is called."
-        )
-    names = _listed(
-        [
-            f"{c.name} (sent {timeline.span(f'{c.name} send').start - go.start:.3f} s after go)"
-            for c in late
-        ]
-    )
-    pytest.fail(
-        f"{call_text(None)}: {TURNS} turns of the event loop after go, a fraction of a "
-        f"millisecond, {names} had still not sent: {mistake}\n"
-        "Expected: every request sent in the same instant, right after go.\n"
-        f"Try: {advice}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_a_client_waits_at_the_gate_without_polling(timeline: Timeline, gates: Gates) -> None:
-    test = LoadTest(timeline, gates, go_at=SLOW_GO_AT)
-    with started_tasks(count_wakeups=True) as started:
-        await run(test, call_text(SLOW_GO_AT))
-    # A client wakes once after connecting, once at go, once after sending, and up to twice
-    # more per call (connect, send) under stress jitter: 3 + 2 x 2.
-    started.expect_no_polling(
-        most=7,
-        what=f"{call_text(SLOW_GO_AT)}, where A waits {scaled(SLOW_GO_AT - 0.1):.2f} s at the gate",
-        wait_on="the gate, `await gate.wait()` on one asyncio.Event",
-        timeline=timeline,
-    )
-
-
-async def test_a_client_still_connecting_at_go_sends_as_soon_as_it_is_connected(
-    timeline: Timeline, gates: Gates
-) -> None:
-    test = LoadTest(timeline, gates, go_at=LATE_GO_AT)
-    await run(test, LATE_CALL)  # a client that never sends fails here, with the reason
-    b_connected = test.client("B").connected_at or 0.0
-    waited = [
-        c.name
-        for c in test.clients
-        if c.name != "B" and timeline.span(f"{c.name} send").start >= b_connected
-    ]
-    if waited:
-        pytest.fail(
-            f"{LATE_CALL}: {' and '.join(waited)} sent only once B had connected "
-            f"({timeline.drawn(b_connected):.2f} s), although the gate was open from go "
-            f"({test.at('go')}): they waited for B.\n"
-            "Likely mistake: doing it step by step for everyone (gather every connect, then "
-            "await go, then gather every send), so each step waits for the slowest client.\n"
-            "Expected: each client sends the moment it is connected AND the gate is open: A at "
-            "go, C and B as soon as they are connected.\n"
-            f"Try: {ONE_GATE}\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_a_burst_cancelled_before_go_leaves_no_client_running(
-    timeline: Timeline, gates: Gates
-) -> None:
-    await run(LoadTest(timeline, gates, go_at=None), call_text(None))  # one that works first
-    test = LoadTest(timeline, gates, go_at=5.0)  # go never comes: the operator gives up first
-    await cancel_midway(
-        start_gate.burst(list(test.clients), test.go),
-        after=0.2,
-        what=f"{call_text(5.0)}",
-        timeline=timeline,
-    )

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import itertools
 from collections.abc import Awaitable
@@ -6,7 +8,7 @@ from typing import Any, Literal
 
 import condition
 import pytest
-from harness import Timeline, Wakeups, as_scheduled, cancel_midway, scaled
+from harness import Timeline, Wakeups, as_scheduled, cancel_midway, fail, listed, loop_turns, scaled
 
 pytestmark = pytest.mark.timeout(2)  # a lost wake-up deadlocks: fail in 1.6 s, not in 5
 
@@ -17,10 +19,260 @@ WAIT_FOR_ROOM = "await self._changed.wait_for(lambda: len(self._items) < self.ca
 WAIT_FOR_ITEM = "await self._changed.wait_for(lambda: len(self._items) > 0)"
 
 
-async def settle() -> None:
-    """Let every task that can move take its steps: a few loop turns, no clock."""
-    for _ in range(TURNS):
-        await asyncio.sleep(0)
+async def test_items_come_out_in_the_order_they_went_in(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=3) as buffer:
+        for item in "abc":
+            await buffer.put(item)
+        got = [await buffer.get() for _ in range(3)]
+    if got != ["a", "b", "c"]:
+        newest = (
+            "Likely mistake: self._items.pop() takes the newest item.\n"
+            if got == ["c", "b", "a"]
+            else ""
+        )
+        fail(
+            f"put('a'), put('b'), put('c'), then three get()s returned {got}; expected "
+            f"['a', 'b', 'c']: first in, first out.\n{newest}"
+            "Try: self._items.append(item) adds at the end, self._items.popleft() takes the "
+            "oldest."
+        )
+
+
+async def test_a_get_on_an_empty_buffer_waits_for_the_next_put(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        getter = buffer.getting()
+        await loop_turns(TURNS)
+        buffer.expect_waiting(
+            getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
+        )
+        await buffer.expect_asleep(getter, "(no put yet)", "the buffer stayed empty")
+        await buffer.put("x")
+        await buffer.expect_done(
+            [getter],
+            after="put('x') added an item",
+            likely="put() does not notify the condition after it adds an item, so the get() "
+            "waiting in wait_for() (or wait()) sleeps on.",
+            fix="self._changed.notify_all() right after self._items.append(item), still "
+            "inside `async with self._changed:`.",
+        )
+        if getter.task.result() != "x":
+            fail(f"{getter.name} {getter.outcome()}; expected 'x'.")
+
+
+async def test_a_put_on_a_full_buffer_waits_until_a_get_makes_room(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        await buffer.put("a")
+        putter = buffer.putting("b")
+        await loop_turns(TURNS)
+        buffer.expect_waiting(
+            putter,
+            "the buffer was full (capacity 1, holding 'a')",
+            "a get() makes room",
+            WAIT_FOR_ROOM,
+        )
+        await buffer.expect_asleep(putter, "(no get yet)", "the buffer stayed full")
+        if not buffer.changed.waits:
+            fail(
+                "put('b') on a full buffer waits, as it should, but not on the condition "
+                "`self._changed`: nothing waited on it. Something else holds it back (an "
+                "asyncio.Queue, which is this very buffer, ready-made?).\n"
+                "Expected: put() and get() wait on `self._changed` and wake each other with "
+                "notify_all(): the kata is the Condition.\n"
+                f"Try: inside `async with self._changed:`, `{WAIT_FOR_ROOM}`.{buffer.picture()}"
+            )
+        first = await buffer.get()
+        await buffer.expect_done(
+            [putter],
+            after=f"get() took {first!r} and made room",
+            likely="get() does not notify the condition after it removes an item, so the "
+            "put() waiting for room sleeps on.",
+            fix="self._changed.notify_all() right after self._items.popleft(), still inside "
+            "`async with self._changed:`.",
+        )
+        second = await buffer.get()
+    if [first, second] != ["a", "b"]:
+        fail(
+            f"put('a'), then put('b') waiting for room, then two get()s returned "
+            f"{[first, second]}; expected ['a', 'b'].\n\n{timeline.draw()}"
+        )
+
+
+async def test_one_get_lets_only_one_of_two_waiting_puts_in(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        await buffer.put("a")
+        putters = [buffer.putting("b"), buffer.putting("c")]
+        await loop_turns(TURNS)
+        for putter in putters:
+            buffer.expect_waiting(
+                putter, "the buffer was full (capacity 1)", "a get() makes room", WAIT_FOR_ROOM
+            )
+        await buffer.get()
+        await buffer.expect_one_woken(
+            putters,
+            after="get() took 'a' and made room",
+            likely="get() does not notify the condition after it removes an item.",
+            fix="self._changed.notify_all() right after self._items.popleft().",
+        )
+        buffer.expect_no_error(putters)
+        gone_in = [p for p in putters if p.task.done()]
+        if len(gone_in) > 1:
+            fail(
+                "One get() took 'a' and made room for ONE item, yet put('b') and put('c') both "
+                f"went in: the buffer now holds {buffer.held} items, over its capacity of 1.\n"
+                "What happened: the get() woke both waiting puts (as notify_all() should); the "
+                "first one filled the room, and the second went on without looking again.\n"
+                "Likely mistake: `if len(self._items) >= self.capacity: await "
+                "self._changed.wait()`: an `if` checks once, but a woken task must check the "
+                "condition again, since another task may have got there first.\n"
+                f"Try: a `while` loop around wait(), or simply `{WAIT_FOR_ROOM}`."
+                + buffer.picture()
+            )
+
+
+async def test_one_put_feeds_only_one_of_two_waiting_gets(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        getters = [buffer.getting(), buffer.getting()]
+        await loop_turns(TURNS)
+        for getter in getters:
+            buffer.expect_waiting(
+                getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
+            )
+        await buffer.put("x")
+        await buffer.expect_one_woken(
+            getters,
+            after="put('x') added an item",
+            likely="put() does not notify the condition after it adds an item.",
+            fix="self._changed.notify_all() right after self._items.append(item).",
+        )
+        outcomes = sorted(g.outcome() for g in getters)
+        if outcomes != ["returned 'x'", "still waiting"]:
+            fail(
+                "Two get()s waited on an empty buffer, then put('x') added one item: "
+                f"{'; '.join(f'{g.name} {g.outcome()}' for g in getters)}.\n"
+                "Expected: one get() returns 'x', the other goes on waiting for the next put().\n"
+                "What happened: the put() woke both waiting gets (as notify_all() should); the "
+                "first took 'x', and the second went on without looking again, into an empty "
+                "buffer.\n"
+                "Likely mistake: `if not self._items: await self._changed.wait()`: an `if` checks "
+                "once, but a woken task must check the condition again, since another task may "
+                "have got there first.\n"
+                f"Try: a `while` loop around wait(), or simply `{WAIT_FOR_ITEM}`."
+                + buffer.picture()
+            )
+
+
+async def test_a_get_wakes_the_waiting_put_even_while_another_get_waits(
+    timeline: Timeline,
+) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        getters = [buffer.getting(), buffer.getting()]
+        await loop_turns(TURNS)
+        for getter in getters:
+            buffer.expect_waiting(
+                getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
+            )
+        # Started together: put('y') finds 'x' in the buffer and waits beside get() #2
+        # (back to back, before get() #1 takes 'x': that is the scenario, even in stress mode).
+        with as_scheduled():
+            calls = [*getters, buffer.putting("x"), buffer.putting("y")]
+        await asyncio.wait({c.task for c in calls}, timeout=scaled(PATIENCE))
+        stuck = [c.name for c in calls if not c.task.done()]
+        if stuck:
+            fail(
+                "Two get()s waited on an empty buffer (capacity 1), then put('x') and put('y') "
+                f"came in together. {scaled(PATIENCE):.2f} s later, {listed(stuck)} "
+                f"{'was' if len(stuck) == 1 else 'were'} still waiting, with "
+                f"{buffer.held} item(s) in the buffer: a wake-up was lost.\n"
+                "What happens with notify(): put('x') wakes get() #1; put('y') finds the buffer "
+                "full and waits; get() #1 takes 'x' and wakes just ONE waiter, the oldest: "
+                "get() #2, which finds the buffer empty and goes back to sleep. put('y'), the "
+                "one that could go on, is never woken.\n"
+                "Likely mistake: notify() (it wakes one waiter) where getters and putters wait "
+                "on the same condition, so the one woken may be one that cannot go on.\n"
+                "Try: self._changed.notify_all() after every change: every waiter wakes, checks "
+                "its own predicate again (wait_for does that), and whoever can go on, goes."
+                + buffer.picture()
+            )
+        buffer.expect_no_error(calls)
+        got = sorted(g.task.result() for g in getters)
+        if got != ["x", "y"]:
+            fail(f"the two get()s returned {got}; expected 'x' and 'y'.")
+
+
+async def test_producers_and_consumers_pass_every_item_once_without_overfilling(
+    timeline: Timeline,
+) -> None:
+    made = [f"{producer}{n}" for producer in "ABC" for n in range(1, 5)]
+    async with Buffer(timeline, capacity=2, draw=False) as buffer:
+
+        async def produce(producer: str) -> None:
+            for item in made:
+                if item.startswith(producer):
+                    await buffer.put(item)
+
+        async def consume() -> None:
+            for _ in range(len(made) // 2):
+                item = await buffer.get()
+                await timeline.work(f"use {item}", 0.01)  # a slow consumer: the buffer fills
+
+        consumers = [buffer.start(consume(), f"consumer {n}") for n in (1, 2)]
+        await loop_turns(TURNS)  # the consumers wait on an empty buffer
+        producers = [buffer.start(produce(p), f"producer {p}") for p in "ABC"]
+        await buffer.expect_done(
+            consumers + producers,
+            after=f"3 producers began putting {len(made)} items for 2 consumers (capacity 2)",
+            likely="a wake-up is lost: notify() instead of notify_all(), or a put() or get() "
+            "that does not notify at all.",
+            fix="self._changed.notify_all() after every change to the items.",
+        )
+    said = f"3 producers put {len(made)} items into a buffer of capacity 2, 2 consumers took them"
+    if buffer.most > buffer.capacity:
+        fail(
+            f"{said}; at one moment the buffer held {buffer.most} items (puts returned minus "
+            "gets returned), over its capacity of 2.\n"
+            "Likely mistake: put() checks for room once (`if`) or not at all; a woken task "
+            f"must check again.\nTry: `{WAIT_FOR_ROOM}`."
+        )
+    if sorted(buffer.got_order) != sorted(made):
+        fail(
+            f"{said}: the consumers got {sorted(buffer.got_order)}, expected {made}: every "
+            "item comes out exactly once, none lost and none twice."
+        )
+    if buffer.got_order != buffer.put_order:
+        fail(
+            f"{said}: items went in as {buffer.put_order} but came out as {buffer.got_order}.\n"
+            "Expected: first in, first out.\nTry: append() at the end, popleft() from the front."
+        )
+
+
+async def test_a_put_cancelled_while_it_waits_leaves_the_buffer_usable(timeline: Timeline) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        await buffer.put("a")
+        await cancel_midway(
+            buffer.buffer.put("b"),
+            after=QUIET,
+            what="put('b'), waiting for room in a full buffer,",
+            timeline=timeline,
+        )
+        getter = buffer.getting()
+        await buffer.expect_done(
+            [getter],
+            after="put('b') was cancelled and a get() came for 'a'",
+            likely="the cancelled put() left the condition's lock held."
+            if buffer.buffer._changed.locked()
+            else "the cancelled put() left the buffer in a state no get() can go on from.",
+            fix="`async with self._changed:` around the wait: it releases the lock however the "
+            "block is left, a cancellation too (a bare acquire() needs its release() in "
+            "`finally:`).",
+        )
+        got = getter.task.result()
+        if got != "a" or len(buffer.buffer):
+            fail(
+                "put('a') into a buffer of capacity 1, then put('b') waiting for room and "
+                f"cancelled, then get(): it returned {got!r} and the buffer holds "
+                f"{len(buffer.buffer)} item(s); expected 'a' and an empty buffer: a cancelled "
+                "put() adds nothing."
+            )
 
 
 class CountedCondition(asyncio.Condition):
@@ -73,7 +325,7 @@ class Buffer:
             timeline.spy(self.buffer, "put", label=lambda item: f"put({item!r})")
             timeline.spy(self.buffer, "get", label=_getter_name)
 
-    async def __aenter__(self) -> "Buffer":
+    async def __aenter__(self) -> Buffer:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -119,12 +371,11 @@ class Buffer:
         error = call.task.exception()
         if isinstance(error, NotImplementedError):
             raise error
-        pytest.fail(
+        fail(
             f"{call.name} {call.outcome()} although {because}: it did not wait.\n"
             f"Expected: {call.name} waits (its task stays suspended) until {until}.\n"
             f"Try: inside `async with self._changed:`, `{wait_for}` before you touch the "
-            f"items.{self.picture()}",
-            pytrace=False,
+            f"items.{self.picture()}"
         )
 
     def picture(self) -> str:
@@ -138,15 +389,14 @@ class Buffer:
         await self.timeline.work(quiet, QUIET)
         woken = call.wakeups.woken - before
         if woken > 2:
-            pytest.fail(
+            fail(
                 f"{call.name} was woken {woken:,} times in {scaled(QUIET):.2f} s while {still}: "
                 "it busy-waits, checking the buffer again and again with `await asyncio.sleep()` "
                 "in between. That keeps the event loop spinning and burns CPU for nothing.\n"
                 "Expected: no wake-up at all until another call changes the buffer.\n"
                 "Try: `await self._changed.wait_for(predicate)` inside `async with "
                 "self._changed:`: the task sleeps until a notify, then checks the predicate "
-                f"again.{self.picture()}",
-                pytrace=False,
+                f"again.{self.picture()}"
             )
 
     async def expect_done(self, calls: list[Call], after: str, likely: str, fix: str) -> None:
@@ -166,13 +416,12 @@ class Buffer:
             if isinstance(error, NotImplementedError):
                 raise error
             if error is not None:
-                pytest.fail(
+                fail(
                     f"{call.name} raised {error!r} once it was woken: it went on without "
                     "checking the buffer again, and another task had been there first.\n"
                     "Likely mistake: `if ...: await self._changed.wait()`: an `if` checks once.\n"
                     "Try: a `while` loop around wait(), or simply `await "
-                    f"self._changed.wait_for(predicate)`.{self.picture()}",
-                    pytrace=False,
+                    f"self._changed.wait_for(predicate)`.{self.picture()}"
                 )
 
     async def expect_one_woken(self, calls: list[Call], after: str, likely: str, fix: str) -> None:
@@ -183,21 +432,16 @@ class Buffer:
         await asyncio.wait(tasks, timeout=scaled(PATIENCE), return_when=asyncio.FIRST_COMPLETED)
         if not any(task.done() for task in tasks):
             self._fail_stuck([call.name for call in calls], after, likely, fix)
-        await settle()
+        await loop_turns(TURNS)
 
     def _fail_stuck(self, stuck: list[str], after: str, likely: str, fix: str) -> None:
         __tracebackhide__ = True
         one = len(stuck) == 1
-        pytest.fail(
-            f"{_listed(stuck)} {'was' if one else 'were'} still waiting "
+        fail(
+            f"{listed(stuck)} {'was' if one else 'were'} still waiting "
             f"{scaled(PATIENCE):.2f} s after {after}: nobody woke {'it' if one else 'them'}.\n"
-            f"Likely mistake: {likely}\nTry: {fix}{self.picture()}",
-            pytrace=False,
+            f"Likely mistake: {likely}\nTry: {fix}{self.picture()}"
         )
-
-
-def _listed(names: list[str]) -> str:
-    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _getter_name() -> str:
@@ -205,269 +449,3 @@ def _getter_name() -> str:
     task = asyncio.current_task()
     name = task.get_name() if task else ""
     return name if name.startswith("get() #") else "get()"
-
-
-async def test_items_come_out_in_the_order_they_went_in(timeline: Timeline) -> None:
-    async with Buffer(timeline, capacity=3) as buffer:
-        for item in "abc":
-            await buffer.put(item)
-        got = [await buffer.get() for _ in range(3)]
-    if got != ["a", "b", "c"]:
-        newest = (
-            "Likely mistake: self._items.pop() takes the newest item.\n"
-            if got == ["c", "b", "a"]
-            else ""
-        )
-        pytest.fail(
-            f"put('a'), put('b'), put('c'), then three get()s returned {got}; expected "
-            f"['a', 'b', 'c']: first in, first out.\n{newest}"
-            "Try: self._items.append(item) adds at the end, self._items.popleft() takes the "
-            "oldest.",
-            pytrace=False,
-        )
-
-
-async def test_a_get_on_an_empty_buffer_waits_for_the_next_put(timeline: Timeline) -> None:
-    async with Buffer(timeline, capacity=1) as buffer:
-        getter = buffer.getting()
-        await settle()
-        buffer.expect_waiting(
-            getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
-        )
-        await buffer.expect_asleep(getter, "(no put yet)", "the buffer stayed empty")
-        await buffer.put("x")
-        await buffer.expect_done(
-            [getter],
-            after="put('x') added an item",
-            likely="put() does not notify the condition after it adds an item, so the get() "
-            "waiting in wait_for() (or wait()) sleeps on.",
-            fix="self._changed.notify_all() right after self._items.append(item), still "
-            "inside `async with self._changed:`.",
-        )
-        if getter.task.result() != "x":
-            pytest.fail(f"{getter.name} {getter.outcome()}; expected 'x'.", pytrace=False)
-
-
-async def test_a_put_on_a_full_buffer_waits_until_a_get_makes_room(timeline: Timeline) -> None:
-    async with Buffer(timeline, capacity=1) as buffer:
-        await buffer.put("a")
-        putter = buffer.putting("b")
-        await settle()
-        buffer.expect_waiting(
-            putter,
-            "the buffer was full (capacity 1, holding 'a')",
-            "a get() makes room",
-            WAIT_FOR_ROOM,
-        )
-        await buffer.expect_asleep(putter, "(no get yet)", "the buffer stayed full")
-        if not buffer.changed.waits:
-            pytest.fail(
-                "put('b') on a full buffer waits, as it should, but not on the condition "
-                "`self._changed`: nothing waited on it. Something else holds it back (an "
-                "asyncio.Queue, which is this very buffer, ready-made?).\n"
-                "Expected: put() and get() wait on `self._changed` and wake each other with "
-                "notify_all(): the kata is the Condition.\n"
-                f"Try: inside `async with self._changed:`, `{WAIT_FOR_ROOM}`.{buffer.picture()}",
-                pytrace=False,
-            )
-        first = await buffer.get()
-        await buffer.expect_done(
-            [putter],
-            after=f"get() took {first!r} and made room",
-            likely="get() does not notify the condition after it removes an item, so the "
-            "put() waiting for room sleeps on.",
-            fix="self._changed.notify_all() right after self._items.popleft(), still inside "
-            "`async with self._changed:`.",
-        )
-        second = await buffer.get()
-    if [first, second] != ["a", "b"]:
-        pytest.fail(
-            f"put('a'), then put('b') waiting for room, then two get()s returned "
-            f"{[first, second]}; expected ['a', 'b'].\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_one_get_lets_only_one_of_two_waiting_puts_in(timeline: Timeline) -> None:
-    async with Buffer(timeline, capacity=1) as buffer:
-        await buffer.put("a")
-        putters = [buffer.putting("b"), buffer.putting("c")]
-        await settle()
-        for putter in putters:
-            buffer.expect_waiting(
-                putter, "the buffer was full (capacity 1)", "a get() makes room", WAIT_FOR_ROOM
-            )
-        await buffer.get()
-        await buffer.expect_one_woken(
-            putters,
-            after="get() took 'a' and made room",
-            likely="get() does not notify the condition after it removes an item.",
-            fix="self._changed.notify_all() right after self._items.popleft().",
-        )
-        buffer.expect_no_error(putters)
-        gone_in = [p for p in putters if p.task.done()]
-        if len(gone_in) > 1:
-            pytest.fail(
-                "One get() took 'a' and made room for ONE item, yet put('b') and put('c') both "
-                f"went in: the buffer now holds {buffer.held} items, over its capacity of 1.\n"
-                "What happened: the get() woke both waiting puts (as notify_all() should); the "
-                "first one filled the room, and the second went on without looking again.\n"
-                "Likely mistake: `if len(self._items) >= self.capacity: await "
-                "self._changed.wait()`: an `if` checks once, but a woken task must check the "
-                "condition again, since another task may have got there first.\n"
-                f"Try: a `while` loop around wait(), or simply `{WAIT_FOR_ROOM}`."
-                + buffer.picture(),
-                pytrace=False,
-            )
-
-
-async def test_one_put_feeds_only_one_of_two_waiting_gets(timeline: Timeline) -> None:
-    async with Buffer(timeline, capacity=1) as buffer:
-        getters = [buffer.getting(), buffer.getting()]
-        await settle()
-        for getter in getters:
-            buffer.expect_waiting(
-                getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
-            )
-        await buffer.put("x")
-        await buffer.expect_one_woken(
-            getters,
-            after="put('x') added an item",
-            likely="put() does not notify the condition after it adds an item.",
-            fix="self._changed.notify_all() right after self._items.append(item).",
-        )
-        outcomes = sorted(g.outcome() for g in getters)
-        if outcomes != ["returned 'x'", "still waiting"]:
-            pytest.fail(
-                "Two get()s waited on an empty buffer, then put('x') added one item: "
-                f"{'; '.join(f'{g.name} {g.outcome()}' for g in getters)}.\n"
-                "Expected: one get() returns 'x', the other goes on waiting for the next put().\n"
-                "What happened: the put() woke both waiting gets (as notify_all() should); the "
-                "first took 'x', and the second went on without looking again, into an empty "
-                "buffer.\n"
-                "Likely mistake: `if not self._items: await self._changed.wait()`: an `if` checks "
-                "once, but a woken task must check the condition again, since another task may "
-                "have got there first.\n"
-                f"Try: a `while` loop around wait(), or simply `{WAIT_FOR_ITEM}`."
-                + buffer.picture(),
-                pytrace=False,
-            )
-
-
-async def test_a_get_wakes_the_waiting_put_even_while_another_get_waits(
-    timeline: Timeline,
-) -> None:
-    async with Buffer(timeline, capacity=1) as buffer:
-        getters = [buffer.getting(), buffer.getting()]
-        await settle()
-        for getter in getters:
-            buffer.expect_waiting(
-                getter, "the buffer was empty", "a put() brings an item", WAIT_FOR_ITEM
-            )
-        # Started together: put('y') finds 'x' in the buffer and waits beside get() #2
-        # (back to back, before get() #1 takes 'x': that is the scenario, even in stress mode).
-        with as_scheduled():
-            calls = [*getters, buffer.putting("x"), buffer.putting("y")]
-        await asyncio.wait({c.task for c in calls}, timeout=scaled(PATIENCE))
-        stuck = [c.name for c in calls if not c.task.done()]
-        if stuck:
-            pytest.fail(
-                "Two get()s waited on an empty buffer (capacity 1), then put('x') and put('y') "
-                f"came in together. {scaled(PATIENCE):.2f} s later, {_listed(stuck)} "
-                f"{'was' if len(stuck) == 1 else 'were'} still waiting, with "
-                f"{buffer.held} item(s) in the buffer: a wake-up was lost.\n"
-                "What happens with notify(): put('x') wakes get() #1; put('y') finds the buffer "
-                "full and waits; get() #1 takes 'x' and wakes just ONE waiter, the oldest: "
-                "get() #2, which finds the buffer empty and goes back to sleep. put('y'), the "
-                "one that could go on, is never woken.\n"
-                "Likely mistake: notify() (it wakes one waiter) where getters and putters wait "
-                "on the same condition, so the one woken may be one that cannot go on.\n"
-                "Try: self._changed.notify_all() after every change: every waiter wakes, checks "
-                "its own predicate again (wait_for does that), and whoever can go on, goes."
-                + buffer.picture(),
-                pytrace=False,
-            )
-        buffer.expect_no_error(calls)
-        got = sorted(g.task.result() for g in getters)
-        if got != ["x", "y"]:
-            pytest.fail(f"the two get()s returned {got}; expected 'x' and 'y'.", pytrace=False)
-
-
-async def test_producers_and_consumers_pass_every_item_once_without_overfilling(
-    timeline: Timeline,
-) -> None:
-    made = [f"{producer}{n}" for producer in "ABC" for n in range(1, 5)]
-    async with Buffer(timeline, capacity=2, draw=False) as buffer:
-
-        async def produce(producer: str) -> None:
-            for item in made:
-                if item.startswith(producer):
-                    await buffer.put(item)
-
-        async def consume() -> None:
-            for _ in range(len(made) // 2):
-                item = await buffer.get()
-                await timeline.work(f"use {item}", 0.01)  # a slow consumer: the buffer fills
-
-        consumers = [buffer.start(consume(), f"consumer {n}") for n in (1, 2)]
-        await settle()  # the consumers wait on an empty buffer
-        producers = [buffer.start(produce(p), f"producer {p}") for p in "ABC"]
-        await buffer.expect_done(
-            consumers + producers,
-            after=f"3 producers began putting {len(made)} items for 2 consumers (capacity 2)",
-            likely="a wake-up is lost: notify() instead of notify_all(), or a put() or get() "
-            "that does not notify at all.",
-            fix="self._changed.notify_all() after every change to the items.",
-        )
-    said = f"3 producers put {len(made)} items into a buffer of capacity 2, 2 consumers took them"
-    if buffer.most > buffer.capacity:
-        pytest.fail(
-            f"{said}; at one moment the buffer held {buffer.most} items (puts returned minus "
-            "gets returned), over its capacity of 2.\n"
-            "Likely mistake: put() checks for room once (`if`) or not at all; a woken task "
-            f"must check again.\nTry: `{WAIT_FOR_ROOM}`.",
-            pytrace=False,
-        )
-    if sorted(buffer.got_order) != sorted(made):
-        pytest.fail(
-            f"{said}: the consumers got {sorted(buffer.got_order)}, expected {made}: every "
-            "item comes out exactly once, none lost and none twice.",
-            pytrace=False,
-        )
-    if buffer.got_order != buffer.put_order:
-        pytest.fail(
-            f"{said}: items went in as {buffer.put_order} but came out as {buffer.got_order}.\n"
-            "Expected: first in, first out.\nTry: append() at the end, popleft() from the front.",
-            pytrace=False,
-        )
-
-
-async def test_a_put_cancelled_while_it_waits_leaves_the_buffer_usable(timeline: Timeline) -> None:
-    async with Buffer(timeline, capacity=1) as buffer:
-        await buffer.put("a")
-        await cancel_midway(
-            buffer.buffer.put("b"),
-            after=QUIET,
-            what="put('b'), waiting for room in a full buffer,",
-            timeline=timeline,
-        )
-        getter = buffer.getting()
-        await buffer.expect_done(
-            [getter],
-            after="put('b') was cancelled and a get() came for 'a'",
-            likely="the cancelled put() left the condition's lock held."
-            if buffer.buffer._changed.locked()
-            else "the cancelled put() left the buffer in a state no get() can go on from.",
-            fix="`async with self._changed:` around the wait: it releases the lock however the "
-            "block is left, a cancellation too (a bare acquire() needs its release() in "
-            "`finally:`).",
-        )
-        got = getter.task.result()
-        if got != "a" or len(buffer.buffer):
-            pytest.fail(
-                "put('a') into a buffer of capacity 1, then put('b') waiting for room and "
-                f"cancelled, then get(): it returned {got!r} and the buffer holds "
-                f"{len(buffer.buffer)} item(s); expected 'a' and an empty buffer: a cancelled "
-                "put() adds nothing.",
-                pytrace=False,
-            )

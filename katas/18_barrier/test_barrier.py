@@ -1,10 +1,22 @@
+from __future__ import annotations
+
 import asyncio
 import itertools
 from typing import Any
 
 import barrier
 import pytest
-from harness import EARLY, MARGIN, Span, Timeline, cancel_midway, scaled, started_tasks
+from harness import (
+    EARLY,
+    MARGIN,
+    Span,
+    Timeline,
+    cancel_midway,
+    fail,
+    scaled,
+    started_tasks,
+    swap_in,
+)
 
 # The simulation is over in 0.6 s: workers stuck at a barrier fail in 1.4 s, not 5.
 pytestmark = pytest.mark.timeout(2)
@@ -27,7 +39,7 @@ TURNS = 10  # loop turns within which the next phase must start once the last wo
 # per phase under stress jitter: 3 x (1 + 1 + 2).
 MOST_WAKEUPS = 12
 CALL = "simulate([A, B, C], phases=3)"
-ORIGINAL_BARRIER = asyncio.Barrier  # each test puts a watched subclass in its place
+ORIGINAL_BARRIER = asyncio.Barrier  # barrier.py sees a watched subclass in its place
 EXPECTED = [[f"{name} phase {k}" for k in range(1, PHASES + 1)] for name in DELAYS]
 ONE_BARRIER = (
     "create ONE `barrier = asyncio.Barrier(len(workers))` in simulate(), and give each worker "
@@ -39,9 +51,165 @@ ONE_BARRIER = (
 BARRIERS: list[Any] = []  # the asyncio.Barriers made while the test runs (see `barriers`)
 
 
+async def test_every_worker_reports_every_phase_in_order(timeline: Timeline) -> None:
+    sim = Simulation(timeline)
+    reports = await run_simulation(sim)
+    wrong = [f"{w.name}: {w.called}" for w in sim.workers if w.called != [1, 2, 3]]
+    if wrong:
+        fail(
+            f"{CALL} asked for these phases: {'; '.join(wrong)}.\nExpected: every worker runs "
+            "phase 1, 2 and 3, once each, in that order.\nTry: in each worker's task, "
+            "`for phase in range(1, phases + 1): ...await worker.run_phase(phase)...`\n\n"
+            + timeline.draw()
+        )
+    if reports != EXPECTED:
+        by_phase = [list(r) for r in zip(*EXPECTED, strict=True)]
+        fail(
+            f"{CALL} returned {reports!r}, expected {EXPECTED!r}: for each worker (in the "
+            "order given) the list of its reports, in phase order."
+            + (
+                "\nThose are the reports grouped by phase, not by worker."
+                if reports == by_phase
+                else ""
+            )
+            + "\nTry: each worker's task returns the list of its own reports; return "
+            "[task.result() for task in tasks] in the order of the workers."
+        )
+
+
+async def test_no_worker_starts_a_phase_before_every_worker_has_finished_the_previous_one(
+    timeline: Timeline,
+) -> None:
+    sim = Simulation(timeline)
+    await run_simulation(sim)
+    expect_lockstep(sim)
+
+
+async def test_each_worker_runs_all_its_phases_in_one_task_of_its_own(timeline: Timeline) -> None:
+    sim = Simulation(timeline, NO_DELAYS)  # which task ran which call: no clock needed
+    await run_simulation(sim)
+    tasks = {
+        w.name: [timeline.span(f"{w.name} phase {k}").task for k in (1, 2, 3)] for w in sim.workers
+    }
+    for name, used in tasks.items():
+        if len(set(map(id, used))) > 1:
+            fail(
+                f"{CALL}: {name}'s phases ran in {len(set(map(id, used)))} different tasks: a "
+                "new task for every phase.\nLikely mistake: gathering the workers phase by "
+                "phase (asyncio.gather or a TaskGroup per phase): each phase starts fresh "
+                f"tasks, and a worker cannot keep its district in memory between phases.\n"
+                "Expected: each worker ONE long-lived task that runs phase 1, 2 and 3.\n"
+                f"Try: {ONE_BARRIER}\n\n{timeline.draw()}"
+            )
+    for (a, a_tasks), (b, b_tasks) in itertools.combinations(tasks.items(), 2):
+        if a_tasks[0] is b_tasks[0]:
+            fail(
+                f"{CALL}: {a} and {b} ran in the same task, so one after another.\n"
+                "Expected: a task of its own for every worker, all running at once.\n"
+                f"Try: {ONE_BARRIER}\n\n{timeline.draw()}"
+            )
+
+
+async def test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_each_phase(
+    timeline: Timeline,
+) -> None:
+    sim = Simulation(timeline)
+    began = timeline.now()
+    await run_simulation(sim)
+    took = timeline.now() - began
+    expect_lockstep(sim)
+    # The slowest call of each phase as measured, added up: the time the simulation needs.
+    slowest = [max((s.end or 0.0) - s.start for s in sim.phase(k)) for k in (1, 2, 3)]
+    ideal = sum(slowest)
+    if took <= ideal + scaled(MARGIN):
+        return
+    if took >= EARLY * scaled(EVERYTHING):
+        verdict = (
+            f"the SUM of every phase of every worker ({scaled(EVERYTHING):.2f} s): everything "
+            "ran one after another, nothing at the same time."
+        )
+    else:
+        gaps = [
+            (min(s.start for s in sim.phase(k)) - max(s.end or 0.0 for s in sim.phase(k - 1)), k)
+            for k in range(2, PHASES + 1)
+        ]
+        gap, k = max(gaps)
+        verdict = (
+            f"longer than needed: phase {k} began {gap:.2f} s after the last worker had "
+            f"finished phase {k - 1}, so the workers that were ready waited that long for "
+            "nothing."
+        )
+    parts = " + ".join(f"{t:.3f}" for t in slowest)
+    fail(
+        f"{CALL} took {took:.2f} s, {verdict}\nExpected: the slowest worker of each phase, "
+        f"added up: {parts} = {ideal:.3f} s as measured (at most "
+        f"{ideal + scaled(MARGIN):.2f} s).\nTry: {ONE_BARRIER} The barrier opens the moment "
+        f"the last worker arrives, so each phase starts right then.\n\n{timeline.draw()}"
+    )
+
+
+async def test_the_next_phase_starts_the_moment_the_last_worker_has_finished(
+    timeline: Timeline,
+) -> None:
+    sim = Simulation(timeline, NO_DELAYS)  # phases take no time: counted in loop turns
+    with started_tasks(count_wakeups=True) as started:
+        await run_simulation(sim)
+    expect_lockstep(sim)
+    for k in range(2, PHASES + 1):
+        last = max(sim.turns_at[(f"{w.name} phase {k - 1}", "end")] for w in sim.workers)
+        first = max(sim.turns_at[(f"{w.name} phase {k}", "start")] for w in sim.workers)
+        if first - last <= TURNS:
+            continue
+        woken = max((w.woken for w in started.wakeups.values()), default=0)
+        if woken > MOST_WAKEUPS:
+            why = (
+                f"a worker task was woken {woken:,} times: it polls, checking again and again "
+                "whether the others are done, with a sleep in between, and sees it only at its "
+                "next check."
+            )
+        else:
+            why = (
+                "they were not woken by the last worker's arrival, but by something else, "
+                f"later (the tasks were woken no more than {woken} times in all)."
+            )
+        fail(
+            f"{CALL}, with phases that take no time: the last worker finished phase {k - 1}, "
+            f"and the last worker to start phase {k} started {first - last:,} turns of the "
+            f"event loop later, where a barrier lets them all go within {TURNS}: {why}\n"
+            "Expected: the next phase starts the moment the last worker arrives, however long "
+            "the phases take.\n"
+            f"Try: {ONE_BARRIER} The barrier wakes every waiting worker when the last one "
+            f"arrives.\n\n{timeline.draw()}"
+        )
+
+
+async def test_a_worker_waits_for_the_others_without_polling(timeline: Timeline) -> None:
+    sim = Simulation(timeline)
+    with started_tasks(count_wakeups=True) as started:
+        await run_simulation(sim)
+    started.expect_no_polling(
+        most=MOST_WAKEUPS,
+        what=f"{CALL}, where each worker waits up to {scaled(0.1):.2f} s a phase for the others",
+        wait_on="one asyncio.Barrier shared by all the workers (`await barrier.wait()`)",
+        timeline=timeline,
+    )
+
+
+async def test_a_cancelled_simulation_leaves_no_worker_running(timeline: Timeline) -> None:
+    await run_simulation(
+        Simulation(timeline, NO_DELAYS)
+    )  # a simulation that works first (not the stub)
+    await cancel_midway(
+        barrier.simulate(list(Simulation(timeline).workers), PHASES),
+        after=0.3,  # in phase 2
+        what=CALL,
+        timeline=timeline,
+    )
+
+
 @pytest.fixture(autouse=True)
 def barriers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Put a subclass of asyncio.Barrier in its place that notes every Barrier made."""
+    """barrier.py gets a subclass of asyncio.Barrier that notes every Barrier made."""
     BARRIERS.clear()
 
     class Barrier(ORIGINAL_BARRIER):
@@ -49,9 +217,7 @@ def barriers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
             super().__init__(parties)
             BARRIERS.append(self)
 
-    monkeypatch.setattr(asyncio, "Barrier", Barrier)
-    if getattr(barrier, "Barrier", None) is ORIGINAL_BARRIER:  # `from asyncio import Barrier`
-        monkeypatch.setattr(barrier, "Barrier", Barrier)
+    swap_in(monkeypatch, barrier, asyncio, Barrier=Barrier)
     return BARRIERS
 
 
@@ -62,7 +228,7 @@ class BadPhase(Exception):
 class FakeWorker:
     """A worker on the timeline: each phase is recorded as "<name> phase <k>"."""
 
-    def __init__(self, sim: "Simulation", name: str, delays: tuple[float, ...]) -> None:
+    def __init__(self, sim: Simulation, name: str, delays: tuple[float, ...]) -> None:
         self.sim, self.name, self.delays = sim, name, delays
         self.called: list[int] = []  # the phases asked for, in order
         self.finished = 0  # how many phases have ended
@@ -168,7 +334,7 @@ class Simulation:
         )
 
 
-async def run(sim: Simulation) -> list[list[str]]:
+async def run_simulation(sim: Simulation) -> list[list[str]]:
     """simulate(workers, 3), failing the test with an explanation if it misuses or hangs."""
     reports: list[list[str]] = []
     stuck = False
@@ -186,9 +352,9 @@ async def run(sim: Simulation) -> list[list[str]]:
         sim.counting = False
     # Failing outside `except` shows the explanation alone, not the exception it replaces.
     if stuck:
-        pytest.fail(sim.stuck(), pytrace=False)
+        fail(sim.stuck())
     if sim.mistake:
-        pytest.fail(f"{sim.mistake}\n\n{sim.timeline.draw()}", pytrace=False)
+        fail(f"{sim.mistake}\n\n{sim.timeline.draw()}")
     return reports
 
 
@@ -219,170 +385,9 @@ def expect_lockstep(sim: Simulation) -> None:
                 f"{first.label.split()[0]} did not wait for the others: no asyncio.Barrier was "
                 "made, and nothing else held it back at the end of its phase."
             )
-        pytest.fail(
+        fail(
             f"{CALL}: {first.label} started at {drawn(first.start):.2f} s, while {last.label} "
             f"was still running (until {drawn(last_end):.2f} s): {mistake}\nExpected: no "
             f"worker starts phase {k} before every worker has finished phase {k - 1}.\n"
-            f"Try: {ONE_BARRIER}\n\n" + sim.timeline.draw(),
-            pytrace=False,
+            f"Try: {ONE_BARRIER}\n\n" + sim.timeline.draw()
         )
-
-
-async def test_every_worker_reports_every_phase_in_order(timeline: Timeline) -> None:
-    sim = Simulation(timeline)
-    reports = await run(sim)
-    wrong = [f"{w.name}: {w.called}" for w in sim.workers if w.called != [1, 2, 3]]
-    if wrong:
-        pytest.fail(
-            f"{CALL} asked for these phases: {'; '.join(wrong)}.\nExpected: every worker runs "
-            "phase 1, 2 and 3, once each, in that order.\nTry: in each worker's task, "
-            "`for phase in range(1, phases + 1): ...await worker.run_phase(phase)...`\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    if reports != EXPECTED:
-        by_phase = [list(r) for r in zip(*EXPECTED, strict=True)]
-        pytest.fail(
-            f"{CALL} returned {reports!r}, expected {EXPECTED!r}: for each worker (in the "
-            "order given) the list of its reports, in phase order."
-            + (
-                "\nThose are the reports grouped by phase, not by worker."
-                if reports == by_phase
-                else ""
-            )
-            + "\nTry: each worker's task returns the list of its own reports; return "
-            "[task.result() for task in tasks] in the order of the workers.",
-            pytrace=False,
-        )
-
-
-async def test_no_worker_starts_a_phase_before_every_worker_has_finished_the_previous_one(
-    timeline: Timeline,
-) -> None:
-    sim = Simulation(timeline)
-    await run(sim)
-    expect_lockstep(sim)
-
-
-async def test_each_worker_runs_all_its_phases_in_one_task_of_its_own(timeline: Timeline) -> None:
-    sim = Simulation(timeline, NO_DELAYS)  # which task ran which call: no clock needed
-    await run(sim)
-    tasks = {
-        w.name: [timeline.span(f"{w.name} phase {k}").task for k in (1, 2, 3)] for w in sim.workers
-    }
-    for name, used in tasks.items():
-        if len(set(map(id, used))) > 1:
-            pytest.fail(
-                f"{CALL}: {name}'s phases ran in {len(set(map(id, used)))} different tasks: a "
-                "new task for every phase.\nLikely mistake: gathering the workers phase by "
-                "phase (asyncio.gather or a TaskGroup per phase): each phase starts fresh "
-                f"tasks, and a worker cannot keep its district in memory between phases.\n"
-                "Expected: each worker ONE long-lived task that runs phase 1, 2 and 3.\n"
-                f"Try: {ONE_BARRIER}\n\n{timeline.draw()}",
-                pytrace=False,
-            )
-    for (a, a_tasks), (b, b_tasks) in itertools.combinations(tasks.items(), 2):
-        if a_tasks[0] is b_tasks[0]:
-            pytest.fail(
-                f"{CALL}: {a} and {b} ran in the same task, so one after another.\n"
-                "Expected: a task of its own for every worker, all running at once.\n"
-                f"Try: {ONE_BARRIER}\n\n{timeline.draw()}",
-                pytrace=False,
-            )
-
-
-async def test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_each_phase(
-    timeline: Timeline,
-) -> None:
-    sim = Simulation(timeline)
-    began = timeline.now()
-    await run(sim)
-    took = timeline.now() - began
-    expect_lockstep(sim)
-    # The slowest call of each phase as measured, added up: the time the simulation needs.
-    slowest = [max((s.end or 0.0) - s.start for s in sim.phase(k)) for k in (1, 2, 3)]
-    ideal = sum(slowest)
-    if took <= ideal + scaled(MARGIN):
-        return
-    if took >= EARLY * scaled(EVERYTHING):
-        verdict = (
-            f"the SUM of every phase of every worker ({scaled(EVERYTHING):.2f} s): everything "
-            "ran one after another, nothing at the same time."
-        )
-    else:
-        gaps = [
-            (min(s.start for s in sim.phase(k)) - max(s.end or 0.0 for s in sim.phase(k - 1)), k)
-            for k in range(2, PHASES + 1)
-        ]
-        gap, k = max(gaps)
-        verdict = (
-            f"longer than needed: phase {k} began {gap:.2f} s after the last worker had "
-            f"finished phase {k - 1}, so the workers that were ready waited that long for "
-            "nothing."
-        )
-    parts = " + ".join(f"{t:.3f}" for t in slowest)
-    pytest.fail(
-        f"{CALL} took {took:.2f} s, {verdict}\nExpected: the slowest worker of each phase, "
-        f"added up: {parts} = {ideal:.3f} s as measured (at most "
-        f"{ideal + scaled(MARGIN):.2f} s).\nTry: {ONE_BARRIER} The barrier opens the moment "
-        f"the last worker arrives, so each phase starts right then.\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_the_next_phase_starts_the_moment_the_last_worker_has_finished(
-    timeline: Timeline,
-) -> None:
-    sim = Simulation(timeline, NO_DELAYS)  # phases take no time: counted in loop turns
-    with started_tasks(count_wakeups=True) as started:
-        await run(sim)
-    expect_lockstep(sim)
-    for k in range(2, PHASES + 1):
-        last = max(sim.turns_at[(f"{w.name} phase {k - 1}", "end")] for w in sim.workers)
-        first = max(sim.turns_at[(f"{w.name} phase {k}", "start")] for w in sim.workers)
-        if first - last <= TURNS:
-            continue
-        woken = max((w.woken for w in started.wakeups.values()), default=0)
-        if woken > MOST_WAKEUPS:
-            why = (
-                f"a worker task was woken {woken:,} times: it polls, checking again and again "
-                "whether the others are done, with a sleep in between, and sees it only at its "
-                "next check."
-            )
-        else:
-            why = (
-                "they were not woken by the last worker's arrival, but by something else, "
-                f"later (the tasks were woken no more than {woken} times in all)."
-            )
-        pytest.fail(
-            f"{CALL}, with phases that take no time: the last worker finished phase {k - 1}, "
-            f"and the last worker to start phase {k} started {first - last:,} turns of the "
-            f"event loop later, where a barrier lets them all go within {TURNS}: {why}\n"
-            "Expected: the next phase starts the moment the last worker arrives, however long "
-            "the phases take.\n"
-            f"Try: {ONE_BARRIER} The barrier wakes every waiting worker when the last one "
-            f"arrives.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_a_worker_waits_for_the_others_without_polling(timeline: Timeline) -> None:
-    sim = Simulation(timeline)
-    with started_tasks(count_wakeups=True) as started:
-        await run(sim)
-    started.expect_no_polling(
-        most=MOST_WAKEUPS,
-        what=f"{CALL}, where each worker waits up to {scaled(0.1):.2f} s a phase for the others",
-        wait_on="one asyncio.Barrier shared by all the workers (`await barrier.wait()`)",
-        timeline=timeline,
-    )
-
-
-async def test_a_cancelled_simulation_leaves_no_worker_running(timeline: Timeline) -> None:
-    await run(Simulation(timeline, NO_DELAYS))  # a simulation that works first (not the stub)
-    await cancel_midway(
-        barrier.simulate(list(Simulation(timeline).workers), PHASES),
-        after=0.3,  # in phase 2
-        what=CALL,
-        timeline=timeline,
-    )

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import inspect
 from collections import Counter
@@ -6,7 +8,7 @@ from typing import Any
 
 import pytest
 import worker_pool
-from harness import Timeline, cancel_midway, scaled, started_tasks
+from harness import Timeline, cancel_midway, fail, scaled, started_tasks, still_running, swap_in
 
 # A stuck answer fails after STALL (1 s) with the await it is stuck in; pytest-timeout's
 # backstop (2 s) is only for a loop that never gives control back.
@@ -37,10 +39,6 @@ STOP_THE_WORKERS = (
 )
 
 
-class ServiceDown(Exception):
-    """What the failing handle raises."""
-
-
 ORIGINAL_QUEUE, ORIGINAL_GATHER = asyncio.Queue, asyncio.gather
 # What happened to the queues and the items, in order: (what, item, task). what is "put",
 # "got", "task_done" (item None), "handle" (a handle began) or "handled" (it ended, or raised).
@@ -49,8 +47,237 @@ GATHERED: list[Any] = []  # every asyncio.gather(..., return_exceptions=True) ma
 QUEUES: list[Any] = []  # every asyncio.Queue made
 
 
+async def test_every_item_is_handled_exactly_once(timeline: Timeline) -> None:
+    service = Service(timeline, ITEMS)
+    results = await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+    expect_each_handled_once(service, results, CALL)
+
+
+async def test_three_workers_handle_three_items_at_once(timeline: Timeline) -> None:
+    service = Service(timeline, ITEMS)
+    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+    peak = timeline.peak
+    if peak == WORKERS:
+        return
+    if peak > WORKERS:
+        mistake = (
+            f"That is more than the {WORKERS} workers: something started a handle for every "
+            "item at once (one task per item, asyncio.gather) instead of letting the workers "
+            "take items from the queue.\n"
+            "Try: create exactly `workers` worker tasks; each takes one item at a time from "
+            "the queue."
+        )
+    else:
+        mistake = (
+            f"Only {peak} item(s) were handled at a time: fewer workers ran than the {WORKERS} "
+            "asked for.\n"
+            "Likely mistake: a single worker (or awaiting each worker before starting the "
+            "next), so the items are handled one at a time, one after another.\n"
+            "Try: start `workers` worker tasks on the same queue (a TaskGroup, one "
+            "create_task per worker) before you wait for anything."
+        )
+    fail(
+        f"{CALL}: {peak} handle calls were in flight at the same time; expected {WORKERS}, "
+        f"one per worker.\n{mistake}\n\n{timeline.draw()}"
+    )
+
+
+async def test_five_items_three_workers_take_two_rounds(timeline: Timeline) -> None:
+    service = Service(timeline, ITEMS)
+    with timeline.expect_duration(
+        2 * DELAY,
+        delays=(DELAY,) * len(ITEMS),
+        what=f"{CALL} (five items of 0.1 s)",
+        advice="3 workers handle 3 items at once and each takes the next item as soon as it is "
+        "free: 5 items need ceil(5 / 3) = 2 rounds of 0.1 s. Start all `workers` worker tasks "
+        "before you wait for anything.",
+        too_early="fewer than 2 rounds means more than 3 items were handled at once: only the "
+        "`workers` worker tasks may call handle, one item each at a time.",
+    ):
+        await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+
+
+async def test_no_worker_is_left_running_after_it_returns(timeline: Timeline) -> None:
+    service = Service(timeline, ITEMS)
+    before = asyncio.all_tasks()
+    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+    left = still_running(before)
+    if not left:
+        return
+    asked = [t for t in left if t.cancelling()]
+    seen = (
+        "They were cancelled, but process_all did not wait for them to stop: task.cancel() "
+        "only asks, and a task stops at its next turn.\n"
+        if asked
+        else "Nothing stopped them: process_all returned after `await queue.join()` and never "
+        "stopped them.\n"
+    )
+    fail(
+        f"{CALL} returned, but {len(left)} task(s) it started are still running:\n"
+        f"{describe(left)}\n"
+        "A worker in `while True: await queue.get()` waits for the next item forever: it "
+        f"would handle anything put later, behind the caller's back.\n{seen}"
+        f"Try: {STOP_THE_WORKERS}"
+    )
+
+
+def where_the_error_went(tasks: list[asyncio.Task[Any]]) -> str:
+    """What the run shows of the lost ServiceDown: handed back by a gather, or left in a task."""
+    for future in GATHERED:
+        results = future.result() if future.done() and not future.cancelled() else []
+        if any(isinstance(r, ServiceDown) for r in results):
+            return (
+                "asyncio.gather(..., return_exceptions=True) handed the ServiceDown back as "
+                "a value in its list of results, and nobody looked at that list."
+            )
+    for task in tasks:
+        if task.done() and not task.cancelled() and isinstance(task.exception(), ServiceDown):
+            return (
+                f"The worker task {task.get_name()!r} ended with the ServiceDown, and nobody "
+                "awaited it: a task's error stays inside it until someone awaits the task."
+            )
+    return "The ServiceDown was caught on its way and not raised again."
+
+
+async def test_an_error_in_one_handle_stops_every_worker_and_propagates(
+    timeline: Timeline,
+) -> None:
+    service = Service(timeline, ITEMS, failing="b")
+    before = asyncio.all_tasks()
+    try:
+        with started_tasks() as started:
+            results = await finish(
+                worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service
+            )
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raised: Exception = error
+    else:
+        fail(
+            f"{CALL} returned {results!r} although handle('b') raised ServiceDown: the error "
+            f"was lost.\n{where_the_error_went(started.tasks)}\n"
+            "Try: run the workers in `async with asyncio.TaskGroup()`: when one fails, the "
+            "group cancels the others and raises its error.\n\n" + timeline.draw()
+        )
+    if isinstance(raised, ExceptionGroup):
+        expected = raised.split(ServiceDown)[0] is not None
+    else:
+        expected = isinstance(raised, ServiceDown)
+    if not expected:
+        fail(
+            f"{CALL} raised {raised!r}; expected the ServiceDown that handle('b') raised "
+            "(alone, or inside an ExceptionGroup as a TaskGroup raises it)."
+        )
+    left = still_running(before)
+    if left:
+        fail(
+            f"{CALL} raised ServiceDown, but {len(left)} task(s) it started are still "
+            f"running:\n{describe(left)}\n"
+            "Expected: when one handle fails, every worker is stopped before the error "
+            "propagates.\n"
+            "Try: run the workers in `async with asyncio.TaskGroup()`: when one fails, the "
+            "group cancels the others and waits for them."
+        )
+
+
+async def test_every_item_of_a_stream_is_handled_exactly_once(timeline: Timeline) -> None:
+    service = Service(timeline, STREAM)
+    results = await finish(
+        worker_pool.produce_and_consume(service.stream(), service.handle, STREAM_WORKERS, MAXSIZE),
+        STREAM_CALL,
+        service,
+    )
+    expect_each_handled_once(service, results, STREAM_CALL)
+
+
+async def test_the_queue_never_holds_more_than_maxsize_items(timeline: Timeline) -> None:
+    service = Service(timeline, STREAM)
+    await finish(
+        worker_pool.produce_and_consume(service.stream(), service.handle, STREAM_WORKERS, MAXSIZE),
+        STREAM_CALL,
+        service,
+    )
+    if service.most_ahead <= MAXSIZE:
+        return
+    fail(
+        f"{STREAM_CALL}: the producer had taken up to {service.most_ahead} items from the "
+        f"source that no worker had started yet; expected at most maxsize={MAXSIZE} waiting "
+        "in the queue. It did not wait for the workers (no backpressure): with a fast source "
+        "and slow workers, memory fills up with waiting items.\n"
+        + (
+            "Likely mistake: an unbounded queue: it was made without maxsize, and "
+            "asyncio.Queue() (maxsize=0) never makes put() wait.\n"
+            if any(q.maxsize <= 0 for q in QUEUES)
+            else ""
+        )
+        + "Try: asyncio.Queue(maxsize), and `await queue.put(item)` one item at a time: put() "
+        "waits while the queue is full.\n\n"
+        f"{timeline.draw()}\n(| pull 'x': the producer took item x from the source)"
+    )
+
+
+async def test_six_items_two_workers_take_three_rounds(timeline: Timeline) -> None:
+    service = Service(timeline, STREAM)
+    with timeline.expect_duration(
+        3 * DELAY,
+        delays=(DELAY,) * len(STREAM),
+        what=f"{STREAM_CALL} (six items of 0.1 s)",
+        advice="2 workers handle 2 items at once while the producer keeps the queue filled: "
+        "6 items need 3 rounds of 0.1 s. Start the workers, then put the items one by one.",
+    ):
+        await finish(
+            worker_pool.produce_and_consume(
+                service.stream(), service.handle, STREAM_WORKERS, MAXSIZE
+            ),
+            STREAM_CALL,
+            service,
+        )
+
+
+async def test_the_producer_waits_for_room_without_polling(timeline: Timeline) -> None:
+    service = Service(timeline, POLL_ITEMS, delay=POLL_DELAY)
+    with started_tasks(count_wakeups=True) as started:
+        await finish(
+            worker_pool.produce_and_consume(service.stream(), service.handle, 1, 1),
+            POLL_CALL,
+            service,
+            stall=1.5,  # the work takes 1.2 s
+        )
+    # The worker wakes once per item for its handle (and up to twice more under stress
+    # jitter), once for an item it waits for, and once more to be stopped: 4 x 3 + 2.
+    started.expect_no_polling(
+        most=14,
+        what=f"{POLL_CALL}, where the producer waits {scaled(2 * POLL_DELAY):.2f} s for room",
+        wait_on="the queue: `await queue.put(item)` sleeps while the queue is full",
+        timeline=timeline,
+    )
+
+
+async def test_a_cancelled_call_leaves_no_worker_running(timeline: Timeline) -> None:
+    service = Service(timeline, ITEMS)
+    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+    await cancel_midway(
+        worker_pool.process_all(ITEMS, Service(timeline, ITEMS).handle, WORKERS),
+        after=0.05,
+        what=CALL,
+        timeline=timeline,
+    )
+    stream = Service(timeline, STREAM)
+    await cancel_midway(
+        worker_pool.produce_and_consume(stream.stream(), stream.handle, STREAM_WORKERS, MAXSIZE),
+        after=0.05,
+        what=STREAM_CALL,
+        timeline=timeline,
+    )
+
+
+class ServiceDown(Exception):
+    """What the failing handle raises."""
+
+
 @pytest.fixture(autouse=True)
-def watch(monkeypatch: pytest.MonkeyPatch) -> None:
+def watch_queues(monkeypatch: pytest.MonkeyPatch) -> None:
     """Note every put, get and task_done on the asyncio.Queues the code makes, and every
     asyncio.gather told to return exceptions; both still do what they always do."""
     EVENTS.clear()
@@ -81,10 +308,7 @@ def watch(monkeypatch: pytest.MonkeyPatch) -> None:
             GATHERED.append(future)
         return future
 
-    monkeypatch.setattr(asyncio, "Queue", Queue)
-    if getattr(worker_pool, "Queue", None) is ORIGINAL_QUEUE:  # `from asyncio import Queue`
-        monkeypatch.setattr(worker_pool, "Queue", Queue)
-    monkeypatch.setattr(asyncio, "gather", gather)
+    swap_in(monkeypatch, worker_pool, asyncio, Queue=Queue, gather=gather)
 
 
 def _task() -> Any:
@@ -227,11 +451,7 @@ async def finish(
     message = _stuck(what, service, main, others, stall)
     main.cancel()
     await asyncio.wait({main}, timeout=scaled(0.5))
-    pytest.fail(f"{message}\n\n{service.timeline.draw()}", pytrace=False)
-
-
-def still_running(before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() - before if not t.done()]
+    fail(f"{message}\n\n{service.timeline.draw()}")
 
 
 def describe(tasks: list[asyncio.Task[Any]]) -> str:
@@ -252,15 +472,14 @@ def expect_each_handled_once(service: Service, results: list[str], call: str) ->
     early = done_too_early()
     cut = [s.label for s in service.timeline.spans if s.cancelled]
     if early:
-        pytest.fail(
+        fail(
             f"{call}: queue.task_done() was called for {early}, each time before its handle "
             "had finished. queue.join() counts an item done at its task_done(), so join() returned "
             "while items were still being handled, and the workers were stopped mid-item"
             + (f" ({', '.join(cut)} cancelled)" if cut else "")
             + ".\nExpected: task_done() for an item once its handle has returned (or raised).\n"
             "Try: in the worker, `await handle(item)` inside `try:`, and queue.task_done() in "
-            f"its `finally:`.\n\n{service.timeline.draw()}",
-            pytrace=False,
+            f"its `finally:`.\n\n{service.timeline.draw()}"
         )
     if never or twice:
         problems = [f"never handled {never}"] if never else []
@@ -273,17 +492,16 @@ def expect_each_handled_once(service: Service, results: list[str], call: str) ->
             if never
             else ""
         )
-        pytest.fail(
+        fail(
             f"{call}: {' and '.join(problems)}.\n{seen}"
             "Expected: handle(item) called exactly once for every item.\n"
             "Try: put each item once; let each worker handle what it takes from the queue, "
-            "and stop the workers only after `await queue.join()`.\n\n" + service.timeline.draw(),
-            pytrace=False,
+            "and stop the workers only after `await queue.join()`.\n\n" + service.timeline.draw()
         )
     expected = [f"done {item}" for item in items]
     if sorted(map(repr, results)) != sorted(map(repr, expected)):
         coroutines = any(inspect.iscoroutine(r) for r in results)
-        pytest.fail(
+        fail(
             f"{call} returned {results!r}; expected one result per item, in any order: "
             f"{expected}.\n"
             + (
@@ -292,237 +510,5 @@ def expect_each_handled_once(service: Service, results: list[str], call: str) ->
                 else ""
             )
             + "Try: each worker appends `await handle(item)` to one results list that the "
-            "function returns once every worker has stopped.",
-            pytrace=False,
+            "function returns once every worker has stopped."
         )
-
-
-async def test_every_item_is_handled_exactly_once(timeline: Timeline) -> None:
-    service = Service(timeline, ITEMS)
-    results = await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
-    expect_each_handled_once(service, results, CALL)
-
-
-async def test_three_workers_handle_three_items_at_once(timeline: Timeline) -> None:
-    service = Service(timeline, ITEMS)
-    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
-    peak = timeline.peak
-    if peak == WORKERS:
-        return
-    if peak > WORKERS:
-        mistake = (
-            f"That is more than the {WORKERS} workers: something started a handle for every "
-            "item at once (one task per item, asyncio.gather) instead of letting the workers "
-            "take items from the queue.\n"
-            "Try: create exactly `workers` worker tasks; each takes one item at a time from "
-            "the queue."
-        )
-    else:
-        mistake = (
-            f"Only {peak} item(s) were handled at a time: fewer workers ran than the {WORKERS} "
-            "asked for.\n"
-            "Likely mistake: a single worker (or awaiting each worker before starting the "
-            "next), so the items are handled one at a time, one after another.\n"
-            "Try: start `workers` worker tasks on the same queue (a TaskGroup, one "
-            "create_task per worker) before you wait for anything."
-        )
-    pytest.fail(
-        f"{CALL}: {peak} handle calls were in flight at the same time; expected {WORKERS}, "
-        f"one per worker.\n{mistake}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_five_items_three_workers_take_two_rounds(timeline: Timeline) -> None:
-    service = Service(timeline, ITEMS)
-    with timeline.expect_duration(
-        2 * DELAY,
-        delays=(DELAY,) * len(ITEMS),
-        what=f"{CALL} (five items of 0.1 s)",
-        advice="3 workers handle 3 items at once and each takes the next item as soon as it is "
-        "free: 5 items need ceil(5 / 3) = 2 rounds of 0.1 s. Start all `workers` worker tasks "
-        "before you wait for anything.",
-        too_early="fewer than 2 rounds means more than 3 items were handled at once: only the "
-        "`workers` worker tasks may call handle, one item each at a time.",
-    ):
-        await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
-
-
-async def test_no_worker_is_left_running_after_it_returns(timeline: Timeline) -> None:
-    service = Service(timeline, ITEMS)
-    before = asyncio.all_tasks()
-    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
-    left = still_running(before)
-    if not left:
-        return
-    asked = [t for t in left if t.cancelling()]
-    seen = (
-        "They were cancelled, but process_all did not wait for them to stop: task.cancel() "
-        "only asks, and a task stops at its next turn.\n"
-        if asked
-        else "Nothing stopped them: process_all returned after `await queue.join()` and never "
-        "stopped them.\n"
-    )
-    pytest.fail(
-        f"{CALL} returned, but {len(left)} task(s) it started are still running:\n"
-        f"{describe(left)}\n"
-        "A worker in `while True: await queue.get()` waits for the next item forever: it "
-        f"would handle anything put later, behind the caller's back.\n{seen}"
-        f"Try: {STOP_THE_WORKERS}",
-        pytrace=False,
-    )
-
-
-def where_the_error_went(tasks: list[asyncio.Task[Any]]) -> str:
-    """What the run shows of the lost ServiceDown: handed back by a gather, or left in a task."""
-    for future in GATHERED:
-        results = future.result() if future.done() and not future.cancelled() else []
-        if any(isinstance(r, ServiceDown) for r in results):
-            return (
-                "asyncio.gather(..., return_exceptions=True) handed the ServiceDown back as "
-                "a value in its list of results, and nobody looked at that list."
-            )
-    for task in tasks:
-        if task.done() and not task.cancelled() and isinstance(task.exception(), ServiceDown):
-            return (
-                f"The worker task {task.get_name()!r} ended with the ServiceDown, and nobody "
-                "awaited it: a task's error stays inside it until someone awaits the task."
-            )
-    return "The ServiceDown was caught on its way and not raised again."
-
-
-async def test_an_error_in_one_handle_stops_every_worker_and_propagates(
-    timeline: Timeline,
-) -> None:
-    service = Service(timeline, ITEMS, failing="b")
-    before = asyncio.all_tasks()
-    try:
-        with started_tasks() as started:
-            results = await finish(
-                worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service
-            )
-    except NotImplementedError:
-        raise
-    except Exception as error:
-        raised: Exception = error
-    else:
-        pytest.fail(
-            f"{CALL} returned {results!r} although handle('b') raised ServiceDown: the error "
-            f"was lost.\n{where_the_error_went(started.tasks)}\n"
-            "Try: run the workers in `async with asyncio.TaskGroup()`: when one fails, the "
-            "group cancels the others and raises its error.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    if isinstance(raised, ExceptionGroup):
-        expected = raised.split(ServiceDown)[0] is not None
-    else:
-        expected = isinstance(raised, ServiceDown)
-    if not expected:
-        pytest.fail(
-            f"{CALL} raised {raised!r}; expected the ServiceDown that handle('b') raised "
-            "(alone, or inside an ExceptionGroup as a TaskGroup raises it).",
-            pytrace=False,
-        )
-    left = still_running(before)
-    if left:
-        pytest.fail(
-            f"{CALL} raised ServiceDown, but {len(left)} task(s) it started are still "
-            f"running:\n{describe(left)}\n"
-            "Expected: when one handle fails, every worker is stopped before the error "
-            "propagates.\n"
-            "Try: run the workers in `async with asyncio.TaskGroup()`: when one fails, the "
-            "group cancels the others and waits for them.",
-            pytrace=False,
-        )
-
-
-async def test_every_item_of_a_stream_is_handled_exactly_once(timeline: Timeline) -> None:
-    service = Service(timeline, STREAM)
-    results = await finish(
-        worker_pool.produce_and_consume(service.stream(), service.handle, STREAM_WORKERS, MAXSIZE),
-        STREAM_CALL,
-        service,
-    )
-    expect_each_handled_once(service, results, STREAM_CALL)
-
-
-async def test_the_queue_never_holds_more_than_maxsize_items(timeline: Timeline) -> None:
-    service = Service(timeline, STREAM)
-    await finish(
-        worker_pool.produce_and_consume(service.stream(), service.handle, STREAM_WORKERS, MAXSIZE),
-        STREAM_CALL,
-        service,
-    )
-    if service.most_ahead <= MAXSIZE:
-        return
-    pytest.fail(
-        f"{STREAM_CALL}: the producer had taken up to {service.most_ahead} items from the "
-        f"source that no worker had started yet; expected at most maxsize={MAXSIZE} waiting "
-        "in the queue. It did not wait for the workers (no backpressure): with a fast source "
-        "and slow workers, memory fills up with waiting items.\n"
-        + (
-            "Likely mistake: an unbounded queue: it was made without maxsize, and "
-            "asyncio.Queue() (maxsize=0) never makes put() wait.\n"
-            if any(q.maxsize <= 0 for q in QUEUES)
-            else ""
-        )
-        + "Try: asyncio.Queue(maxsize), and `await queue.put(item)` one item at a time: put() "
-        "waits while the queue is full.\n\n"
-        f"{timeline.draw()}\n(| pull 'x': the producer took item x from the source)",
-        pytrace=False,
-    )
-
-
-async def test_six_items_two_workers_take_three_rounds(timeline: Timeline) -> None:
-    service = Service(timeline, STREAM)
-    with timeline.expect_duration(
-        3 * DELAY,
-        delays=(DELAY,) * len(STREAM),
-        what=f"{STREAM_CALL} (six items of 0.1 s)",
-        advice="2 workers handle 2 items at once while the producer keeps the queue filled: "
-        "6 items need 3 rounds of 0.1 s. Start the workers, then put the items one by one.",
-    ):
-        await finish(
-            worker_pool.produce_and_consume(
-                service.stream(), service.handle, STREAM_WORKERS, MAXSIZE
-            ),
-            STREAM_CALL,
-            service,
-        )
-
-
-async def test_the_producer_waits_for_room_without_polling(timeline: Timeline) -> None:
-    service = Service(timeline, POLL_ITEMS, delay=POLL_DELAY)
-    with started_tasks(count_wakeups=True) as started:
-        await finish(
-            worker_pool.produce_and_consume(service.stream(), service.handle, 1, 1),
-            POLL_CALL,
-            service,
-            stall=1.5,  # the work takes 1.2 s
-        )
-    # The worker wakes once per item for its handle (and up to twice more under stress
-    # jitter), once for an item it waits for, and once more to be stopped: 4 x 3 + 2.
-    started.expect_no_polling(
-        most=14,
-        what=f"{POLL_CALL}, where the producer waits {scaled(2 * POLL_DELAY):.2f} s for room",
-        wait_on="the queue: `await queue.put(item)` sleeps while the queue is full",
-        timeline=timeline,
-    )
-
-
-async def test_a_cancelled_call_leaves_no_worker_running(timeline: Timeline) -> None:
-    service = Service(timeline, ITEMS)
-    await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
-    await cancel_midway(
-        worker_pool.process_all(ITEMS, Service(timeline, ITEMS).handle, WORKERS),
-        after=0.05,
-        what=CALL,
-        timeline=timeline,
-    )
-    stream = Service(timeline, STREAM)
-    await cancel_midway(
-        worker_pool.produce_and_consume(stream.stream(), stream.handle, STREAM_WORKERS, MAXSIZE),
-        after=0.05,
-        what=STREAM_CALL,
-        timeline=timeline,
-    )

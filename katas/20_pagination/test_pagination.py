@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import inspect
@@ -6,7 +8,7 @@ from typing import Any, TypeVar
 
 import pagination
 import pytest
-from harness import Timeline, cancel_midway
+from harness import Timeline, cancel_midway, fail
 from pagination import Page
 
 T = TypeVar("T")
@@ -27,12 +29,241 @@ TRY_FINALLY = (
 STREAM_TEST = "test_each_page_is_fetched_only_when_the_consumer_needs_its_first_item"
 
 
+async def test_the_stream_yields_every_item_of_every_page_in_order(timeline: Timeline) -> None:
+    api = FakeApi(timeline)
+    got = [item async for item in await stream(api)]
+    if got != ITEMS:
+        fail(
+            f"[item async for item in iter_items(api)] gave {got}, expected {ITEMS}: the items "
+            "of page 1 (cursor None), then of page 2 (its cursor is page 1's next_cursor), and "
+            f"so on until a page whose next_cursor is None.\n\n{timeline.draw()}"
+        )
+    if api.fetched != [1, 2, 3]:
+        fail(
+            f"iter_items(api) fetched pages {api.fetched}, expected [1, 2, 3]: each page once, "
+            f"in order.\n\n{timeline.draw()}"
+        )
+    closes = [s.closes for s in api.sessions]
+    if closes != [1]:
+        fail(
+            f"iter_items(api) opened {len(closes)} session(s), closed {closes} time(s) after "
+            "its last item, expected one session closed once: a session left open leaks a "
+            f"connection, one closed twice may fail.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}"
+        )
+
+
+async def test_each_page_is_fetched_only_when_the_consumer_needs_its_first_item(
+    timeline: Timeline,
+) -> None:
+    api = FakeApi(timeline)
+    arrivals: list[tuple[str, list[int]]] = []  # each item, and the pages fetched by then
+    async for item in await stream(api):
+        timeline.mark(f"consumer got {item}")
+        arrivals.append((item, list(api.fetched)))
+    for item, fetched in arrivals:
+        if len(fetched) <= PAGE_OF.get(item, len(PAGES)):
+            continue
+        if len(fetched) == len(PAGES) and item == ITEMS[0]:
+            what = (
+                f"had already fetched every page: it fetched every page up front, then "
+                f"yielded from the whole list. The first item waited for {len(PAGES)} pages "
+                "instead of one, a consumer that stops early pays for pages it never reads, and "
+                "a feed of 10,000 pages never yields at all."
+            )
+        else:
+            early = fetched[PAGE_OF[item]]
+            first = PAGES[list(PAGES)[early - 1]].items[0]
+            what = (
+                f"had already fetched page {early}: it fetched page {early} before the consumer "
+                f"asked for {first}, its first item. A consumer that stops at {item} has paid "
+                "for a page it never reads."
+            )
+        fail(
+            f"When the consumer got {item}, iter_items(api) {what}\n"
+            f"Expected: page 1 fetched, its items yielded one by one; page 2 fetched only "
+            f"when the consumer asks for {PAGES['c2'].items[0]}, and so on.\n"
+            "Try: in one loop, fetch a page, `yield` each of its items, and only then fetch "
+            f"page.next_cursor.\n\n{timeline.draw()}"
+        )
+
+
+async def test_closing_the_stream_early_closes_its_session(timeline: Timeline) -> None:
+    api = FakeApi(timeline)
+    items = await stream(api)
+    got = [await anext(items), await anext(items)]
+    await items.aclose()
+    timeline.mark("consumer closed the stream")
+    expect_items("the stream's first two items", got, ITEMS[:2], timeline)
+    if api.sessions and not api.still_open():
+        return
+    whole = FakeApi(timeline)  # read to its end: is the session closed then?
+    _ = [item async for item in await stream(whole)]
+    seen = (
+        "Read to its end, the stream does close its session, so the close comes after the "
+        "page loop: when a generator is closed early, Python raises GeneratorExit at the "
+        "`yield` where it is paused, and an `await session.close()` after the page loop never "
+        "runs."
+        if whole.sessions and not whole.still_open()
+        else "The stream does not close its session even when read to its end."
+    )
+    fail(
+        "The consumer took 2 items, then closed the stream with `await items.aclose()` (what "
+        "`async with contextlib.aclosing(...)` does when its block ends), and the session was "
+        f"still open afterwards.\n{seen}\n"
+        "Expected: the session closed as the generator is closed.\n"
+        f"Try: {TRY_FINALLY}: `finally` runs on every way out.\n\n{timeline.draw()}"
+    )
+
+
+async def test_first_n_returns_the_first_items_from_only_the_pages_they_are_on(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = FakeApi(timeline)
+    pulls = count_pulls(monkeypatch)
+    got = await call("first_n(api, 5)", pagination.first_n(api, 5))
+    expect_items("first_n(api, 5)", got, ITEMS[:5], timeline)
+    expect_pages("first_n(api, 5)", api, 5, pulls)
+    await expect_closed_on_return("first_n(api, 5)", api, "a `break` out of `async for`")
+
+
+async def test_first_n_stopping_at_the_end_of_a_page_fetches_no_further_page(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = FakeApi(timeline)
+    pulls = count_pulls(monkeypatch)
+    got = await call("first_n(api, 3)", pagination.first_n(api, 3))
+    expect_items("first_n(api, 3)", got, ITEMS[:3], timeline)
+    expect_pages("first_n(api, 3)", api, 3, pulls)
+    await expect_closed_on_return("first_n(api, 3)", api, "a `break` out of `async for`")
+
+
+async def test_first_n_closes_the_session_before_it_returns(timeline: Timeline) -> None:
+    api = FakeApi(timeline)
+    got = await call("first_n(api, 2)", pagination.first_n(api, 2))
+    timeline.mark("first_n returned")
+    await expect_closed_on_return("first_n(api, 2)", api, "a `break` out of `async for`")
+    expect_items("first_n(api, 2)", got, ITEMS[:2], timeline)
+
+
+async def test_first_n_of_more_items_than_there_are_returns_them_all(timeline: Timeline) -> None:
+    api = FakeApi(timeline)
+    got = await call("first_n(api, 10)", pagination.first_n(api, 10))
+    expect_items("first_n(api, 10) (there are 7)", got, ITEMS, timeline)
+    await expect_closed_on_return("first_n(api, 10)", api, "leaving `async for` early")
+
+
+async def test_collect_matching_returns_the_matching_items_in_order(timeline: Timeline) -> None:
+    api = FakeApi(timeline)
+    odd = [item for item in ITEMS if int(item[-1]) % 2]
+    call_text = "collect_matching(api, is_odd)"
+    got: object = await call(call_text, pagination.collect_matching(api, lambda i: i in odd))
+    if inspect.isasyncgen(got):
+        fail(
+            f"{call_text} returned {got!r}, not a list: `(item async for item in items ...)` "
+            "in parentheses is an async generator expression. Nothing has run yet (no page "
+            "was fetched), and the caller cannot use it as a list.\n"
+            "Try: square brackets, `[item async for item in items if predicate(item)]`: an "
+            "async comprehension, which runs the stream to its end and builds the list."
+        )
+    expect_items(call_text, got, odd, timeline)
+    expect_pages(call_text, api, len(ITEMS))
+    await expect_closed_on_return(call_text, api, "returning before the stream ended")
+
+
+class Unjudgeable(Exception):
+    """The predicate cannot judge this item."""
+
+
+def judge(item: str) -> bool:
+    if item == "item 2":
+        raise Unjudgeable(f"cannot judge {item}")
+    return True
+
+
+async def test_collect_matching_closes_the_session_when_the_predicate_raises(
+    timeline: Timeline,
+) -> None:
+    api = FakeApi(timeline)
+    call_text = "collect_matching(api, predicate raising on item 2)"
+    try:
+        got: object = await call(call_text, pagination.collect_matching(api, judge))
+    except Unjudgeable:
+        got = Unjudgeable
+    if got is not Unjudgeable:
+        fail(
+            f"{call_text} returned {got!r}, expected the predicate's Unjudgeable error to reach "
+            "the caller: do not catch it, let it go up."
+            + (
+                " (An async generator expression runs nothing until it is read: see "
+                "test_collect_matching_returns_the_matching_items_in_order.)"
+                if inspect.isasyncgen(got)
+                else ""
+            )
+        )
+    await expect_closed_on_return(
+        call_text, api, "an error leaving an async comprehension (just like a `break`)"
+    )
+
+
+async def test_a_failing_fetch_reaches_the_consumer_and_closes_the_session(
+    timeline: Timeline,
+) -> None:
+    api = FakeApi(timeline, failing=2)
+    got: list[str] = []
+    try:
+        async for item in await stream(api):
+            got.append(item)
+    except PageError:
+        pass
+    else:
+        fail(
+            f"Page 2 failed (fetch_page raised PageError), and `async for` over iter_items(api) "
+            f"ended quietly after {got}: the consumer cannot tell a failed feed from a short "
+            "one.\nExpected: the PageError raised out of `async for`, to the consumer.\n"
+            "Try: let the error go up: `try:`/`finally:` around the page loop closes the "
+            f"session without catching anything.\n\n{timeline.draw()}"
+        )
+    if api.sessions and not api.still_open():
+        return
+    fail(
+        "Page 2 failed (fetch_page raised PageError): the error reached the consumer, but the "
+        "session was still open afterwards.\nExpected: the session closed however the stream "
+        f"ends, an error too.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}"
+    )
+
+
+async def test_first_n_cancelled_mid_fetch_closes_the_session(timeline: Timeline) -> None:
+    await pagination.first_n(FakeApi(timeline), 1)  # one that works first (not the stub)
+    api = FakeApi(timeline)
+    await cancel_midway(
+        pagination.first_n(api, 5), after=PAGE_DELAY / 2, what="first_n(api, 5)", timeline=timeline
+    )
+    if api.sessions and not api.still_open():
+        return
+    failing = FakeApi(timeline, failing=1)
+    with contextlib.suppress(PageError):
+        await pagination.first_n(failing, 5)
+    seen = (
+        "The same stream closes its session when a fetch raises an error: the close runs "
+        "for an exception but not for a cancellation. CancelledError is not an Exception (it "
+        "is a BaseException), so a close in `except Exception:` never runs for it."
+        if failing.sessions and not failing.still_open()
+        else "It stays open when a fetch raises an error, too."
+    )
+    fail(
+        f"first_n(api, 5) was cancelled while it fetched page 1 (a timeout, a client gone), "
+        f"and the session was still open after the cancellation.\n{seen}\n"
+        "Expected: the session closed however the stream ends, a cancellation too.\n"
+        f"Try: {TRY_FINALLY}; `finally` runs for a cancellation as well.\n\n{timeline.draw()}"
+    )
+
+
 class PageError(Exception):
     """The API failed to serve a page."""
 
 
 class FakeSession:
-    def __init__(self, api: "FakeApi") -> None:
+    def __init__(self, api: FakeApi) -> None:
         self.api = api
         self.closes = 0
 
@@ -87,7 +318,7 @@ class Pulls:
         self.inner = inner
         self.pulled = 0
 
-    def __aiter__(self) -> "Pulls":
+    def __aiter__(self) -> Pulls:
         return self
 
     async def __anext__(self) -> str:
@@ -125,7 +356,7 @@ async def stream(api: FakeApi) -> AsyncGenerator[str, None]:
     if inspect.isawaitable(items):
         got = await items  # the untouched stub raises its NotImplementedError here
         kind = f"coroutine (awaited, it gives a {type(got).__name__})"
-    pytest.fail(
+    fail(
         f"iter_items(api) returned a {kind}, not an async iterator, so "
         "`async for item in iter_items(api)` raises TypeError: 'async for' requires an object "
         "with __aiter__ method, got coroutine.\n"
@@ -133,8 +364,7 @@ async def stream(api: FakeApi) -> AsyncGenerator[str, None]:
         "its caller awaits it once and gets everything at the end, after every page.\n"
         "Expected: an async generator, which `async for` pulls from one item at a time.\n"
         "Try: `yield item` for each item of a page instead of appending it to a list: an "
-        "`async def` with a `yield` in it is an async generator.",
-        pytrace=False,
+        "`async def` with a `yield` in it is an async generator."
     )
 
 
@@ -146,13 +376,12 @@ async def call(what: str, work: Awaitable[T]) -> T:
         if "async_generator" not in str(error) or "not iterable" not in str(error):
             raise
         message = str(error)
-    pytest.fail(
+    fail(
         f"{what} raised TypeError: {message}.\n"
         "A plain `for` loop (or a `[... for ...]` comprehension) cannot read an async "
         "generator: each item has to be awaited, since getting it may mean fetching a page.\n"
         "Try: `async for item in items:`, or the async comprehension "
-        "`[item async for item in items if predicate(item)]`.",
-        pytrace=False,
+        "`[item async for item in items if predicate(item)]`."
     )
 
 
@@ -171,7 +400,7 @@ async def expect_closed_on_return(call: str, api: FakeApi, how: str) -> None:
     if api.sessions and not api.still_open():
         return
     if not api.sessions:
-        pytest.fail(f"{call} never opened a session: call api.open_session().", pytrace=False)
+        fail(f"{call} never opened a session: call api.open_session().")
     fix = (
         f"`{ACLOSING}` around the `async for`: leaving that block awaits items.aclose(), which "
         "raises GeneratorExit at the paused `yield`, so the generator's `finally` runs there "
@@ -192,22 +421,18 @@ async def expect_closed_on_return(call: str, api: FakeApi, how: str) -> None:
             "abandoned without being closed."
         )
         fix = f"{TRY_FINALLY} in iter_items; and {fix}"
-    pytest.fail(
+    fail(
         f"When {call} ended, the session of iter_items(api) was still open; it {what}\n"
         "Expected: the session closed before the call returns (its caller may open the next "
         "session, or close the event loop, right away).\n"
-        f"Try: {fix}\n\n{api.timeline.draw()}",
-        pytrace=False,
+        f"Try: {fix}\n\n{api.timeline.draw()}"
     )
 
 
 def expect_items(call: str, got: object, expected: list[str], timeline: Timeline) -> None:
     __tracebackhide__ = True
     if got != expected:
-        pytest.fail(
-            f"{call} returned {got!r}, expected {expected}.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
+        fail(f"{call} returned {got!r}, expected {expected}.\n\n{timeline.draw()}")
 
 
 def expect_pages(call: str, api: FakeApi, n: int, pulls: list[Pulls] | None = None) -> None:
@@ -249,247 +474,7 @@ def expect_pages(call: str, api: FakeApi, n: int, pulls: list[Pulls] | None = No
             "Try: fetch each page once, in order, and only while items are still needed (see "
             f"also {STREAM_TEST})."
         )
-    pytest.fail(
+    fail(
         f"{call} fetched pages {fetched}, expected {needed}: those pages hold the items it "
-        f"returns, so any other fetch is wasted.{asked}\n{mistake}\n\n{api.timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_the_stream_yields_every_item_of_every_page_in_order(timeline: Timeline) -> None:
-    api = FakeApi(timeline)
-    got = [item async for item in await stream(api)]
-    if got != ITEMS:
-        pytest.fail(
-            f"[item async for item in iter_items(api)] gave {got}, expected {ITEMS}: the items "
-            "of page 1 (cursor None), then of page 2 (its cursor is page 1's next_cursor), and "
-            f"so on until a page whose next_cursor is None.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if api.fetched != [1, 2, 3]:
-        pytest.fail(
-            f"iter_items(api) fetched pages {api.fetched}, expected [1, 2, 3]: each page once, "
-            f"in order.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    closes = [s.closes for s in api.sessions]
-    if closes != [1]:
-        pytest.fail(
-            f"iter_items(api) opened {len(closes)} session(s), closed {closes} time(s) after "
-            "its last item, expected one session closed once: a session left open leaks a "
-            f"connection, one closed twice may fail.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_each_page_is_fetched_only_when_the_consumer_needs_its_first_item(
-    timeline: Timeline,
-) -> None:
-    api = FakeApi(timeline)
-    arrivals: list[tuple[str, list[int]]] = []  # each item, and the pages fetched by then
-    async for item in await stream(api):
-        timeline.mark(f"consumer got {item}")
-        arrivals.append((item, list(api.fetched)))
-    for item, fetched in arrivals:
-        if len(fetched) <= PAGE_OF.get(item, len(PAGES)):
-            continue
-        if len(fetched) == len(PAGES) and item == ITEMS[0]:
-            what = (
-                f"had already fetched every page: it fetched every page up front, then "
-                f"yielded from the whole list. The first item waited for {len(PAGES)} pages "
-                "instead of one, a consumer that stops early pays for pages it never reads, and "
-                "a feed of 10,000 pages never yields at all."
-            )
-        else:
-            early = fetched[PAGE_OF[item]]
-            first = PAGES[list(PAGES)[early - 1]].items[0]
-            what = (
-                f"had already fetched page {early}: it fetched page {early} before the consumer "
-                f"asked for {first}, its first item. A consumer that stops at {item} has paid "
-                "for a page it never reads."
-            )
-        pytest.fail(
-            f"When the consumer got {item}, iter_items(api) {what}\n"
-            f"Expected: page 1 fetched, its items yielded one by one; page 2 fetched only "
-            f"when the consumer asks for {PAGES['c2'].items[0]}, and so on.\n"
-            "Try: in one loop, fetch a page, `yield` each of its items, and only then fetch "
-            f"page.next_cursor.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_closing_the_stream_early_closes_its_session(timeline: Timeline) -> None:
-    api = FakeApi(timeline)
-    items = await stream(api)
-    got = [await anext(items), await anext(items)]
-    await items.aclose()
-    timeline.mark("consumer closed the stream")
-    expect_items("the stream's first two items", got, ITEMS[:2], timeline)
-    if api.sessions and not api.still_open():
-        return
-    whole = FakeApi(timeline)  # read to its end: is the session closed then?
-    _ = [item async for item in await stream(whole)]
-    seen = (
-        "Read to its end, the stream does close its session, so the close comes after the "
-        "page loop: when a generator is closed early, Python raises GeneratorExit at the "
-        "`yield` where it is paused, and an `await session.close()` after the page loop never "
-        "runs."
-        if whole.sessions and not whole.still_open()
-        else "The stream does not close its session even when read to its end."
-    )
-    pytest.fail(
-        "The consumer took 2 items, then closed the stream with `await items.aclose()` (what "
-        "`async with contextlib.aclosing(...)` does when its block ends), and the session was "
-        f"still open afterwards.\n{seen}\n"
-        "Expected: the session closed as the generator is closed.\n"
-        f"Try: {TRY_FINALLY}: `finally` runs on every way out.\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_first_n_returns_the_first_items_from_only_the_pages_they_are_on(
-    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    api = FakeApi(timeline)
-    pulls = count_pulls(monkeypatch)
-    got = await call("first_n(api, 5)", pagination.first_n(api, 5))
-    expect_items("first_n(api, 5)", got, ITEMS[:5], timeline)
-    expect_pages("first_n(api, 5)", api, 5, pulls)
-    await expect_closed_on_return("first_n(api, 5)", api, "a `break` out of `async for`")
-
-
-async def test_first_n_stopping_at_the_end_of_a_page_fetches_no_further_page(
-    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    api = FakeApi(timeline)
-    pulls = count_pulls(monkeypatch)
-    got = await call("first_n(api, 3)", pagination.first_n(api, 3))
-    expect_items("first_n(api, 3)", got, ITEMS[:3], timeline)
-    expect_pages("first_n(api, 3)", api, 3, pulls)
-    await expect_closed_on_return("first_n(api, 3)", api, "a `break` out of `async for`")
-
-
-async def test_first_n_closes_the_session_before_it_returns(timeline: Timeline) -> None:
-    api = FakeApi(timeline)
-    got = await call("first_n(api, 2)", pagination.first_n(api, 2))
-    timeline.mark("first_n returned")
-    await expect_closed_on_return("first_n(api, 2)", api, "a `break` out of `async for`")
-    expect_items("first_n(api, 2)", got, ITEMS[:2], timeline)
-
-
-async def test_first_n_of_more_items_than_there_are_returns_them_all(timeline: Timeline) -> None:
-    api = FakeApi(timeline)
-    got = await call("first_n(api, 10)", pagination.first_n(api, 10))
-    expect_items("first_n(api, 10) (there are 7)", got, ITEMS, timeline)
-    await expect_closed_on_return("first_n(api, 10)", api, "leaving `async for` early")
-
-
-async def test_collect_matching_returns_the_matching_items_in_order(timeline: Timeline) -> None:
-    api = FakeApi(timeline)
-    odd = [item for item in ITEMS if int(item[-1]) % 2]
-    call_text = "collect_matching(api, is_odd)"
-    got: object = await call(call_text, pagination.collect_matching(api, lambda i: i in odd))
-    if inspect.isasyncgen(got):
-        pytest.fail(
-            f"{call_text} returned {got!r}, not a list: `(item async for item in items ...)` "
-            "in parentheses is an async generator expression. Nothing has run yet (no page "
-            "was fetched), and the caller cannot use it as a list.\n"
-            "Try: square brackets, `[item async for item in items if predicate(item)]`: an "
-            "async comprehension, which runs the stream to its end and builds the list.",
-            pytrace=False,
-        )
-    expect_items(call_text, got, odd, timeline)
-    expect_pages(call_text, api, len(ITEMS))
-    await expect_closed_on_return(call_text, api, "returning before the stream ended")
-
-
-class Unjudgeable(Exception):
-    """The predicate cannot judge this item."""
-
-
-def judge(item: str) -> bool:
-    if item == "item 2":
-        raise Unjudgeable(f"cannot judge {item}")
-    return True
-
-
-async def test_collect_matching_closes_the_session_when_the_predicate_raises(
-    timeline: Timeline,
-) -> None:
-    api = FakeApi(timeline)
-    call_text = "collect_matching(api, predicate raising on item 2)"
-    try:
-        got: object = await call(call_text, pagination.collect_matching(api, judge))
-    except Unjudgeable:
-        got = Unjudgeable
-    if got is not Unjudgeable:
-        pytest.fail(
-            f"{call_text} returned {got!r}, expected the predicate's Unjudgeable error to reach "
-            "the caller: do not catch it, let it go up."
-            + (
-                " (An async generator expression runs nothing until it is read: see "
-                "test_collect_matching_returns_the_matching_items_in_order.)"
-                if inspect.isasyncgen(got)
-                else ""
-            ),
-            pytrace=False,
-        )
-    await expect_closed_on_return(
-        call_text, api, "an error leaving an async comprehension (just like a `break`)"
-    )
-
-
-async def test_a_failing_fetch_reaches_the_consumer_and_closes_the_session(
-    timeline: Timeline,
-) -> None:
-    api = FakeApi(timeline, failing=2)
-    got: list[str] = []
-    try:
-        async for item in await stream(api):
-            got.append(item)
-    except PageError:
-        pass
-    else:
-        pytest.fail(
-            f"Page 2 failed (fetch_page raised PageError), and `async for` over iter_items(api) "
-            f"ended quietly after {got}: the consumer cannot tell a failed feed from a short "
-            "one.\nExpected: the PageError raised out of `async for`, to the consumer.\n"
-            "Try: let the error go up: `try:`/`finally:` around the page loop closes the "
-            f"session without catching anything.\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-    if api.sessions and not api.still_open():
-        return
-    pytest.fail(
-        "Page 2 failed (fetch_page raised PageError): the error reached the consumer, but the "
-        "session was still open afterwards.\nExpected: the session closed however the stream "
-        f"ends, an error too.\nTry: {TRY_FINALLY}.\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_first_n_cancelled_mid_fetch_closes_the_session(timeline: Timeline) -> None:
-    await pagination.first_n(FakeApi(timeline), 1)  # one that works first (not the stub)
-    api = FakeApi(timeline)
-    await cancel_midway(
-        pagination.first_n(api, 5), after=PAGE_DELAY / 2, what="first_n(api, 5)", timeline=timeline
-    )
-    if api.sessions and not api.still_open():
-        return
-    failing = FakeApi(timeline, failing=1)
-    with contextlib.suppress(PageError):
-        await pagination.first_n(failing, 5)
-    seen = (
-        "The same stream closes its session when a fetch raises an error: the close runs "
-        "for an exception but not for a cancellation. CancelledError is not an Exception (it "
-        "is a BaseException), so a close in `except Exception:` never runs for it."
-        if failing.sessions and not failing.still_open()
-        else "It stays open when a fetch raises an error, too."
-    )
-    pytest.fail(
-        f"first_n(api, 5) was cancelled while it fetched page 1 (a timeout, a client gone), "
-        f"and the session was still open after the cancellation.\n{seen}\n"
-        "Expected: the session closed however the stream ends, a cancellation too.\n"
-        f"Try: {TRY_FINALLY}; `finally` runs for a cancellation as well.\n\n{timeline.draw()}",
-        pytrace=False,
+        f"returns, so any other fetch is wasted.{asked}\n{mistake}\n\n{api.timeline.draw()}"
     )

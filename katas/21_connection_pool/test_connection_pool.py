@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import contextlib
 from collections.abc import Callable
@@ -6,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 import connection_pool
 import pytest
 from connection_pool import Connection, Pool
-from harness import Timeline, cancel_midway, scaled, started_tasks
+from harness import Timeline, cancel_midway, fail, scaled, started_tasks
 
 CONNECT, QUERY = 0.1, 0.05  # seconds a connect() and a query take on the timeline
 SLOW_QUERY = "SELECT pg_sleep(10)"  # a query still running when the test cancels it
@@ -32,109 +34,6 @@ FINALLY = {
 }
 
 
-class QueryError(Exception):
-    """The database refused a query."""
-
-
-class FakeConnection:
-    def __init__(self, db: "Database", number: int) -> None:
-        self.db = db
-        self.name = f"conn {number}"
-
-    def __repr__(self) -> str:
-        return self.name
-
-    async def execute(self, query: str) -> str:
-        if not self.db.querying.done():
-            self.db.querying.set_result(None)
-        error = QueryError(f"no such table (query: {query})") if query == BAD_QUERY else None
-        delay = 10.0 if query == SLOW_QUERY else QUERY
-        result: str = await self.db.timeline.work(f"{self}: {query}", delay, "ok", error=error)
-        return result
-
-
-class ConnectError(Exception):
-    """The database refused a connection."""
-
-
-class Database:
-    """A fake database on the timeline: connect() takes 0.1 s and is counted; queries 0.05 s.
-
-    The first `failing` connects raise ConnectError at the end of their 0.1 s."""
-
-    def __init__(self, timeline: Timeline, failing: int = 0) -> None:
-        self.timeline = timeline
-        self.failing = failing
-        self.attempts = 0
-        self.opened: list[FakeConnection] = []
-        self.querying = asyncio.get_running_loop().create_future()  # done once a query starts
-
-    async def connect(self) -> FakeConnection:
-        self.attempts += 1
-        if self.attempts <= self.failing:
-            error = ConnectError("connection refused")
-            await self.timeline.work(f"connect() #{self.attempts}", CONNECT, error=error)
-        conn = FakeConnection(self, len(self.opened) + 1)
-        self.opened.append(conn)
-        await self.timeline.work(f"connect() -> {conn}", CONNECT)
-        return conn
-
-
-def borrow(form: str, pool: Pool) -> AbstractAsyncContextManager[Connection]:
-    return FORMS[form][0](pool)
-
-
-async def gets_a_connection(form: str, pool: Pool) -> Connection | None:
-    """The connection one more `async with` on the pool gets, or None if it waits in vain."""
-    try:
-        async with asyncio.timeout(scaled(PATIENCE)), borrow(form, pool) as conn:
-            return conn
-    except TimeoutError:
-        return None
-
-
-async def next_user_gets(
-    form: str, pool: Pool, db: Database, after: str, mistake: str, new_is_right: bool = False
-) -> None:
-    """One more `async with` on the pool of size 1: fails the test unless its connection is
-    back (or, with `new_is_right`, unless it gets one at all: the first may never have opened)."""
-    call = FORMS[form][1]
-    first = db.opened[0] if db.opened else None
-    conn = await gets_a_connection(form, pool)
-    if conn is None:
-        got = f"waited {scaled(PATIENCE):.1f} s and got no connection"
-    elif new_is_right or (conn is first and len(db.opened) == 1):
-        return
-    else:
-        got = f"got {conn}, a new connection opened with connect()"
-    lost = f"{first}" if first and not new_is_right else "its slot"
-    pytest.fail(
-        f"`async with {call} as conn:` {after}. The pool has size 1, and the next user {got}: "
-        f"{lost} was lost (lose a few like this and the pool runs dry).\n"
-        f"{mistake}\nExpected: the pool whole again, and the next user served at once.\n"
-        f"Try: {FINALLY[form] if not new_is_right else ACQUIRE}.\n\n{db.timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def cancel_mid_query(form: str, pool: Pool, db: Database) -> asyncio.Task[None]:
-    """A task running a slow query in the block, cancelled while the query runs."""
-
-    async def user() -> None:
-        async with borrow(form, pool) as conn:
-            await conn.execute(SLOW_QUERY)
-
-    task = asyncio.create_task(user(), name="user")
-    await asyncio.wait({task, db.querying}, return_when=asyncio.FIRST_COMPLETED)
-    if not db.querying.done():
-        task.result()  # the context manager's own error (or a user that never queried)
-    task.cancel()
-    await asyncio.wait({task}, timeout=scaled(PATIENCE))
-    if task.done() and not task.cancelled():
-        task.exception()  # seen here, so it is not reported again as a lost error
-    return task
-
-
 @each_form
 async def test_uses_one_after_another_share_one_connection(form: str, timeline: Timeline) -> None:
     db = Database(timeline)
@@ -151,7 +50,7 @@ async def test_uses_one_after_another_share_one_connection(form: str, timeline: 
         if len(db.opened) == len(used)
         else "the pool opened a connection while one was free (open them only when needed)"
     )
-    pytest.fail(
+    fail(
         f"Three `async with {FORMS[form][1]} as conn:` blocks one after another (pool size 2) "
         f"called connect() {len(db.opened)} times and got {used}, although each block had "
         f"given its connection back before the next one began: {verdict}.\n"
@@ -160,8 +59,7 @@ async def test_uses_one_after_another_share_one_connection(form: str, timeline: 
         "Expected: connect() once, and conn 1 lent to all three blocks.\n"
         "Try: release() keeps the connection (a list of idle connections), and acquire() "
         f"lends an idle one when there is one, calling connect() only when there is none.\n\n"
-        f"{timeline.draw()}",
-        pytrace=False,
+        f"{timeline.draw()}"
     )
 
 
@@ -236,7 +134,7 @@ async def test_never_more_than_size_connections_out_and_the_others_wait(
         )
     else:
         return
-    pytest.fail(f"{call}: {mistake}\n\n{timeline.draw()}", pytrace=False)
+    fail(f"{call}: {mistake}\n\n{timeline.draw()}")
 
 
 @each_form
@@ -271,7 +169,7 @@ async def test_the_error_raised_in_the_body_reaches_the_caller(
             await conn.execute(BAD_QUERY)
     except QueryError:
         return
-    pytest.fail(
+    fail(
         f"`async with {FORMS[form][1]} as conn:` ran a query that raised QueryError, and "
         "the block ended as if nothing had happened: the context manager swallowed the "
         "exception. The caller now believes the query succeeded.\n"
@@ -279,8 +177,7 @@ async def test_the_error_raised_in_the_body_reaches_the_caller(
         "handled), or an `except Exception:` around the `yield` that does not re-raise.\n"
         "Expected: the connection given back, then the QueryError going on up to the caller.\n"
         "Try: return None from __aexit__ (no return statement); around the `yield`, "
-        f"try/finally, not except.\n\n{timeline.draw()}",
-        pytrace=False,
+        f"try/finally, not except.\n\n{timeline.draw()}"
     )
 
 
@@ -330,14 +227,13 @@ async def test_a_body_cancelled_mid_query_ends_cancelled(form: str, timeline: Ti
             "work.\nLikely mistake: __aexit__ returns True, or an `except BaseException:` "
             "(or a bare `except:`) around the `yield` that does not re-raise"
         )
-    pytest.fail(
+    fail(
         f"A task in `async with {FORMS[form][1]} as conn:` was cancelled in the middle of a "
         f"query and {what}.\n"
         "Expected: the connection given back, then the task ends cancelled "
         "(task.cancelled() is True).\n"
         "Try: return None from __aexit__; around the `yield`, try/finally, which lets the "
-        f"CancelledError go on up by itself.\n\n{timeline.draw()}",
-        pytrace=False,
+        f"CancelledError go on up by itself.\n\n{timeline.draw()}"
     )
 
 
@@ -347,7 +243,7 @@ async def test_a_failed_connect_gives_its_slot_back(form: str, timeline: Timelin
     pool = Pool(db.connect, size=1)
     with contextlib.suppress(ConnectError):
         async with borrow(form, pool):
-            pytest.fail("the block ran although connect() had raised ConnectError", pytrace=False)
+            fail("the block ran although connect() had raised ConnectError")
     await next_user_gets(
         form,
         pool,
@@ -433,3 +329,105 @@ async def test_users_waiting_for_a_connection_are_not_woken_again_and_again(
         wait_on="an asyncio.Semaphore(size) in acquire(), released in release()",
         timeline=timeline,
     )
+
+
+class QueryError(Exception):
+    """The database refused a query."""
+
+
+class FakeConnection:
+    def __init__(self, db: Database, number: int) -> None:
+        self.db = db
+        self.name = f"conn {number}"
+
+    def __repr__(self) -> str:
+        return self.name
+
+    async def execute(self, query: str) -> str:
+        if not self.db.querying.done():
+            self.db.querying.set_result(None)
+        error = QueryError(f"no such table (query: {query})") if query == BAD_QUERY else None
+        delay = 10.0 if query == SLOW_QUERY else QUERY
+        result: str = await self.db.timeline.work(f"{self}: {query}", delay, "ok", error=error)
+        return result
+
+
+class ConnectError(Exception):
+    """The database refused a connection."""
+
+
+class Database:
+    """A fake database on the timeline: connect() takes 0.1 s and is counted; queries 0.05 s.
+
+    The first `failing` connects raise ConnectError at the end of their 0.1 s."""
+
+    def __init__(self, timeline: Timeline, failing: int = 0) -> None:
+        self.timeline = timeline
+        self.failing = failing
+        self.attempts = 0
+        self.opened: list[FakeConnection] = []
+        self.querying = asyncio.get_running_loop().create_future()  # done once a query starts
+
+    async def connect(self) -> FakeConnection:
+        self.attempts += 1
+        if self.attempts <= self.failing:
+            error = ConnectError("connection refused")
+            await self.timeline.work(f"connect() #{self.attempts}", CONNECT, error=error)
+        conn = FakeConnection(self, len(self.opened) + 1)
+        self.opened.append(conn)
+        await self.timeline.work(f"connect() -> {conn}", CONNECT)
+        return conn
+
+
+def borrow(form: str, pool: Pool) -> AbstractAsyncContextManager[Connection]:
+    return FORMS[form][0](pool)
+
+
+async def gets_a_connection(form: str, pool: Pool) -> Connection | None:
+    """The connection one more `async with` on the pool gets, or None if it waits in vain."""
+    try:
+        async with asyncio.timeout(scaled(PATIENCE)), borrow(form, pool) as conn:
+            return conn
+    except TimeoutError:
+        return None
+
+
+async def next_user_gets(
+    form: str, pool: Pool, db: Database, after: str, mistake: str, new_is_right: bool = False
+) -> None:
+    """One more `async with` on the pool of size 1: fails the test unless its connection is
+    back (or, with `new_is_right`, unless it gets one at all: the first may never have opened)."""
+    call = FORMS[form][1]
+    first = db.opened[0] if db.opened else None
+    conn = await gets_a_connection(form, pool)
+    if conn is None:
+        got = f"waited {scaled(PATIENCE):.1f} s and got no connection"
+    elif new_is_right or (conn is first and len(db.opened) == 1):
+        return
+    else:
+        got = f"got {conn}, a new connection opened with connect()"
+    lost = f"{first}" if first and not new_is_right else "its slot"
+    fail(
+        f"`async with {call} as conn:` {after}. The pool has size 1, and the next user {got}: "
+        f"{lost} was lost (lose a few like this and the pool runs dry).\n"
+        f"{mistake}\nExpected: the pool whole again, and the next user served at once.\n"
+        f"Try: {FINALLY[form] if not new_is_right else ACQUIRE}.\n\n{db.timeline.draw()}"
+    )
+
+
+async def cancel_mid_query(form: str, pool: Pool, db: Database) -> asyncio.Task[None]:
+    """A task running a slow query in the block, cancelled while the query runs."""
+
+    async def user() -> None:
+        async with borrow(form, pool) as conn:
+            await conn.execute(SLOW_QUERY)
+
+    task = asyncio.create_task(user(), name="user")
+    await asyncio.wait({task, db.querying}, return_when=asyncio.FIRST_COMPLETED)
+    if not db.querying.done():
+        task.result()  # the context manager's own error (or a user that never queried)
+    task.cancel()
+    await asyncio.wait({task}, timeout=scaled(PATIENCE))
+    if task.done() and not task.cancelled():
+        task.exception()  # seen here, so it is not reported again as a lost error
+    return task

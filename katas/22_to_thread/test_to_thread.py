@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import concurrent.futures
 import linecache
@@ -11,11 +13,135 @@ from typing import Any
 
 import pytest
 import to_thread
-from harness import Span, Timeline, Wakeups, cancel_midway, scaled
+from harness import Span, Timeline, Wakeups, cancel_midway, fail, scaled
 
 FILES = dict.fromkeys(["a.txt", "b.txt", "c.txt", "d.txt"], 0.1)  # seconds hash_file blocks
 CALL = f"hash_all({list(FILES)}, hash_file)"
 TICK = 0.01  # the heartbeat: a task that ticks this often while the files are hashed
+
+
+REFUSED: list[str] = []  # the blocking waits refused on the loop's thread, as sentences
+
+
+async def test_the_hashes_come_back_in_the_order_of_the_paths(timeline: Timeline) -> None:
+    disk = Disk(timeline, {**FILES, "a.txt": 0.2})  # the first file is the slowest
+    hashes = await hash_all(disk)
+    expected = [f"hash of {path}" for path in disk.delays]
+    if hashes == expected:
+        return
+    fail(
+        f"{CALL} returned {hashes}, expected {expected}: the hashes must follow the order of "
+        "the paths, not the order in which the threads finished ('a.txt' takes 0.2 s here, so "
+        "it finishes last).\n"
+        "Likely mistake: collecting each hash as its thread completes (as_completed, or each "
+        "thread appending to a shared list).\n"
+        "Try: keep one awaitable per path, in path order, and read the results in that order "
+        "(asyncio.gather keeps the order of its arguments).\n\n" + timeline.draw()
+    )
+
+
+async def test_hash_file_runs_in_worker_threads_not_on_the_loop_thread(timeline: Timeline) -> None:
+    disk = Disk(timeline, FILES)
+    # The disk fails the test the moment hash_file runs on the loop's thread; hash_all checks
+    # that every file was hashed (once).
+    await hash_all(disk)
+
+
+async def test_the_loop_keeps_ticking_while_the_files_are_hashed(timeline: Timeline) -> None:
+    disk = Disk(timeline, FILES)
+    async with timeline.heartbeat(TICK) as ticks:
+        await hash_all(disk)
+    for call in disk.calls:
+        start, end = call.span.start, call.span.end or timeline.now()
+        if any(start < tick < end for tick in ticks):
+            continue
+        start, end = timeline.drawn(start), timeline.drawn(end)
+        ticked = f"{len(ticks)} tick{'s' if len(ticks) != 1 else ''} in all"
+        fail(
+            f"The event loop was blocked while {call.span.label} ran ({start:.2f}-{end:.2f} s): "
+            f"it did not tick once, although a task was waiting to tick every "
+            f"{TICK * 1000:.0f} ms ({ticked}). The loop was frozen, waiting for a blocking "
+            "call.\n"
+            "Expected: the loop free to run other tasks the whole time.\n"
+            "Try: `await asyncio.to_thread(hash_file, path)`: the thread blocks, the loop "
+            "awaits.\n\n" + timeline.draw()
+        )
+
+
+async def test_the_four_files_are_hashed_at_the_same_time(timeline: Timeline) -> None:
+    disk = Disk(timeline, FILES)
+    await hash_all(disk)
+    spans = [call.span for call in disk.calls]
+    first_end = min(span.end for span in spans if span.end is not None)
+    late = [span for span in spans if span.start >= first_end]
+    if not late:
+        return
+    threads = sorted({call.thread for call in disk.calls})
+    if len(threads) == 1 and not threads[0].startswith("asyncio_"):
+        seen = (
+            f"all by one thread, {threads[0]}, of an executor of your own: with "
+            "max_workers=1 its one thread runs one call at a time, and the other calls wait "
+            "in its queue."
+        )
+    else:
+        seen = (
+            f"by the loop's default executor ({', '.join(threads)}), which has threads to "
+            "spare: each call was started only once the previous one had returned (an "
+            "`await` inside a for loop)."
+        )
+    fail(
+        f"{CALL}: {late[0].label} started only after another hash_file call had finished: the "
+        f"files were hashed one at a time, {seen}\n"
+        "Expected: all four hash_file calls blocking side by side, each in a thread of its "
+        "own.\n"
+        "Try: start every call before you await any (asyncio.gather or a TaskGroup of "
+        "asyncio.to_thread(hash_file, path)); asyncio.to_thread uses the loop's default "
+        "executor, which has enough threads.\n\n" + timeline.draw()
+    )
+
+
+async def test_four_files_take_about_as_long_as_one(timeline: Timeline) -> None:
+    with timeline.expect_duration(
+        0.1,
+        delays=tuple(FILES.values()),
+        what=f"{CALL} (four files of 0.1 s)",
+        advice="start a worker thread for every file before you await any of them: "
+        "asyncio.gather(*(asyncio.to_thread(hash_file, path) for path in paths)). The default "
+        "executor has min(32, os.cpu_count() + 4) threads, at least 5, so four blocking calls "
+        "run side by side and take 0.1 s, not 4 x 0.1 s.",
+    ):
+        await hash_all(Disk(timeline, FILES))
+
+
+async def test_hash_all_awaits_the_threads_without_polling(timeline: Timeline) -> None:
+    disk = Disk(timeline, {**FILES, "d.txt": 0.3})  # the last file keeps the loop waiting
+    call = Wakeups(to_thread.hash_all(list(disk.delays), disk.hash_file))
+    await call
+    most = len(FILES) + 1  # woken at most once per thread that finishes, and once more
+    if call.woken <= most:
+        return
+    fail(
+        f"Polling: {CALL} was woken up {call.woken:,} times while the threads hashed the files "
+        f"(for {scaled(0.3):.2f} s), where waiting takes at most {most}: once per thread that "
+        "finishes. It checks again and again whether the threads are done, with `await "
+        "asyncio.sleep()` in between, instead of sleeping until they are: the loop spins for "
+        "nothing, and each check comes late.\n"
+        "Expected: hash_all sleeps until the threads are done.\n"
+        "Try: `await asyncio.to_thread(hash_file, path)` (or await `loop.run_in_executor(...)`): "
+        f"an awaitable the loop wakes you from when the thread returns.\n\n{timeline.draw()}"
+    )
+
+
+async def test_a_cancelled_hash_all_leaves_no_task_running(timeline: Timeline) -> None:
+    await hash_all(Disk(timeline, {"warm-up.txt": 0.0}))  # one that works first (not the stub)
+    disk = Disk(timeline, FILES)
+    await cancel_midway(
+        to_thread.hash_all(list(FILES), disk.hash_file),
+        after=0.05,
+        what=CALL,
+        timeline=timeline,
+    )
+    await asyncio.sleep(scaled(0.1))  # the threads finish their files (a thread cannot be stopped)
 
 
 class RanOnTheLoop(Exception):
@@ -24,9 +150,6 @@ class RanOnTheLoop(Exception):
 
 class BlockedTheLoop(Exception):
     """A blocking wait was called on the event loop's thread; the test refused it."""
-
-
-REFUSED: list[str] = []  # the blocking waits refused on the loop's thread, as sentences
 
 
 def _caller(depth: int) -> tuple[str, str]:
@@ -151,150 +274,23 @@ async def hash_all(disk: Disk) -> list[str]:
         if not disk.mistake and not REFUSED:
             raise
     if disk.mistake:  # outside `except`, so the failure shows the disk's explanation once
-        pytest.fail(f"{disk.mistake}\n\n{disk.timeline.draw()}", pytrace=False)
+        fail(f"{disk.mistake}\n\n{disk.timeline.draw()}")
     if REFUSED:
-        pytest.fail(
+        fail(
             f"{CALL}: {REFUSED[0]}. That call makes the thread it runs on wait, and the "
             "loop runs on that thread: the loop freezes just as if hash_file ran there. (This "
             "test refused the call, so that you read this instead of a frozen loop.)\n"
             "Expected: the loop free while the threads work; it awaits them.\n"
             "Try: `await asyncio.to_thread(hash_file, path)` for every path, in a TaskGroup "
-            f"(or asyncio.gather): the loop awaits the threads.\n\n{disk.timeline.draw()}",
-            pytrace=False,
+            f"(or asyncio.gather): the loop awaits the threads.\n\n{disk.timeline.draw()}"
         )
     asked = Counter(call.path for call in disk.calls)
     wrong = {path: asked[path] for path in disk.delays if asked[path] != 1}
     if wrong:
         counts = ", ".join(f"hash_file({path!r}) {n} time(s)" for path, n in wrong.items())
-        pytest.fail(
+        fail(
             f"{CALL} called {counts}.\nExpected: hash_file called exactly once per path.\n"
             "Try: one asyncio.to_thread(hash_file, path) per path, each awaited.\n\n"
-            + disk.timeline.draw(),
-            pytrace=False,
+            + disk.timeline.draw()
         )
     return hashes
-
-
-async def test_the_hashes_come_back_in_the_order_of_the_paths(timeline: Timeline) -> None:
-    disk = Disk(timeline, {**FILES, "a.txt": 0.2})  # the first file is the slowest
-    hashes = await hash_all(disk)
-    expected = [f"hash of {path}" for path in disk.delays]
-    if hashes == expected:
-        return
-    pytest.fail(
-        f"{CALL} returned {hashes}, expected {expected}: the hashes must follow the order of "
-        "the paths, not the order in which the threads finished ('a.txt' takes 0.2 s here, so "
-        "it finishes last).\n"
-        "Likely mistake: collecting each hash as its thread completes (as_completed, or each "
-        "thread appending to a shared list).\n"
-        "Try: keep one awaitable per path, in path order, and read the results in that order "
-        "(asyncio.gather keeps the order of its arguments).\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_hash_file_runs_in_worker_threads_not_on_the_loop_thread(timeline: Timeline) -> None:
-    disk = Disk(timeline, FILES)
-    # The disk fails the test the moment hash_file runs on the loop's thread; hash_all checks
-    # that every file was hashed (once).
-    await hash_all(disk)
-
-
-async def test_the_loop_keeps_ticking_while_the_files_are_hashed(timeline: Timeline) -> None:
-    disk = Disk(timeline, FILES)
-    async with timeline.heartbeat(TICK) as ticks:
-        await hash_all(disk)
-    for call in disk.calls:
-        start, end = call.span.start, call.span.end or timeline.now()
-        if any(start < tick < end for tick in ticks):
-            continue
-        start, end = timeline.drawn(start), timeline.drawn(end)
-        ticked = f"{len(ticks)} tick{'s' if len(ticks) != 1 else ''} in all"
-        pytest.fail(
-            f"The event loop was blocked while {call.span.label} ran ({start:.2f}-{end:.2f} s): "
-            f"it did not tick once, although a task was waiting to tick every "
-            f"{TICK * 1000:.0f} ms ({ticked}). The loop was frozen, waiting for a blocking "
-            "call.\n"
-            "Expected: the loop free to run other tasks the whole time.\n"
-            "Try: `await asyncio.to_thread(hash_file, path)`: the thread blocks, the loop "
-            "awaits.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-
-
-async def test_the_four_files_are_hashed_at_the_same_time(timeline: Timeline) -> None:
-    disk = Disk(timeline, FILES)
-    await hash_all(disk)
-    spans = [call.span for call in disk.calls]
-    first_end = min(span.end for span in spans if span.end is not None)
-    late = [span for span in spans if span.start >= first_end]
-    if not late:
-        return
-    threads = sorted({call.thread for call in disk.calls})
-    if len(threads) == 1 and not threads[0].startswith("asyncio_"):
-        seen = (
-            f"all by one thread, {threads[0]}, of an executor of your own: with "
-            "max_workers=1 its one thread runs one call at a time, and the other calls wait "
-            "in its queue."
-        )
-    else:
-        seen = (
-            f"by the loop's default executor ({', '.join(threads)}), which has threads to "
-            "spare: each call was started only once the previous one had returned (an "
-            "`await` inside a for loop)."
-        )
-    pytest.fail(
-        f"{CALL}: {late[0].label} started only after another hash_file call had finished: the "
-        f"files were hashed one at a time, {seen}\n"
-        "Expected: all four hash_file calls blocking side by side, each in a thread of its "
-        "own.\n"
-        "Try: start every call before you await any (asyncio.gather or a TaskGroup of "
-        "asyncio.to_thread(hash_file, path)); asyncio.to_thread uses the loop's default "
-        "executor, which has enough threads.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_four_files_take_about_as_long_as_one(timeline: Timeline) -> None:
-    with timeline.expect_duration(
-        0.1,
-        delays=tuple(FILES.values()),
-        what=f"{CALL} (four files of 0.1 s)",
-        advice="start a worker thread for every file before you await any of them: "
-        "asyncio.gather(*(asyncio.to_thread(hash_file, path) for path in paths)). The default "
-        "executor has min(32, os.cpu_count() + 4) threads, at least 5, so four blocking calls "
-        "run side by side and take 0.1 s, not 4 x 0.1 s.",
-    ):
-        await hash_all(Disk(timeline, FILES))
-
-
-async def test_hash_all_awaits_the_threads_without_polling(timeline: Timeline) -> None:
-    disk = Disk(timeline, {**FILES, "d.txt": 0.3})  # the last file keeps the loop waiting
-    call = Wakeups(to_thread.hash_all(list(disk.delays), disk.hash_file))
-    await call
-    most = len(FILES) + 1  # woken at most once per thread that finishes, and once more
-    if call.woken <= most:
-        return
-    pytest.fail(
-        f"Polling: {CALL} was woken up {call.woken:,} times while the threads hashed the files "
-        f"(for {scaled(0.3):.2f} s), where waiting takes at most {most}: once per thread that "
-        "finishes. It checks again and again whether the threads are done, with `await "
-        "asyncio.sleep()` in between, instead of sleeping until they are: the loop spins for "
-        "nothing, and each check comes late.\n"
-        "Expected: hash_all sleeps until the threads are done.\n"
-        "Try: `await asyncio.to_thread(hash_file, path)` (or await `loop.run_in_executor(...)`): "
-        f"an awaitable the loop wakes you from when the thread returns.\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_a_cancelled_hash_all_leaves_no_task_running(timeline: Timeline) -> None:
-    await hash_all(Disk(timeline, {"warm-up.txt": 0.0}))  # one that works first (not the stub)
-    disk = Disk(timeline, FILES)
-    await cancel_midway(
-        to_thread.hash_all(list(FILES), disk.hash_file),
-        after=0.05,
-        what=CALL,
-        timeline=timeline,
-    )
-    await asyncio.sleep(scaled(0.1))  # the threads finish their files (a thread cannot be stopped)

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import itertools
 import os
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 import thread_bridge
-from harness import MARGIN, Span, Timeline, Wakeups, cancel_midway, scaled
+from harness import MARGIN, Span, Timeline, Wakeups, cancel_midway, fail, scaled
 
 # The SDK's messages and when its thread sends them, in seconds after subscribe(). The last one
 # comes 0.02 s after a 0.25 s poll would look and 0.23 s before the next look: polling is late.
@@ -23,6 +25,199 @@ TICK = 0.01  # the heartbeat: a task that ticks this often while receive() waits
 # receive() wakes once per message handed over (fewer if two come in one turn), and once more
 # at the start: more than that is polling.
 MOST_WAKEUPS = len(MESSAGES) + 2
+
+
+# asyncio's thread-unsafe calls a callback is likely to make, by file and function.
+UNSAFE = {
+    ("queues.py", "put_nowait"): "asyncio.Queue.put_nowait()",
+    ("locks.py", "set"): "asyncio.Event.set()",
+}
+
+
+async def test_the_messages_arrive_in_the_order_they_were_sent(sdk: PaymentsSdk) -> None:
+    messages = await receive(sdk)
+    if messages == MESSAGES:
+        return
+    fail(
+        f"{CALL} returned {messages!r}, expected {MESSAGES}: the messages the SDK sent, in the "
+        "order it sent them.\n"
+        "Try: put each message into one asyncio.Queue as it comes, and `await queue.get()` "
+        f"{len(MESSAGES)} times.\n\n" + sdk.timeline.draw()
+    )
+
+
+async def test_each_message_is_handed_to_the_loop_thread_safely(
+    sdk: PaymentsSdk, loop_guard: LoopGuard
+) -> None:
+    await receive(sdk)
+    if not loop_guard.foreign:
+        return
+    fail(
+        f"{CALL}: {loop_guard.foreign[0]}.\n"
+        "That is not thread-safe. An asyncio.Queue, its waiting get() and the loop itself "
+        "belong to the loop's thread. Touched from another thread, the loop is not woken up: "
+        "asleep, waiting for I/O, it may notice the message late or never. In debug mode "
+        "asyncio refuses outright ('Non-thread-safe operation'), and the waiting get() is "
+        "lost for good. It seems to work in a quick try, then hangs in production. (This "
+        "test passed the call on safely, so that you read this instead of a hang.)\n"
+        "Expected: the SDK's thread only ASKS the loop to do the work, with "
+        "loop.call_soon_threadsafe, which queues the call and wakes the loop.\n"
+        "Try: loop = asyncio.get_running_loop() in receive, then in the callback "
+        "loop.call_soon_threadsafe(queue.put_nowait, msg).\n\n" + sdk.timeline.draw()
+    )
+
+
+async def test_receive_returns_as_soon_as_the_last_message_arrives(sdk: PaymentsSdk) -> None:
+    await receive(sdk)
+    last = MESSAGES[-1]
+    returned, sent = sdk.timeline.span(CALL).end or 0.0, sdk.sent[last]
+    late = returned - sent
+    if late <= scaled(MARGIN):
+        return
+    returned, sent = sdk.timeline.drawn(returned), sdk.timeline.drawn(sent)
+    seen = (
+        f"receive was woken {sdk.woken:,} times: it polls, checking for messages every so "
+        "often, and sees one only at its next check."
+        if sdk.woken > MOST_WAKEUPS
+        else "the message did not wake receive."
+    )
+    fail(
+        f"{CALL} returned at {returned:.2f} s, {late:.2f} s after the SDK had delivered the "
+        f"last message ({last!r} at {sent:.2f} s): {seen}\n"
+        f"Expected: receive back within {scaled(MARGIN):.2f} s of the last message: woken by "
+        "it, not by a clock.\n"
+        "Try: in the callback, loop.call_soon_threadsafe(queue.put_nowait, msg); in receive, "
+        "`await queue.get()`: the loop wakes the moment the message is handed over.\n\n"
+        + sdk.timeline.draw()
+    )
+
+
+async def test_receive_waits_for_each_message_without_polling(sdk: PaymentsSdk) -> None:
+    await receive(sdk)
+    if sdk.woken <= MOST_WAKEUPS:
+        return
+    fail(
+        f"Polling: {CALL} was woken up {sdk.woken:,} times while it waited for "
+        f"{len(MESSAGES)} messages, where waiting takes at most {MOST_WAKEUPS}: one wake-up "
+        "per message. It checks again and again (a shared list, with `await asyncio.sleep()` "
+        "in between) instead of sleeping until a message is handed over: that keeps the event "
+        "loop spinning, burns CPU, and each check comes late.\n"
+        "Expected: receive sleeps in `await queue.get()`, and each message wakes it once.\n"
+        "Try: in the callback, loop.call_soon_threadsafe(queue.put_nowait, msg); in receive, "
+        f"`await queue.get()` once per message.\n\n{sdk.timeline.draw()}"
+    )
+
+
+async def test_a_receive_cancelled_between_messages_ends_cancelled(
+    sdk: PaymentsSdk, timeline: Timeline
+) -> None:
+    await cancel_midway(
+        thread_bridge.receive(sdk, len(MESSAGES)),
+        after=0.12,  # after the first message, before the second
+        what=f"{CALL}, waiting for its second message,",
+        timeline=timeline,
+    )
+
+
+async def test_the_loop_keeps_ticking_while_receive_waits(
+    sdk: PaymentsSdk, timeline: Timeline
+) -> None:
+    async with timeline.heartbeat(TICK) as ticks:
+        await receive(sdk)
+    sent = [sdk.sent[msg] for msg in MESSAGES]
+    for before, after in itertools.pairwise(sent):
+        if any(before < tick < after for tick in ticks):
+            continue
+        before, after = timeline.drawn(before), timeline.drawn(after)
+        fail(
+            f"The event loop was blocked between the SDK's messages at {before:.2f} s and "
+            f"{after:.2f} s: it did not tick once, although a task was waiting to tick every "
+            f"{TICK * 1000:.0f} ms. receive held the loop while it waited for the SDK's thread.\n"
+            "Likely mistake: a blocking wait on the loop: queue.Queue.get(), "
+            "threading.Event.wait(), thread.join(), future.result() or time.sleep().\n"
+            "Expected: receive awaits, so the loop runs other tasks while messages are on "
+            "their way.\n"
+            "Try: an asyncio.Queue filled with loop.call_soon_threadsafe(queue.put_nowait, "
+            "msg), and `await queue.get()`.\n\n" + timeline.draw()
+        )
+
+
+async def test_a_thread_gets_the_result_of_a_coroutine_run_on_the_loop(
+    timeline: Timeline,
+) -> None:
+    loop = asyncio.get_running_loop()
+    ran_on: list[tuple[asyncio.AbstractEventLoop, str]] = []
+
+    async def order_status() -> str:
+        ran_on.append((asyncio.get_running_loop(), threading.current_thread().name))
+        status: str = await timeline.work("order_status()", 0.1, "order-7: shipped")
+        return status
+
+    call = "run_from_thread(loop, order_status, timeout=1.0), in a worker thread,"
+    result = await asyncio.to_thread(thread_bridge.run_from_thread, loop, order_status, scaled(1.0))
+    if not ran_on:
+        fail(
+            f"{call} returned {result!r} without ever calling order_status().\n"
+            "Try: asyncio.run_coroutine_threadsafe(make_coro(), loop)."
+        )
+    ran_loop, ran_thread = ran_on[0]
+    if ran_loop is not loop:
+        fail(
+            f"{call} ran order_status() on another event loop, in the {ran_thread} thread, not "
+            "on the loop it was given: asyncio.run() (or any new loop) in the thread starts a "
+            "second, private loop. The coroutine then cannot use what lives on the real loop "
+            "(its queues, locks, connections), and nothing of it is cancelled with it.\n"
+            "Expected: order_status() running as a task on `loop`, in the loop's thread.\n"
+            "Try: future = asyncio.run_coroutine_threadsafe(make_coro(), loop), then "
+            "future.result(timeout) in the thread.\n\n" + timeline.draw()
+        )
+    if result != "order-7: shipped":
+        fail(
+            f"{call} returned {result!r}, expected 'order-7: shipped' (what order_status() "
+            "returned).\nTry: return future.result(timeout): the result of the coroutine."
+        )
+
+
+async def test_a_thread_gives_up_at_its_timeout_and_the_coroutine_is_cancelled(
+    timeline: Timeline,
+) -> None:
+    loop = asyncio.get_running_loop()
+    label = "order_status() (takes 0.3 s)"
+
+    async def order_status() -> str:
+        status: str = await timeline.work(label, 0.3, "order-7: shipped")
+        return status
+
+    call = "run_from_thread(loop, order_status, timeout=0.1), in a worker thread,"
+    started = timeline.now()
+    try:
+        result = await asyncio.to_thread(
+            thread_bridge.run_from_thread, loop, order_status, scaled(0.1)
+        )
+    except TimeoutError:
+        pass
+    else:
+        fail(
+            f"{call} returned {result!r} after {timeline.now() - started:.2f} s; expected "
+            "TimeoutError after 0.1 s: order_status() takes 0.3 s, longer than the thread "
+            "may wait.\nTry: future.result(timeout) raises TimeoutError when the time is up.\n\n"
+            + timeline.draw()
+        )
+    gave_up = timeline.now() - started
+    span = timeline.span(label)
+    if span.task is not None and span.task.get_loop() is loop:
+        await asyncio.wait({span.task})  # cancelled at once, or run to its end at 0.3 s
+    if span.cancelled:
+        return
+    fail(
+        f"{call} gave up with TimeoutError after {gave_up:.2f} s, but order_status() ran on to "
+        f"its end on the loop, {timeline.now() - started:.2f} s after the start, with nobody "
+        "waiting for its answer: future.result(timeout) raising TimeoutError stops the "
+        "waiting, not the coroutine.\n"
+        "Expected: the coroutine cancelled the moment the thread gives up.\n"
+        "Try: except TimeoutError: future.cancel(); raise. (The future that "
+        "run_coroutine_threadsafe returned cancels its task on the loop.)\n\n" + timeline.draw()
+    )
 
 
 class LoopGuard:
@@ -48,13 +243,6 @@ class LoopGuard:
             return loop.call_soon_threadsafe(callback, *args, context=context)
 
         monkeypatch.setattr(loop, "call_soon", guarded)
-
-
-# asyncio's thread-unsafe calls a callback is likely to make, by file and function.
-UNSAFE = {
-    ("queues.py", "put_nowait"): "asyncio.Queue.put_nowait()",
-    ("locks.py", "set"): "asyncio.Event.set()",
-}
 
 
 def _who_called_call_soon() -> str:
@@ -166,204 +354,7 @@ async def receive(sdk: PaymentsSdk) -> list[str]:
             "Try: loop.call_soon_threadsafe(queue.put_nowait, msg) in the callback, and "
             "`await queue.get()` once per message in receive."
         )
-    pytest.fail(
+    fail(
         f"{CALL} had not returned {scaled(WAIT):.1f} s after it started: {why}\n\n"
-        + sdk.timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_the_messages_arrive_in_the_order_they_were_sent(sdk: PaymentsSdk) -> None:
-    messages = await receive(sdk)
-    if messages == MESSAGES:
-        return
-    pytest.fail(
-        f"{CALL} returned {messages!r}, expected {MESSAGES}: the messages the SDK sent, in the "
-        "order it sent them.\n"
-        "Try: put each message into one asyncio.Queue as it comes, and `await queue.get()` "
-        f"{len(MESSAGES)} times.\n\n" + sdk.timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_each_message_is_handed_to_the_loop_thread_safely(
-    sdk: PaymentsSdk, loop_guard: LoopGuard
-) -> None:
-    await receive(sdk)
-    if not loop_guard.foreign:
-        return
-    pytest.fail(
-        f"{CALL}: {loop_guard.foreign[0]}.\n"
-        "That is not thread-safe. An asyncio.Queue, its waiting get() and the loop itself "
-        "belong to the loop's thread. Touched from another thread, the loop is not woken up: "
-        "asleep, waiting for I/O, it may notice the message late or never. In debug mode "
-        "asyncio refuses outright ('Non-thread-safe operation'), and the waiting get() is "
-        "lost for good. It seems to work in a quick try, then hangs in production. (This "
-        "test passed the call on safely, so that you read this instead of a hang.)\n"
-        "Expected: the SDK's thread only ASKS the loop to do the work, with "
-        "loop.call_soon_threadsafe, which queues the call and wakes the loop.\n"
-        "Try: loop = asyncio.get_running_loop() in receive, then in the callback "
-        "loop.call_soon_threadsafe(queue.put_nowait, msg).\n\n" + sdk.timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_receive_returns_as_soon_as_the_last_message_arrives(sdk: PaymentsSdk) -> None:
-    await receive(sdk)
-    last = MESSAGES[-1]
-    returned, sent = sdk.timeline.span(CALL).end or 0.0, sdk.sent[last]
-    late = returned - sent
-    if late <= scaled(MARGIN):
-        return
-    returned, sent = sdk.timeline.drawn(returned), sdk.timeline.drawn(sent)
-    seen = (
-        f"receive was woken {sdk.woken:,} times: it polls, checking for messages every so "
-        "often, and sees one only at its next check."
-        if sdk.woken > MOST_WAKEUPS
-        else "the message did not wake receive."
-    )
-    pytest.fail(
-        f"{CALL} returned at {returned:.2f} s, {late:.2f} s after the SDK had delivered the "
-        f"last message ({last!r} at {sent:.2f} s): {seen}\n"
-        f"Expected: receive back within {scaled(MARGIN):.2f} s of the last message: woken by "
-        "it, not by a clock.\n"
-        "Try: in the callback, loop.call_soon_threadsafe(queue.put_nowait, msg); in receive, "
-        "`await queue.get()`: the loop wakes the moment the message is handed over.\n\n"
-        + sdk.timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_receive_waits_for_each_message_without_polling(sdk: PaymentsSdk) -> None:
-    await receive(sdk)
-    if sdk.woken <= MOST_WAKEUPS:
-        return
-    pytest.fail(
-        f"Polling: {CALL} was woken up {sdk.woken:,} times while it waited for "
-        f"{len(MESSAGES)} messages, where waiting takes at most {MOST_WAKEUPS}: one wake-up "
-        "per message. It checks again and again (a shared list, with `await asyncio.sleep()` "
-        "in between) instead of sleeping until a message is handed over: that keeps the event "
-        "loop spinning, burns CPU, and each check comes late.\n"
-        "Expected: receive sleeps in `await queue.get()`, and each message wakes it once.\n"
-        "Try: in the callback, loop.call_soon_threadsafe(queue.put_nowait, msg); in receive, "
-        f"`await queue.get()` once per message.\n\n{sdk.timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_a_receive_cancelled_between_messages_ends_cancelled(
-    sdk: PaymentsSdk, timeline: Timeline
-) -> None:
-    await cancel_midway(
-        thread_bridge.receive(sdk, len(MESSAGES)),
-        after=0.12,  # after the first message, before the second
-        what=f"{CALL}, waiting for its second message,",
-        timeline=timeline,
-    )
-
-
-async def test_the_loop_keeps_ticking_while_receive_waits(
-    sdk: PaymentsSdk, timeline: Timeline
-) -> None:
-    async with timeline.heartbeat(TICK) as ticks:
-        await receive(sdk)
-    sent = [sdk.sent[msg] for msg in MESSAGES]
-    for before, after in itertools.pairwise(sent):
-        if any(before < tick < after for tick in ticks):
-            continue
-        before, after = timeline.drawn(before), timeline.drawn(after)
-        pytest.fail(
-            f"The event loop was blocked between the SDK's messages at {before:.2f} s and "
-            f"{after:.2f} s: it did not tick once, although a task was waiting to tick every "
-            f"{TICK * 1000:.0f} ms. receive held the loop while it waited for the SDK's thread.\n"
-            "Likely mistake: a blocking wait on the loop: queue.Queue.get(), "
-            "threading.Event.wait(), thread.join(), future.result() or time.sleep().\n"
-            "Expected: receive awaits, so the loop runs other tasks while messages are on "
-            "their way.\n"
-            "Try: an asyncio.Queue filled with loop.call_soon_threadsafe(queue.put_nowait, "
-            "msg), and `await queue.get()`.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-
-
-async def test_a_thread_gets_the_result_of_a_coroutine_run_on_the_loop(
-    timeline: Timeline,
-) -> None:
-    loop = asyncio.get_running_loop()
-    ran_on: list[tuple[asyncio.AbstractEventLoop, str]] = []
-
-    async def order_status() -> str:
-        ran_on.append((asyncio.get_running_loop(), threading.current_thread().name))
-        status: str = await timeline.work("order_status()", 0.1, "order-7: shipped")
-        return status
-
-    call = "run_from_thread(loop, order_status, timeout=1.0), in a worker thread,"
-    result = await asyncio.to_thread(thread_bridge.run_from_thread, loop, order_status, scaled(1.0))
-    if not ran_on:
-        pytest.fail(
-            f"{call} returned {result!r} without ever calling order_status().\n"
-            "Try: asyncio.run_coroutine_threadsafe(make_coro(), loop).",
-            pytrace=False,
-        )
-    ran_loop, ran_thread = ran_on[0]
-    if ran_loop is not loop:
-        pytest.fail(
-            f"{call} ran order_status() on another event loop, in the {ran_thread} thread, not "
-            "on the loop it was given: asyncio.run() (or any new loop) in the thread starts a "
-            "second, private loop. The coroutine then cannot use what lives on the real loop "
-            "(its queues, locks, connections), and nothing of it is cancelled with it.\n"
-            "Expected: order_status() running as a task on `loop`, in the loop's thread.\n"
-            "Try: future = asyncio.run_coroutine_threadsafe(make_coro(), loop), then "
-            "future.result(timeout) in the thread.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    if result != "order-7: shipped":
-        pytest.fail(
-            f"{call} returned {result!r}, expected 'order-7: shipped' (what order_status() "
-            "returned).\nTry: return future.result(timeout): the result of the coroutine.",
-            pytrace=False,
-        )
-
-
-async def test_a_thread_gives_up_at_its_timeout_and_the_coroutine_is_cancelled(
-    timeline: Timeline,
-) -> None:
-    loop = asyncio.get_running_loop()
-    label = "order_status() (takes 0.3 s)"
-
-    async def order_status() -> str:
-        status: str = await timeline.work(label, 0.3, "order-7: shipped")
-        return status
-
-    call = "run_from_thread(loop, order_status, timeout=0.1), in a worker thread,"
-    started = timeline.now()
-    try:
-        result = await asyncio.to_thread(
-            thread_bridge.run_from_thread, loop, order_status, scaled(0.1)
-        )
-    except TimeoutError:
-        pass
-    else:
-        pytest.fail(
-            f"{call} returned {result!r} after {timeline.now() - started:.2f} s; expected "
-            "TimeoutError after 0.1 s: order_status() takes 0.3 s, longer than the thread "
-            "may wait.\nTry: future.result(timeout) raises TimeoutError when the time is up.\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    gave_up = timeline.now() - started
-    span = timeline.span(label)
-    if span.task is not None and span.task.get_loop() is loop:
-        await asyncio.wait({span.task})  # cancelled at once, or run to its end at 0.3 s
-    if span.cancelled:
-        return
-    pytest.fail(
-        f"{call} gave up with TimeoutError after {gave_up:.2f} s, but order_status() ran on to "
-        f"its end on the loop, {timeline.now() - started:.2f} s after the start, with nobody "
-        "waiting for its answer: future.result(timeout) raising TimeoutError stops the "
-        "waiting, not the coroutine.\n"
-        "Expected: the coroutine cancelled the moment the thread gives up.\n"
-        "Try: except TimeoutError: future.cancel(); raise. (The future that "
-        "run_coroutine_threadsafe returned cancels its task on the loop.)\n\n" + timeline.draw(),
-        pytrace=False,
+        + sdk.timeline.draw()
     )

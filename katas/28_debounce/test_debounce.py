@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import debounce
 import pytest
-from harness import EARLY, MARGIN, Timeline, cancel_midway, scaled, started_tasks
+from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled, started_tasks
 
 QUIET = 0.1  # seconds of calm the debouncer waits for
 INTERVAL = 0.1  # seconds the throttler keeps between two calls, at least
@@ -18,116 +18,6 @@ RESTART = (
     "Try: at every push, cancel the timer still armed (handle.cancel()) and arm a new one "
     "(loop.call_later(quiet, ...)), so the call comes `quiet` seconds after the LAST push."
 )
-
-
-class Calls:
-    """The action handed to the Debouncer or Throttler: records every push and call.
-
-    Pushes and calls are marked on the timeline (drawn in failure messages) and kept in
-    `events`, in the order they happened: "was called before that push" needs no clock.
-    """
-
-    def __init__(self, timeline: Timeline, takes: float = 0.0) -> None:
-        self.timeline = timeline
-        self.takes = takes  # seconds one call of the action takes (0: at once)
-        self.values: list[int] = []  # the value of each call, in order
-        self.at: list[float] = []  # when each call began, seconds on the timeline
-        self.pushed: list[tuple[float, int]] = []  # (when, value) of each push
-        self.events: list[str] = []  # "push 1", "call 1", ... in the order they happened
-        self._called = asyncio.Event()
-
-    async def action(self, value: int) -> None:
-        self.values.append(value)
-        self.at.append(self.timeline.now())
-        self.events.append(f"call {value}")
-        self._called.set()
-        if self.takes:
-            await self.timeline.work(f"action({value})", self.takes)
-        else:
-            self.timeline.mark(f"action({value})")
-
-    def push(self, target: debounce.Debouncer[int] | debounce.Throttler[int], value: int) -> None:
-        self.timeline.mark(f"push({value})")
-        self.pushed.append((self.timeline.now(), value))
-        self.events.append(f"push {value}")
-        target.push(value)
-
-    async def burst(
-        self,
-        target: debounce.Debouncer[int] | debounce.Throttler[int],
-        values: list[int],
-        gap: float = GAP,
-    ) -> None:
-        """Push `values`, `gap` seconds apart (on a fixed schedule: late pushes do not add up)."""
-        loop = asyncio.get_running_loop()
-        begin = loop.time()
-        for n, value in enumerate(values):
-            await asyncio.sleep(max(0.0, begin + n * scaled(gap) - loop.time()))
-            self.push(target, value)
-
-    async def until_called(self, times: int, within: float) -> bool:
-        """Wait until the action has been called `times` times; False if `within` s pass first."""
-        called = await self._until(lambda: len(self.values) >= times, within)
-        # Under stress (KATA_JITTER) fake work yields a little before it is on the timeline.
-        for _ in range(5):
-            if sum(s.label.startswith("action(") for s in self.timeline.spans) >= len(self.values):
-                break
-            await asyncio.sleep(0)
-        return called
-
-    async def until_sent(self, value: int, within: float) -> bool:
-        """Wait until the action has been called with `value`; False if `within` s pass first."""
-        return await self._until(lambda: value in self.values, within)
-
-    async def _until(self, done: Callable[[], bool], within: float) -> bool:
-        try:
-            async with asyncio.timeout(scaled(within)):
-                while not done():
-                    self._called.clear()
-                    await self._called.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    def stale(self) -> list[str]:
-        """The calls that sent an older value than one pushed well before them, in words.
-
-        For streams of growing values. A push up to MARGIN before a call does not count: the
-        call may have been decided (its value taken) just before, and started just after.
-        """
-        found = []
-        for value, at in zip(self.values, self.at, strict=True):
-            well_before = [
-                (when, v) for when, v in self.pushed if v > value and when <= at - scaled(MARGIN)
-            ]
-            if well_before:
-                when, latest = well_before[-1]
-                found.append(
-                    f"action({value}) was called when the latest value, {latest}, had been "
-                    f"pushed {at - when:.2f} s before"
-                )
-        return found
-
-    def called_before_push(self, value: int) -> list[int]:
-        """The values the action was called with before `push(value)` was made."""
-        before = self.events[: self.events.index(f"push {value}")]
-        return [int(event.split()[1]) for event in before if event.startswith("call")]
-
-
-def check(ok: bool, message: str) -> None:
-    """Fail with `message` alone (no assertion rewriting around it) unless `ok`."""
-    __tracebackhide__ = True
-    if not ok:
-        pytest.fail(message, pytrace=False)
-
-
-def about(seconds: float, ideal: float) -> bool:
-    """The timing rule: not earlier than 0.95 x ideal, not later than ideal + 50 ms (scaled)."""
-    return EARLY * scaled(ideal) <= seconds <= scaled(ideal) + scaled(MARGIN)
-
-
-def bounds(ideal: float) -> str:
-    return f"between {EARLY * scaled(ideal):.3f} s and {scaled(ideal + MARGIN):.3f} s"
 
 
 async def test_a_burst_makes_one_call_with_the_last_value_a_quiet_period_after_it(
@@ -144,26 +34,23 @@ async def test_a_burst_makes_one_call_with_the_last_value_a_quiet_period_after_i
     call = f"5 pushes (1 to 5), {GAP:.2f} s apart, to Debouncer(action, quiet={QUIET})"
     expected = f"Expected: ONE call, action(5), {QUIET:.2f} s after the last push."
     if not calls.values:
-        pytest.fail(
+        fail(
             f"{call}: action was never called, not even {QUIET + 2 * MARGIN:.2f} s after the "
             f"last push.\n{expected}\nTry: at every push, arm a timer of `quiet` seconds "
-            "(loop.call_later) that calls the action when it fires.\n\n" + timeline.draw(),
-            pytrace=False,
+            "(loop.call_later) that calls the action when it fires.\n\n" + timeline.draw()
         )
     if calls.called_before_push(2):
-        pytest.fail(
+        fail(
             f"{call}: action({calls.values[0]}) was called at once, on the first push (a "
             f"leading-edge debounce): calls {calls.values}.\n{expected}\nA debouncer waits "
             "until the pushes stop, then sends the last value: a burst of keystrokes must make "
-            f"one search, for the whole word.\n{RESTART}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"one search, for the whole word.\n{RESTART}\n\n{timeline.draw()}"
         )
     if len(calls.values) > 1:
-        pytest.fail(
+        fail(
             f"{call}: action was called {len(calls.values)} times, with {calls.values}: a push "
             "did not cancel the timer armed by the push before it, so each one fired.\n"
-            f"{expected}\n{RESTART}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"{expected}\n{RESTART}\n\n{timeline.draw()}"
         )
     if calls.values != [5]:
         mistake = (
@@ -172,19 +59,17 @@ async def test_a_burst_makes_one_call_with_the_last_value_a_quiet_period_after_i
             if calls.values == [1]
             else "not the last value pushed: each push must replace the value waiting"
         )
-        pytest.fail(
+        fail(
             f"{call}: action was called once, with {calls.values[0]}, {mistake}.\n{expected}"
-            f"\n\n{timeline.draw()}",
-            pytrace=False,
+            f"\n\n{timeline.draw()}"
         )
     after_last, after_first = calls.at[0] - last_push, calls.at[0] - calls.pushed[0][0]
     if after_last < EARLY * scaled(QUIET):
-        pytest.fail(
+        fail(
             f"{call}: action(5) came {after_last:.2f} s after the last push, "
             f"{after_first:.2f} s after the first one: the quiet period was counted from the "
             f"FIRST push of the burst, and the later pushes did not restart it.\n{expected} "
-            f"({bounds(QUIET)})\n{RESTART}\n\n{timeline.draw()}",
-            pytrace=False,
+            f"({bounds(QUIET)})\n{RESTART}\n\n{timeline.draw()}"
         )
     check(
         about(after_last, QUIET),
@@ -237,12 +122,11 @@ async def test_aclose_sends_the_value_still_waiting_at_once_and_nothing_after(
             if not calls.values
             else "expected 2, the latest value, once"
         )
-        pytest.fail(
+        fail(
             f"{call}: when aclose() returned, action had been called with {calls.values}: "
             f"{mistake}.\nExpected: [2]: closing sends the last value now; it is not lost.\n"
             "Try: in aclose(), if a timer is armed, cancel it and call the action with the "
-            f"value waiting; then await that call.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"value waiting; then await that call.\n\n{timeline.draw()}"
         )
     # The test ends here: a timer of yours still armed, or a task still waiting to send, is
     # reported by the harness (it would fire after aclose(), into a closed debouncer).
@@ -371,13 +255,12 @@ async def test_pushes_during_the_interval_are_sent_once_at_its_end_with_the_late
     call = f"push(1), then 2, 3, 4 during the next {2 * GAP:.2f} s, to Throttler(interval=0.1)"
     expected = f"Expected: action(1) at once, then action(4) {INTERVAL:.2f} s after it."
     if not trailing:
-        pytest.fail(
+        fail(
             f"{call}: action was called with {calls.values} only: the values pushed during the "
             "interval were dropped.\nA throttle keeps the LATEST value pushed during the "
             "interval and sends it when the interval ends (the trailing edge): the last value "
             f"is never lost.\n{expected}\nTry: keep the value that waits, and a task that sends "
-            f"it once the interval is over.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"it once the interval is over.\n\n{timeline.draw()}"
         )
     check(
         calls.values == [1, 4],
@@ -555,22 +438,20 @@ async def test_a_steady_stream_is_still_sent_every_max_wait(timeline: Timeline) 
     )
     during = calls.called_before_push(stream[-1])
     if not during:
-        pytest.fail(
+        fail(
             f"{call}: action was not called while the pushes went on (calls: {calls.values}): "
             f"with max_wait, a burst is sent at most {MAX_WAIT:.2f} s after its first push, "
             f"even if the pushes never stop.\n{expected}\nTry: note when the burst began "
             "(its first push); at every push, arm the timer for min(quiet, what is left of "
-            f"max_wait).\n\n{timeline.draw()}",
-            pytrace=False,
+            f"max_wait).\n\n{timeline.draw()}"
         )
     if len(during) > 1:
-        pytest.fail(
+        fail(
             f"{call}: action was called {len(during)} times while the pushes went on, with "
             f"{during}: after the first call, the max_wait of the next burst was counted from "
             "the first push of the first burst, so every push was overdue.\n"
             f"{expected}\nTry: a call ends the burst: the next push starts a new one, with a "
-            f"fresh max_wait.\n\n{timeline.draw()}",
-            pytrace=False,
+            f"fresh max_wait.\n\n{timeline.draw()}"
         )
     first = calls.at[0] - calls.pushed[0][0]
     check(
@@ -589,3 +470,113 @@ async def test_a_steady_stream_is_still_sent_every_max_wait(timeline: Timeline) 
         f"{call}: action was called with {calls.values}: the last value (10) was not sent "
         f"{QUIET:.2f} s after the last push.\n{expected}\n\n{timeline.draw()}",
     )
+
+
+class Calls:
+    """The action handed to the Debouncer or Throttler: records every push and call.
+
+    Pushes and calls are marked on the timeline (drawn in failure messages) and kept in
+    `events`, in the order they happened: "was called before that push" needs no clock.
+    """
+
+    def __init__(self, timeline: Timeline, takes: float = 0.0) -> None:
+        self.timeline = timeline
+        self.takes = takes  # seconds one call of the action takes (0: at once)
+        self.values: list[int] = []  # the value of each call, in order
+        self.at: list[float] = []  # when each call began, seconds on the timeline
+        self.pushed: list[tuple[float, int]] = []  # (when, value) of each push
+        self.events: list[str] = []  # "push 1", "call 1", ... in the order they happened
+        self._called = asyncio.Event()
+
+    async def action(self, value: int) -> None:
+        self.values.append(value)
+        self.at.append(self.timeline.now())
+        self.events.append(f"call {value}")
+        self._called.set()
+        if self.takes:
+            await self.timeline.work(f"action({value})", self.takes)
+        else:
+            self.timeline.mark(f"action({value})")
+
+    def push(self, target: debounce.Debouncer[int] | debounce.Throttler[int], value: int) -> None:
+        self.timeline.mark(f"push({value})")
+        self.pushed.append((self.timeline.now(), value))
+        self.events.append(f"push {value}")
+        target.push(value)
+
+    async def burst(
+        self,
+        target: debounce.Debouncer[int] | debounce.Throttler[int],
+        values: list[int],
+        gap: float = GAP,
+    ) -> None:
+        """Push `values`, `gap` seconds apart (on a fixed schedule: late pushes do not add up)."""
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        for n, value in enumerate(values):
+            await asyncio.sleep(max(0.0, begin + n * scaled(gap) - loop.time()))
+            self.push(target, value)
+
+    async def until_called(self, times: int, within: float) -> bool:
+        """Wait until the action has been called `times` times; False if `within` s pass first."""
+        called = await self._until(lambda: len(self.values) >= times, within)
+        # Under stress (KATA_JITTER) fake work yields a little before it is on the timeline.
+        for _ in range(5):
+            if sum(s.label.startswith("action(") for s in self.timeline.spans) >= len(self.values):
+                break
+            await asyncio.sleep(0)
+        return called
+
+    async def until_sent(self, value: int, within: float) -> bool:
+        """Wait until the action has been called with `value`; False if `within` s pass first."""
+        return await self._until(lambda: value in self.values, within)
+
+    async def _until(self, done: Callable[[], bool], within: float) -> bool:
+        try:
+            async with asyncio.timeout(scaled(within)):
+                while not done():
+                    self._called.clear()
+                    await self._called.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def stale(self) -> list[str]:
+        """The calls that sent an older value than one pushed well before them, in words.
+
+        For streams of growing values. A push up to MARGIN before a call does not count: the
+        call may have been decided (its value taken) just before, and started just after.
+        """
+        found = []
+        for value, at in zip(self.values, self.at, strict=True):
+            well_before = [
+                (when, v) for when, v in self.pushed if v > value and when <= at - scaled(MARGIN)
+            ]
+            if well_before:
+                when, latest = well_before[-1]
+                found.append(
+                    f"action({value}) was called when the latest value, {latest}, had been "
+                    f"pushed {at - when:.2f} s before"
+                )
+        return found
+
+    def called_before_push(self, value: int) -> list[int]:
+        """The values the action was called with before `push(value)` was made."""
+        before = self.events[: self.events.index(f"push {value}")]
+        return [int(event.split()[1]) for event in before if event.startswith("call")]
+
+
+def check(ok: bool, message: str) -> None:
+    """Fail with `message` alone (no assertion rewriting around it) unless `ok`."""
+    __tracebackhide__ = True
+    if not ok:
+        fail(message)
+
+
+def about(seconds: float, ideal: float) -> bool:
+    """The timing rule: not earlier than 0.95 x ideal, not later than ideal + 50 ms (scaled)."""
+    return EARLY * scaled(ideal) <= seconds <= scaled(ideal) + scaled(MARGIN)
+
+
+def bounds(ideal: float) -> str:
+    return f"between {EARLY * scaled(ideal):.3f} s and {scaled(ideal + MARGIN):.3f} s"

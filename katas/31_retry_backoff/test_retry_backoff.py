@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -6,7 +8,7 @@ from itertools import pairwise
 import aiohttp
 import pytest
 from aiohttp import web
-from harness import EARLY, MARGIN, Timeline, cancel_midway, scaled
+from harness import EARLY, MARGIN, Timeline, cancel_midway, fail, scaled
 from retry_backoff import GaveUp, get_with_retry
 from servers import HttpServer, Request
 
@@ -21,6 +23,329 @@ BACKOFF = (
     "`await asyncio.sleep(rng.uniform(0, base_delay * 2**i))`: each wait may be up to twice "
     "the one before (exponential backoff), and the random source spreads the clients out."
 )
+
+
+async def test_a_flaky_endpoint_answers_after_its_503s(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/flaky", failing(2))])
+    url, rng = server.url + "/flaky", FixedRandom(1.0)
+    body = await get_with_retry(session, url, attempts=4, base_delay=scaled(QUICK), rng=rng)
+    sent = len(server.requests)
+    if body == "hello" and sent == 3:
+        return
+    if body == "busy, try later":
+        mistake = "it returned the body of a 503: check `response.status` before you read it."
+    elif sent < 3:
+        mistake = f"only {sent} request(s) reached the server: a 503 must be asked again."
+    else:
+        mistake = f"the server saw {sent} requests: the third one succeeded, so stop there."
+    fail(
+        f"{retry_call(url, 4, QUICK, rng)} returned {body!r}; the server answers 503 twice, then "
+        f"200 'hello', so expected 'hello' after 3 requests: {mistake}\n\n{timeline.draw()}"
+    )
+
+
+async def test_each_wait_doubles_the_one_before(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/flaky", failing(3))])
+    url, rng = server.url + "/flaky", FixedRandom(1.0)
+    body = await get_with_retry(session, url, attempts=4, base_delay=scaled(BASE), rng=rng)
+    expected = [BASE, 2 * BASE, 4 * BASE]
+    measured = waits_seen(server.requests)
+    if body == "hello" and not wrong_waits(measured, expected):
+        return
+    if len(measured) != len(expected):
+        verdict = f"the server saw {len(server.requests)} requests; expected 4 (3 x 503, then 200)."
+    elif max(measured) < scaled(MARGIN) / 2:
+        verdict = "it retried at once: it did not wait between the attempts at all."
+    elif not rng.draws:
+        verdict = (
+            "it never drew from the rng it was given, so its waits came from another random "
+            "source (the module's random.uniform?), one the caller cannot steer or seed."
+        )
+    elif max(measured) - min(measured) < scaled(MARGIN):
+        verdict = (
+            "every wait was the same: a constant delay. Each wait must double the one before, "
+            "or a struggling server is hit just as hard for as long as it is down."
+        )
+    else:
+        verdict = "the waits did not double one after another (base_delay * 2**i)."
+    fail(
+        f"{retry_call(url, 4, BASE, rng)} (503, 503, 503, then 200; every draw at its maximum, "
+        f"so every wait its full backoff): the server saw waits of {seconds(measured)}, "
+        f"expected {seconds(scaled(e) for e in expected)} (each within {MARGIN * 1000:.0f} ms): "
+        f"{verdict}\n{BACKOFF}\n\n{timeline.draw()}"
+    )
+
+
+async def test_clients_that_fail_together_retry_at_different_moments(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    draws = {"/a": 0.25, "/b": 0.5, "/c": 1.0}
+    base = 2 * BASE
+    server = http_server([web.get(path, failing(2)) for path in draws])
+    rngs = {path: FixedRandom(value) for path, value in draws.items()}
+    outcomes = await asyncio.gather(
+        *(
+            get_with_retry(session, server.url + path, attempts=3, base_delay=scaled(base), rng=rng)
+            for path, rng in rngs.items()
+        ),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    expected = {path: [value * base, value * base * 2] for path, value in draws.items()}
+    measured = {path: waits_seen(server.requests_to(path)) for path in draws}
+    calls = "\n".join(
+        f"  {retry_call(server.url + path, 3, base, rng)}: waits of {seconds(measured[path])}, "
+        f"expected {seconds(scaled(e) for e in expected[path])}"
+        for path, rng in rngs.items()
+    )
+    story = (
+        "Three clients, each answered 503 twice, at the same moment (a server restart does "
+        f"that), each with its own random source:\n{calls}\n"
+    )
+    if not any(rng.draws for rng in rngs.values()):
+        full = {path: [base, 2 * base] for path in draws}
+        if not any(wrong_waits(measured[path], full[path]) for path in draws):
+            seen = (
+                "None of them drew from its rng, and all three waited the same full windows, "
+                f"{seconds(scaled(w) for w in full['/a'])}: no jitter. Clients that failed "
+                "together retry together, and knock the server over again."
+            )
+        else:
+            seen = (
+                "None of them drew from the rng it was given, yet their waits are not full "
+                "windows either: they came from another random source (the module's "
+                "random.uniform?), which the caller cannot steer or seed."
+            )
+        fail(f"{story}{seen}\n{BACKOFF}\n\n{timeline.draw()}")
+    if any(wrong_waits(measured[path], expected[path]) for path in draws):
+        fail(
+            f"{story}Expected each wait to be rng.uniform(0, base_delay * 2**i): the draw "
+            "picks where in the window the client retries, so the three spread out.\n"
+            f"{BACKOFF}\n\n{timeline.draw()}"
+        )
+
+
+async def test_a_retry_after_header_sets_the_wait(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/busy", failing(1, retry_after=RETRY_AFTER))])
+    url, rng = server.url + "/busy", FixedRandom(0.5)
+    body = await get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
+    measured = waits_seen(server.requests)
+    if body == "hello" and not wrong_waits(measured, [RETRY_AFTER]):
+        return
+    own = 0.5 * QUICK
+    fail(
+        f"{retry_call(url, 3, QUICK, rng)}: the first answer was a 503 with "
+        f"`Retry-After: {scaled(RETRY_AFTER):g}`, then 'hello'. The server saw waits of "
+        f"{seconds(measured)}; expected {seconds([scaled(RETRY_AFTER)])}: the server said when it "
+        f"will be ready, so wait exactly that long instead of your own backoff "
+        f"({scaled(own):.3f} s here), and without jitter on it (retrying early is ignoring it).\n"
+        "Try: `retry_after = response.headers.get('Retry-After')`; if it is there, "
+        "`await asyncio.sleep(float(retry_after))`, else your backoff.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_404_is_final_and_never_retried(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/missing", not_found)])
+    url, rng = server.url + "/missing", FixedRandom(1.0)
+    call = retry_call(url, 3, QUICK, rng)
+    try:
+        body = await get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
+    except aiohttp.ClientResponseError as error:
+        outcome, status = f"raised ClientResponseError({error.status})", error.status
+    except GaveUp as error:
+        outcome, status = f"raised {error!r}", None
+    else:
+        outcome, status = f"returned {body!r}", None
+    sent = len(server.requests)
+    if status == 404 and sent == 1:
+        return
+    retried = (
+        f"It retried a 404: the server saw {sent} requests. A missing page stays missing; only "
+        "a 503 (the server is busy for now) is worth asking again.\n"
+        if sent > 1
+        else ""
+    )
+    fail(
+        f"{call} {outcome}; the server answered 404 Not Found. Expected: "
+        "aiohttp.ClientResponseError with status 404 after 1 request.\n"
+        f"{retried}Try: retry only when `response.status == 503`; for anything else call "
+        "`response.raise_for_status()` (it raises ClientResponseError for 4xx and 5xx) and "
+        "return the text.\n\n" + timeline.draw()
+    )
+
+
+async def test_it_gives_up_after_the_given_number_of_attempts(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/down", failing(1000))])
+    url, rng = server.url + "/down", FixedRandom(1.0)
+    call, patience = retry_call(url, 3, QUICK, rng), scaled(1.0)
+    gave_up: GaveUp | None = None
+    returned: object = None
+    timed_out = False
+    try:
+        async with asyncio.timeout(patience):
+            returned = await get_with_retry(
+                session, url, attempts=3, base_delay=scaled(QUICK), rng=rng
+            )
+    except GaveUp as error:
+        gave_up = error
+    except TimeoutError:
+        timed_out = True
+    sent = len(server.requests)
+    if timed_out:
+        fail(
+            f"{call} was still retrying after {patience:.1f} s and {sent} requests; the server "
+            "answers 503 to every one, so expected GaveUp after 3 attempts.\n"
+            "Try: loop `for attempt in range(attempts):` and raise GaveUp(url, attempts, status) "
+            "after it, not `while True`.\n\n" + timeline.draw()
+        )
+    if gave_up is None:
+        fail(
+            f"{call} returned {returned!r} although all 3 attempts were answered 503: a "
+            "failure turned into a value nobody will check. Expected: GaveUp.\n"
+            "Try: after the last failed attempt `raise GaveUp(url, attempts, status)`."
+        )
+    if sent != 3:
+        fail(
+            f"{call} raised GaveUp after the server saw {sent} requests; expected 3: "
+            "`attempts` counts every request, the first one included (an off-by-one).\n"
+            "Try: `for attempt in range(attempts):`, one request per turn.\n\n" + timeline.draw()
+        )
+    if (gave_up.url, gave_up.attempts, gave_up.status) != (url, 3, 503):
+        fail(
+            f"{call} raised {gave_up!r} with url={gave_up.url!r}, attempts={gave_up.attempts!r}, "
+            f"status={gave_up.status!r}; expected url={url!r}, attempts=3, status=503: the "
+            "error is what the person on call reads, so it must name the facts."
+        )
+
+
+async def test_it_gives_up_as_soon_as_the_last_attempt_fails(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/down", failing(1000))])
+    url, rng = server.url + "/down", FixedRandom(1.0)
+    call = retry_call(url, 2, BASE, rng)
+    try:
+        body = await get_with_retry(session, url, attempts=2, base_delay=scaled(BASE), rng=rng)
+    except GaveUp:
+        lag = timeline.now() - (server.requests[-1].end or 0.0)
+    else:
+        pytest.fail(f"{call} returned {body!r}; expected GaveUp (every answer is 503).")
+    if lag <= scaled(MARGIN):
+        return
+    fail(
+        f"{call} raised GaveUp {lag:.2f} s after the last attempt's 503; expected at once "
+        f"(within {scaled(MARGIN) * 1000:.0f} ms): it waited after the last attempt too, for "
+        "a retry that never comes.\n"
+        "Try: wait only when another attempt follows (`if attempt == attempts - 1: break` "
+        "before the sleep).\n\n" + timeline.draw()
+    )
+
+
+async def test_without_an_rng_it_draws_from_a_random_source_of_its_own(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/flaky", failing(2))])
+    url = server.url + "/flaky"
+    call = f"get_with_retry(session, '/flaky', attempts=4, base_delay={scaled(QUICK):g})"
+    drew_from_none: AttributeError | None = None
+    try:
+        body = await get_with_retry(session, url, attempts=4, base_delay=scaled(QUICK))
+    except AttributeError as error:
+        if "NoneType" not in str(error):
+            raise
+        drew_from_none = error
+    if drew_from_none is not None:
+        fail(
+            f"{call}, with no rng, raised AttributeError({drew_from_none}): it drew from rng "
+            "although rng was None, its default.\n"
+            "Expected: 'hello' after two waits, the jitter drawn from a random source of its "
+            "own.\n"
+            "Try: `if rng is None: rng = random.Random()` before the loop."
+        )
+    if body != "hello" or len(server.requests) != 3:
+        fail(
+            f"{call}, with no rng, returned {body!r} after {len(server.requests)} requests; "
+            "expected 'hello' after 3 (the server answers 503 twice).\n\n" + timeline.draw()
+        )
+
+
+async def test_the_connection_is_free_while_it_waits(
+    http_server: StartServer, timeline: Timeline
+) -> None:
+    # The 503 carries a long error page (2 MB) that nobody reads: a response left open keeps
+    # its connection until it is released. The session's pool has ONE connection, so a second
+    # request through it, sent during the wait, shows whether that connection is free.
+    loop = asyncio.get_running_loop()
+    answered = asyncio.Event()
+    handler = failing(
+        1,
+        retry_after=RETRY_AFTER,
+        body=b"<p>busy</p>" * 200_000,
+        answered=lambda: loop.call_soon_threadsafe(answered.set),
+    )
+    server = http_server([web.get("/busy", handler), web.get("/ping", pong)])
+    url, rng = server.url + "/busy", FixedRandom(0.5)
+    call = retry_call(url, 3, QUICK, rng)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        retrying = asyncio.create_task(
+            get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
+        )
+        first_503 = asyncio.create_task(answered.wait())
+        await asyncio.wait({retrying, first_503}, return_when=asyncio.FIRST_COMPLETED)
+        first_503.cancel()
+        if not retrying.done():
+            async with session.get(server.url + "/ping") as response:
+                await response.read()
+        body = await retrying
+    first, pings = server.requests_to("/busy")[0], server.requests_to("/ping")
+    waited = pings[0].start - (first.end or first.start) if pings else 0.0
+    if body == "hello" and waited <= scaled(MARGIN):
+        return
+    fail(
+        f"{call} through a session whose pool has ONE connection: the first answer was a 503 "
+        f"with `Retry-After: {scaled(RETRY_AFTER):g}` and a long body. A second request through "
+        f"the same session, sent as the 503 went out, waited {waited:.2f} s for the connection; "
+        f"expected at once (within {scaled(MARGIN) * 1000:.0f} ms): the response of the 503 "
+        "still held the connection while the code waited to retry.\n"
+        "Expected: the response released before the wait, so its connection serves other "
+        "requests meanwhile.\n"
+        "Try: keep only the status and the header inside `async with session.get(url) as "
+        "response:`, and `await asyncio.sleep(...)` after that block.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_call_cancelled_while_it_waits_ends_cancelled(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/down", failing(1000))])
+    url, rng = server.url + "/down", FixedRandom(1.0)
+    call = retry_call(url, 3, 2 * BASE, rng)
+    # The first wait is 0.2 s: the call is cancelled in the middle of it.
+    await cancel_midway(
+        get_with_retry(session, url, attempts=3, base_delay=scaled(2 * BASE), rng=rng),
+        after=BASE,
+        what=call,
+        timeline=timeline,
+    )
+    if len(server.requests) > 1:
+        fail(
+            f"{call} was cancelled during its first wait and ended cancelled, but the server "
+            f"saw {len(server.requests)} requests: it sent more after the cancellation.\n"
+            "Try: let the CancelledError of the sleep go on up; clean up in `finally:` "
+            "without a request.\n\n" + timeline.draw()
+        )
 
 
 class FixedRandom(random.Random):
@@ -78,7 +403,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-def call_text(url: str, attempts: int, base: float, rng: random.Random) -> str:
+def retry_call(url: str, attempts: int, base: float, rng: random.Random) -> str:
     path = "/" + url.split("/", 3)[-1]
     return (
         f"get_with_retry(session, '{path}', attempts={attempts}, "
@@ -86,7 +411,7 @@ def call_text(url: str, attempts: int, base: float, rng: random.Random) -> str:
     )
 
 
-def waits(requests: list[Request]) -> list[float]:
+def waits_seen(requests: list[Request]) -> list[float]:
     """The server's view of each wait: from one answer to the next request."""
     return [b.start - (a.end or a.start) for a, b in pairwise(requests)]
 
@@ -102,340 +427,3 @@ def wrong_waits(measured: list[float], expected: list[float]) -> bool:
         not EARLY * scaled(e) <= m <= scaled(e) + scaled(MARGIN)
         for m, e in zip(measured, expected, strict=True)
     )
-
-
-async def test_a_flaky_endpoint_answers_after_its_503s(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/flaky", failing(2))])
-    url, rng = server.url + "/flaky", FixedRandom(1.0)
-    body = await get_with_retry(session, url, attempts=4, base_delay=scaled(QUICK), rng=rng)
-    sent = len(server.requests)
-    if body == "hello" and sent == 3:
-        return
-    if body == "busy, try later":
-        mistake = "it returned the body of a 503: check `response.status` before you read it."
-    elif sent < 3:
-        mistake = f"only {sent} request(s) reached the server: a 503 must be asked again."
-    else:
-        mistake = f"the server saw {sent} requests: the third one succeeded, so stop there."
-    pytest.fail(
-        f"{call_text(url, 4, QUICK, rng)} returned {body!r}; the server answers 503 twice, then "
-        f"200 'hello', so expected 'hello' after 3 requests: {mistake}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_each_wait_doubles_the_one_before(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/flaky", failing(3))])
-    url, rng = server.url + "/flaky", FixedRandom(1.0)
-    body = await get_with_retry(session, url, attempts=4, base_delay=scaled(BASE), rng=rng)
-    expected = [BASE, 2 * BASE, 4 * BASE]
-    measured = waits(server.requests)
-    if body == "hello" and not wrong_waits(measured, expected):
-        return
-    if len(measured) != len(expected):
-        verdict = f"the server saw {len(server.requests)} requests; expected 4 (3 x 503, then 200)."
-    elif max(measured) < scaled(MARGIN) / 2:
-        verdict = "it retried at once: it did not wait between the attempts at all."
-    elif not rng.draws:
-        verdict = (
-            "it never drew from the rng it was given, so its waits came from another random "
-            "source (the module's random.uniform?), one the caller cannot steer or seed."
-        )
-    elif max(measured) - min(measured) < scaled(MARGIN):
-        verdict = (
-            "every wait was the same: a constant delay. Each wait must double the one before, "
-            "or a struggling server is hit just as hard for as long as it is down."
-        )
-    else:
-        verdict = "the waits did not double one after another (base_delay * 2**i)."
-    pytest.fail(
-        f"{call_text(url, 4, BASE, rng)} (503, 503, 503, then 200; every draw at its maximum, "
-        f"so every wait its full backoff): the server saw waits of {seconds(measured)}, "
-        f"expected {seconds(scaled(e) for e in expected)} (each within {MARGIN * 1000:.0f} ms): "
-        f"{verdict}\n{BACKOFF}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_clients_that_fail_together_retry_at_different_moments(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    draws = {"/a": 0.25, "/b": 0.5, "/c": 1.0}
-    base = 2 * BASE
-    server = http_server([web.get(path, failing(2)) for path in draws])
-    rngs = {path: FixedRandom(value) for path, value in draws.items()}
-    outcomes = await asyncio.gather(
-        *(
-            get_with_retry(session, server.url + path, attempts=3, base_delay=scaled(base), rng=rng)
-            for path, rng in rngs.items()
-        ),
-        return_exceptions=True,
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    expected = {path: [value * base, value * base * 2] for path, value in draws.items()}
-    measured = {path: waits(server.requests_to(path)) for path in draws}
-    calls = "\n".join(
-        f"  {call_text(server.url + path, 3, base, rng)}: waits of {seconds(measured[path])}, "
-        f"expected {seconds(scaled(e) for e in expected[path])}"
-        for path, rng in rngs.items()
-    )
-    story = (
-        "Three clients, each answered 503 twice, at the same moment (a server restart does "
-        f"that), each with its own random source:\n{calls}\n"
-    )
-    if not any(rng.draws for rng in rngs.values()):
-        full = {path: [base, 2 * base] for path in draws}
-        if not any(wrong_waits(measured[path], full[path]) for path in draws):
-            seen = (
-                "None of them drew from its rng, and all three waited the same full windows, "
-                f"{seconds(scaled(w) for w in full['/a'])}: no jitter. Clients that failed "
-                "together retry together, and knock the server over again."
-            )
-        else:
-            seen = (
-                "None of them drew from the rng it was given, yet their waits are not full "
-                "windows either: they came from another random source (the module's "
-                "random.uniform?), which the caller cannot steer or seed."
-            )
-        pytest.fail(f"{story}{seen}\n{BACKOFF}\n\n{timeline.draw()}", pytrace=False)
-    if any(wrong_waits(measured[path], expected[path]) for path in draws):
-        pytest.fail(
-            f"{story}Expected each wait to be rng.uniform(0, base_delay * 2**i): the draw "
-            "picks where in the window the client retries, so the three spread out.\n"
-            f"{BACKOFF}\n\n{timeline.draw()}",
-            pytrace=False,
-        )
-
-
-async def test_a_retry_after_header_sets_the_wait(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/busy", failing(1, retry_after=RETRY_AFTER))])
-    url, rng = server.url + "/busy", FixedRandom(0.5)
-    body = await get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
-    measured = waits(server.requests)
-    if body == "hello" and not wrong_waits(measured, [RETRY_AFTER]):
-        return
-    own = 0.5 * QUICK
-    pytest.fail(
-        f"{call_text(url, 3, QUICK, rng)}: the first answer was a 503 with "
-        f"`Retry-After: {scaled(RETRY_AFTER):g}`, then 'hello'. The server saw waits of "
-        f"{seconds(measured)}; expected {seconds([scaled(RETRY_AFTER)])}: the server said when it "
-        f"will be ready, so wait exactly that long instead of your own backoff "
-        f"({scaled(own):.3f} s here), and without jitter on it (retrying early is ignoring it).\n"
-        "Try: `retry_after = response.headers.get('Retry-After')`; if it is there, "
-        "`await asyncio.sleep(float(retry_after))`, else your backoff.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_a_404_is_final_and_never_retried(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/missing", not_found)])
-    url, rng = server.url + "/missing", FixedRandom(1.0)
-    call = call_text(url, 3, QUICK, rng)
-    try:
-        body = await get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
-    except aiohttp.ClientResponseError as error:
-        outcome, status = f"raised ClientResponseError({error.status})", error.status
-    except GaveUp as error:
-        outcome, status = f"raised {error!r}", None
-    else:
-        outcome, status = f"returned {body!r}", None
-    sent = len(server.requests)
-    if status == 404 and sent == 1:
-        return
-    retried = (
-        f"It retried a 404: the server saw {sent} requests. A missing page stays missing; only "
-        "a 503 (the server is busy for now) is worth asking again.\n"
-        if sent > 1
-        else ""
-    )
-    pytest.fail(
-        f"{call} {outcome}; the server answered 404 Not Found. Expected: "
-        "aiohttp.ClientResponseError with status 404 after 1 request.\n"
-        f"{retried}Try: retry only when `response.status == 503`; for anything else call "
-        "`response.raise_for_status()` (it raises ClientResponseError for 4xx and 5xx) and "
-        "return the text.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_it_gives_up_after_the_given_number_of_attempts(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/down", failing(1000))])
-    url, rng = server.url + "/down", FixedRandom(1.0)
-    call, patience = call_text(url, 3, QUICK, rng), scaled(1.0)
-    gave_up: GaveUp | None = None
-    returned: object = None
-    timed_out = False
-    try:
-        async with asyncio.timeout(patience):
-            returned = await get_with_retry(
-                session, url, attempts=3, base_delay=scaled(QUICK), rng=rng
-            )
-    except GaveUp as error:
-        gave_up = error
-    except TimeoutError:
-        timed_out = True
-    sent = len(server.requests)
-    if timed_out:
-        pytest.fail(
-            f"{call} was still retrying after {patience:.1f} s and {sent} requests; the server "
-            "answers 503 to every one, so expected GaveUp after 3 attempts.\n"
-            "Try: loop `for attempt in range(attempts):` and raise GaveUp(url, attempts, status) "
-            "after it, not `while True`.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    if gave_up is None:
-        pytest.fail(
-            f"{call} returned {returned!r} although all 3 attempts were answered 503: a "
-            "failure turned into a value nobody will check. Expected: GaveUp.\n"
-            "Try: after the last failed attempt `raise GaveUp(url, attempts, status)`.",
-            pytrace=False,
-        )
-    if sent != 3:
-        pytest.fail(
-            f"{call} raised GaveUp after the server saw {sent} requests; expected 3: "
-            "`attempts` counts every request, the first one included (an off-by-one).\n"
-            "Try: `for attempt in range(attempts):`, one request per turn.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    if (gave_up.url, gave_up.attempts, gave_up.status) != (url, 3, 503):
-        pytest.fail(
-            f"{call} raised {gave_up!r} with url={gave_up.url!r}, attempts={gave_up.attempts!r}, "
-            f"status={gave_up.status!r}; expected url={url!r}, attempts=3, status=503: the "
-            "error is what the person on call reads, so it must name the facts.",
-            pytrace=False,
-        )
-
-
-async def test_it_gives_up_as_soon_as_the_last_attempt_fails(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/down", failing(1000))])
-    url, rng = server.url + "/down", FixedRandom(1.0)
-    call = call_text(url, 2, BASE, rng)
-    try:
-        body = await get_with_retry(session, url, attempts=2, base_delay=scaled(BASE), rng=rng)
-    except GaveUp:
-        lag = timeline.now() - (server.requests[-1].end or 0.0)
-    else:
-        pytest.fail(f"{call} returned {body!r}; expected GaveUp (every answer is 503).")
-    if lag <= scaled(MARGIN):
-        return
-    pytest.fail(
-        f"{call} raised GaveUp {lag:.2f} s after the last attempt's 503; expected at once "
-        f"(within {scaled(MARGIN) * 1000:.0f} ms): it waited after the last attempt too, for "
-        "a retry that never comes.\n"
-        "Try: wait only when another attempt follows (`if attempt == attempts - 1: break` "
-        "before the sleep).\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_without_an_rng_it_draws_from_a_random_source_of_its_own(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/flaky", failing(2))])
-    url = server.url + "/flaky"
-    call = f"get_with_retry(session, '/flaky', attempts=4, base_delay={scaled(QUICK):g})"
-    drew_from_none: AttributeError | None = None
-    try:
-        body = await get_with_retry(session, url, attempts=4, base_delay=scaled(QUICK))
-    except AttributeError as error:
-        if "NoneType" not in str(error):
-            raise
-        drew_from_none = error
-    if drew_from_none is not None:
-        pytest.fail(
-            f"{call}, with no rng, raised AttributeError({drew_from_none}): it drew from rng "
-            "although rng was None, its default.\n"
-            "Expected: 'hello' after two waits, the jitter drawn from a random source of its "
-            "own.\n"
-            "Try: `if rng is None: rng = random.Random()` before the loop.",
-            pytrace=False,
-        )
-    if body != "hello" or len(server.requests) != 3:
-        pytest.fail(
-            f"{call}, with no rng, returned {body!r} after {len(server.requests)} requests; "
-            "expected 'hello' after 3 (the server answers 503 twice).\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-
-
-async def test_the_connection_is_free_while_it_waits(
-    http_server: StartServer, timeline: Timeline
-) -> None:
-    # The 503 carries a long error page (2 MB) that nobody reads: a response left open keeps
-    # its connection until it is released. The session's pool has ONE connection, so a second
-    # request through it, sent during the wait, shows whether that connection is free.
-    loop = asyncio.get_running_loop()
-    answered = asyncio.Event()
-    handler = failing(
-        1,
-        retry_after=RETRY_AFTER,
-        body=b"<p>busy</p>" * 200_000,
-        answered=lambda: loop.call_soon_threadsafe(answered.set),
-    )
-    server = http_server([web.get("/busy", handler), web.get("/ping", pong)])
-    url, rng = server.url + "/busy", FixedRandom(0.5)
-    call = call_text(url, 3, QUICK, rng)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
-        retrying = asyncio.create_task(
-            get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
-        )
-        first_503 = asyncio.create_task(answered.wait())
-        await asyncio.wait({retrying, first_503}, return_when=asyncio.FIRST_COMPLETED)
-        first_503.cancel()
-        if not retrying.done():
-            async with session.get(server.url + "/ping") as response:
-                await response.read()
-        body = await retrying
-    first, pings = server.requests_to("/busy")[0], server.requests_to("/ping")
-    waited = pings[0].start - (first.end or first.start) if pings else 0.0
-    if body == "hello" and waited <= scaled(MARGIN):
-        return
-    pytest.fail(
-        f"{call} through a session whose pool has ONE connection: the first answer was a 503 "
-        f"with `Retry-After: {scaled(RETRY_AFTER):g}` and a long body. A second request through "
-        f"the same session, sent as the 503 went out, waited {waited:.2f} s for the connection; "
-        f"expected at once (within {scaled(MARGIN) * 1000:.0f} ms): the response of the 503 "
-        "still held the connection while the code waited to retry.\n"
-        "Expected: the response released before the wait, so its connection serves other "
-        "requests meanwhile.\n"
-        "Try: keep only the status and the header inside `async with session.get(url) as "
-        "response:`, and `await asyncio.sleep(...)` after that block.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_a_call_cancelled_while_it_waits_ends_cancelled(
-    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
-) -> None:
-    server = http_server([web.get("/down", failing(1000))])
-    url, rng = server.url + "/down", FixedRandom(1.0)
-    call = call_text(url, 3, 2 * BASE, rng)
-    # The first wait is 0.2 s: the call is cancelled in the middle of it.
-    await cancel_midway(
-        get_with_retry(session, url, attempts=3, base_delay=scaled(2 * BASE), rng=rng),
-        after=BASE,
-        what=call,
-        timeline=timeline,
-    )
-    if len(server.requests) > 1:
-        pytest.fail(
-            f"{call} was cancelled during its first wait and ended cancelled, but the server "
-            f"saw {len(server.requests)} requests: it sent more after the cancellation.\n"
-            "Try: let the CancelledError of the sleep go on up; clean up in `finally:` "
-            "without a request.\n\n" + timeline.draw(),
-            pytrace=False,
-        )

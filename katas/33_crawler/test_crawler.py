@@ -12,7 +12,15 @@ import aiohttp
 import crawler
 import pytest
 from aiohttp import web
-from harness import EARLY, MARGIN, Timeline, cancel_midway, collect_garbage, scaled
+from harness import (
+    EARLY,
+    MARGIN,
+    Timeline,
+    cancel_midway,
+    collect_garbage,
+    scaled,
+    wall_clock,
+)
 from servers import HttpServer, Request
 
 PAGE = 0.1  # seconds every page takes to serve
@@ -61,218 +69,6 @@ SLOW, DEADLINE = 1.0, 0.5
 CRASHING = {"A/": ["A/crash", "A/a1"], "A/crash": [], "A/a1": ["A/a2"], "A/a2": []}
 
 Servers = Callable[[Iterable[web.AbstractRouteDef]], HttpServer]  # the http_server fixture
-
-
-class Site:
-    """The pages of `links` served by two real HTTP servers: host A and host B (two ports)."""
-
-    def __init__(
-        self,
-        http_server: Servers,
-        links: dict[str, list[str]],
-        delays: dict[str, float] | None = None,
-    ) -> None:
-        self.links, self.delays = links, delays or {}
-        self.hosts = {host: http_server(self._routes(host)) for host in "AB"}
-        self.timeline = self.hosts["A"].timeline
-        self.hung_up: dict[str, float] = {}  # page -> when the client gave up on it
-        self.transports: list[Any] = []  # every connection a request came over
-        self.call = ""
-
-    def _routes(self, host: str) -> list[web.RouteDef]:
-        async def page(request: web.Request) -> web.Response:
-            name = host + request.path
-            if name not in self.links:
-                raise web.HTTPNotFound()
-            self.transports.append(request.transport)
-            await self._serve(request, name)
-            if name.endswith("/crash") and request.transport is not None:
-                request.transport.close()  # no answer at all
-            body = "".join(f'<a href="{self.href(host, to)}">{to}</a>\n' for to in self.links[name])
-            return web.Response(
-                text=f"<html><body>\n{body}</body></html>", content_type="text/html"
-            )
-
-        return [web.get("/{path:.*}", page)]
-
-    async def _serve(self, request: web.Request, name: str) -> None:
-        """Take the page's time, but stop early (and note it) when the client hangs up."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + scaled(self.delays.get(name, PAGE))
-        while (left := end - loop.time()) > 0:
-            if request.transport is None or request.transport.is_closing():
-                self.hung_up[name] = self.timeline.now()
-                return
-            await asyncio.sleep(min(left, 0.01))
-
-    def url(self, name: str) -> str:
-        host, path = name.split("/", 1)
-        return f"{self.hosts[host].url}/{path}"
-
-    def href(self, host: str, to: str) -> str:
-        """A link as the page writes it: a path on its own host, a whole URL to the other."""
-        return to[1:] if to.startswith(host) else self.url(to)
-
-    def name(self, url: str) -> str:
-        for host, server in self.hosts.items():
-            if url.startswith(server.url + "/"):
-                return host + url[len(server.url) :]
-        return url
-
-    def graph(self, found: crawler.Crawl) -> dict[str, list[str]]:
-        return {
-            self.name(url): [self.name(link) for link in links]
-            for url, links in found.pages.items()
-        }
-
-    def requests(self) -> list[tuple[str, Request]]:
-        """Every request either host received, as (page, request), in the order they started."""
-        seen = [(h + r.path, r) for h, server in self.hosts.items() for r in server.requests]
-        return sorted(seen, key=lambda pair: pair[1].start)
-
-    def requested(self) -> list[str]:
-        return [name for name, _ in self.requests()]
-
-    async def crawl(
-        self, start: str = "A/", max_depth: int = 2, deadline: float = 3.0
-    ) -> crawler.Crawl:
-        """Call the learner's crawl(); fail, explaining, if it raises or leaves anything open."""
-        __tracebackhide__ = True
-        self.call = (
-            f"crawl({start!r}, max_depth={max_depth}, per_host={PER_HOST}, deadline={deadline})"
-        )
-        before = asyncio.all_tasks()
-        began = time.perf_counter()
-        error: Exception | None = None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                found = await crawler.crawl(
-                    self.url(start),
-                    max_depth=max_depth,
-                    per_host=PER_HOST,
-                    deadline=scaled(deadline),
-                )
-            except NotImplementedError:
-                raise
-            except Exception as raised:
-                error = raised
-            self.took = time.perf_counter() - began
-            left = [task for task in asyncio.all_tasks() - before if not task.done()]
-            open_ = await still_open(self)
-            if open_:
-                await collect_garbage()  # a session nobody closed warns when it is collected
-        unclosed = [str(w.message) for w in caught if str(w.message).startswith("Unclosed")]
-        for w in caught:
-            if str(w.message) not in unclosed:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        if error is not None:
-            fail(raised_text(error, self.took), self, draw=True)
-        if left:
-            fail(
-                f"returned after {self.took:.2f} s but left {len(left)} task(s) running: "
-                f"{[task.get_name() for task in left]}.\n"
-                "Likely mistake: asyncio.wait(tasks, timeout=...) returns the pending tasks but "
-                "does not cancel them, or a task created and never awaited.\n"
-                "Try: asyncio.timeout(deadline) around a TaskGroup: when the deadline fires, the "
-                "TaskGroup cancels every task and waits for them before the timeout raises.",
-                self,
-                draw=True,
-            )
-        if open_ or unclosed:
-            fail(
-                (
-                    f"returned with {open_} connection(s) to the site still open"
-                    if open_
-                    else "returned"
-                )
-                + ": the aiohttp.ClientSession was not closed, so its pooled connections were "
-                "left to the garbage collector"
-                + (f" (aiohttp warns: {unclosed[0]})" if unclosed else "")
-                + ".\nTry: `async with aiohttp.ClientSession() as session:` around the crawl: "
-                "leaving the block closes the session and every connection.",
-                self,
-            )
-        return found
-
-    def legend(self) -> str:
-        a, b = self.hosts["A"].url, self.hosts["B"].url
-        return f"(A/x is the page {a}/x on host A, B/x the page {b}/x on host B)"
-
-
-def peak(requests: Iterable[Request]) -> int:
-    """The most requests in flight at once (server side)."""
-    events = sorted(
-        [(r.start, 1) for r in requests] + [(r.end or float("inf"), -1) for r in requests]
-    )
-    in_flight = most = 0
-    for _, step in events:
-        in_flight += step
-        most = max(most, in_flight)
-    return most
-
-
-async def still_open(site: Site) -> int:
-    """How many connections to the site stay open (the server notices a close within ms)."""
-    for _ in range(20):
-        open_ = {id(t) for t in site.transports if t is not None and not t.is_closing()}
-        if not open_:
-            break
-        await asyncio.sleep(scaled(0.01))
-    return len(open_)
-
-
-async def hung_up(site: Site, name: str) -> float | None:
-    """When the client gave up on page `name`, waiting a moment for the server to notice."""
-    for _ in range(20):
-        if name in site.hung_up or any(n == name and r.end for n, r in site.requests()):
-            break
-        await asyncio.sleep(scaled(0.01))
-    return site.hung_up.get(name)
-
-
-def raised_text(error: Exception, took: float) -> str:
-    """What to say when crawl() raised instead of returning a Crawl."""
-    if isinstance(error, TimeoutError):
-        return (
-            f"raised TimeoutError after {took:.2f} s: the deadline stopped the crawl, but "
-            "everything found so far was lost with the exception.\n"
-            "Expected: a Crawl with the pages fetched in time and timed_out=True.\n"
-            "Try: catch TimeoutError around `async with asyncio.timeout(deadline):`, set "
-            "timed_out=True, and return the Crawl."
-        )
-    leaves = []
-    pending: list[BaseException] = [error]
-    while pending:  # the errors inside (nested) exception groups
-        e = pending.pop(0)
-        pending += e.exceptions if isinstance(e, BaseExceptionGroup) else []
-        leaves += [] if isinstance(e, BaseExceptionGroup) else [e]
-    shown = ", ".join(f"{type(e).__name__}({e})" for e in leaves)
-    if any(isinstance(e, aiohttp.ClientResponseError) for e in leaves):
-        cause = (
-            f"{BROKEN} answers 404 Not Found, and raise_for_status() turned the 404 into an "
-            "exception that escaped the task of that page"
-        )
-    elif any(isinstance(e, aiohttp.ClientError) for e in leaves):
-        cause = (
-            "a server closed the connection without an answer, and aiohttp's ClientError "
-            "escaped the task of that page: a connection error nobody catches"
-        )
-    else:
-        cause = "an error escaped the task of one page"
-    return (
-        f"raised {shown}: the error of one page ended the crawl and lost every page found.\n"
-        f"What happened: {cause}; the TaskGroup then cancels every other fetch and raises.\n"
-        "Expected: the URL in result.broken, and the crawl going on.\n"
-        "Try: check `response.ok` and catch aiohttp.ClientError inside the task of each page; "
-        "record the URL in result.broken and return."
-    )
-
-
-def fail(text: str, site: Site, draw: bool = False) -> NoReturn:
-    __tracebackhide__ = True
-    chart = f"\n\n{site.timeline.draw()}" if draw else ""
-    pytest.fail(f"{site.call}: {text}\n{site.legend()}{chart}", pytrace=False)
 
 
 async def test_the_crawl_returns_the_page_graph(http_server: Servers) -> None:
@@ -569,42 +365,16 @@ async def test_the_crawl_stops_at_the_deadline(http_server: Servers) -> None:
     )
 
 
-class WallClock:
-    """time.time() as crawler.py sees it: the real wall clock, until the test moves it."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-        self.reads = 0
-
-    def time(self) -> float:
-        self.reads += 1
-        return time.time() + self.offset
-
-
-@pytest.fixture
-def wall_clock(monkeypatch: pytest.MonkeyPatch) -> WallClock:
-    """The wall clock of the learner's module (`time.time`), which the test can set forward."""
-    clock = WallClock()
-    view = types.ModuleType("time")
-    view.__getattr__ = lambda name: getattr(time, name)  # type: ignore[method-assign]
-    view.time = clock.time  # type: ignore[attr-defined]
-    for name, value in list(vars(crawler).items()):
-        if value is time:
-            monkeypatch.setattr(crawler, name, view)
-        elif value is time.time:
-            monkeypatch.setattr(crawler, name, clock.time)
-    return clock
-
-
 async def test_the_deadline_holds_when_the_system_clock_is_set_forward(
-    http_server: Servers, wall_clock: WallClock
+    http_server: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    wall = wall_clock(monkeypatch, crawler)  # time.time() as crawler.py sees it
     # An administrator (or NTP) sets the system clock forward one hour during the crawl.
     site = Site(http_server, SITE)
 
     async def set_the_clock_forward() -> None:
         await asyncio.sleep(scaled(1.5 * PAGE))
-        wall_clock.offset = 3600.0
+        wall.offset = 3600.0
         site.timeline.mark("system clock set forward 1 h")
 
     mover = asyncio.create_task(set_the_clock_forward())
@@ -620,10 +390,10 @@ async def test_the_deadline_holds_when_the_system_clock_is_set_forward(
         f"{scaled(1.5 * PAGE):.2f} s; the crawl needs about 0.4 s and had 3 s, so expected "
         "the whole graph and timed_out=False.\n"
         + (
-            f"crawler.py read the wall clock, time.time(), {wall_clock.reads} times: a deadline "
+            f"crawler.py read the wall clock, time.time(), {wall.reads} times: a deadline "
             "on the wall clock jumps with it. Set forward, the deadline passes at once; set "
             "back, it never comes.\n"
-            if wall_clock.reads
+            if wall.reads
             else ""
         )
         + "Try: `async with asyncio.timeout(deadline):` around the whole crawl: it reads the "
@@ -663,3 +433,215 @@ async def test_one_session_reuses_its_connections_and_closes_them(http_server: S
         "`session` to the task of each page.",
         site,
     )
+
+
+class Site:
+    """The pages of `links` served by two real HTTP servers: host A and host B (two ports)."""
+
+    def __init__(
+        self,
+        http_server: Servers,
+        links: dict[str, list[str]],
+        delays: dict[str, float] | None = None,
+    ) -> None:
+        self.links, self.delays = links, delays or {}
+        self.hosts = {host: http_server(self._routes(host)) for host in "AB"}
+        self.timeline = self.hosts["A"].timeline
+        self.hung_up: dict[str, float] = {}  # page -> when the client gave up on it
+        self.transports: list[Any] = []  # every connection a request came over
+        self.call = ""
+
+    def _routes(self, host: str) -> list[web.RouteDef]:
+        async def page(request: web.Request) -> web.Response:
+            name = host + request.path
+            if name not in self.links:
+                raise web.HTTPNotFound()
+            self.transports.append(request.transport)
+            await self._serve(request, name)
+            if name.endswith("/crash") and request.transport is not None:
+                request.transport.close()  # no answer at all
+            body = "".join(f'<a href="{self.href(host, to)}">{to}</a>\n' for to in self.links[name])
+            return web.Response(
+                text=f"<html><body>\n{body}</body></html>", content_type="text/html"
+            )
+
+        return [web.get("/{path:.*}", page)]
+
+    async def _serve(self, request: web.Request, name: str) -> None:
+        """Take the page's time, but stop early (and note it) when the client hangs up."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + scaled(self.delays.get(name, PAGE))
+        while (left := end - loop.time()) > 0:
+            if request.transport is None or request.transport.is_closing():
+                self.hung_up[name] = self.timeline.now()
+                return
+            await asyncio.sleep(min(left, 0.01))
+
+    def url(self, name: str) -> str:
+        host, path = name.split("/", 1)
+        return f"{self.hosts[host].url}/{path}"
+
+    def href(self, host: str, to: str) -> str:
+        """A link as the page writes it: a path on its own host, a whole URL to the other."""
+        return to[1:] if to.startswith(host) else self.url(to)
+
+    def name(self, url: str) -> str:
+        for host, server in self.hosts.items():
+            if url.startswith(server.url + "/"):
+                return host + url[len(server.url) :]
+        return url
+
+    def graph(self, found: crawler.Crawl) -> dict[str, list[str]]:
+        return {
+            self.name(url): [self.name(link) for link in links]
+            for url, links in found.pages.items()
+        }
+
+    def requests(self) -> list[tuple[str, Request]]:
+        """Every request either host received, as (page, request), in the order they started."""
+        seen = [(h + r.path, r) for h, server in self.hosts.items() for r in server.requests]
+        return sorted(seen, key=lambda pair: pair[1].start)
+
+    def requested(self) -> list[str]:
+        return [name for name, _ in self.requests()]
+
+    async def crawl(
+        self, start: str = "A/", max_depth: int = 2, deadline: float = 3.0
+    ) -> crawler.Crawl:
+        """Call the learner's crawl(); fail, explaining, if it raises or leaves anything open."""
+        __tracebackhide__ = True
+        self.call = (
+            f"crawl({start!r}, max_depth={max_depth}, per_host={PER_HOST}, deadline={deadline})"
+        )
+        before = asyncio.all_tasks()
+        began = time.perf_counter()
+        error: Exception | None = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                found = await crawler.crawl(
+                    self.url(start),
+                    max_depth=max_depth,
+                    per_host=PER_HOST,
+                    deadline=scaled(deadline),
+                )
+            except NotImplementedError:
+                raise
+            except Exception as raised:
+                error = raised
+            self.took = time.perf_counter() - began
+            left = [task for task in asyncio.all_tasks() - before if not task.done()]
+            open_ = await still_open(self)
+            if open_:
+                await collect_garbage()  # a session nobody closed warns when it is collected
+        unclosed = [str(w.message) for w in caught if str(w.message).startswith("Unclosed")]
+        for w in caught:
+            if str(w.message) not in unclosed:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if error is not None:
+            fail(raised_text(error, self.took), self, draw=True)
+        if left:
+            fail(
+                f"returned after {self.took:.2f} s but left {len(left)} task(s) running: "
+                f"{[task.get_name() for task in left]}.\n"
+                "Likely mistake: asyncio.wait(tasks, timeout=...) returns the pending tasks but "
+                "does not cancel them, or a task created and never awaited.\n"
+                "Try: asyncio.timeout(deadline) around a TaskGroup: when the deadline fires, the "
+                "TaskGroup cancels every task and waits for them before the timeout raises.",
+                self,
+                draw=True,
+            )
+        if open_ or unclosed:
+            fail(
+                (
+                    f"returned with {open_} connection(s) to the site still open"
+                    if open_
+                    else "returned"
+                )
+                + ": the aiohttp.ClientSession was not closed, so its pooled connections were "
+                "left to the garbage collector"
+                + (f" (aiohttp warns: {unclosed[0]})" if unclosed else "")
+                + ".\nTry: `async with aiohttp.ClientSession() as session:` around the crawl: "
+                "leaving the block closes the session and every connection.",
+                self,
+            )
+        return found
+
+    def legend(self) -> str:
+        a, b = self.hosts["A"].url, self.hosts["B"].url
+        return f"(A/x is the page {a}/x on host A, B/x the page {b}/x on host B)"
+
+
+def peak(requests: Iterable[Request]) -> int:
+    """The most requests in flight at once (server side)."""
+    events = sorted(
+        [(r.start, 1) for r in requests] + [(r.end or float("inf"), -1) for r in requests]
+    )
+    in_flight = most = 0
+    for _, step in events:
+        in_flight += step
+        most = max(most, in_flight)
+    return most
+
+
+async def still_open(site: Site) -> int:
+    """How many connections to the site stay open (the server notices a close within ms)."""
+    for _ in range(20):
+        open_ = {id(t) for t in site.transports if t is not None and not t.is_closing()}
+        if not open_:
+            break
+        await asyncio.sleep(scaled(0.01))
+    return len(open_)
+
+
+async def hung_up(site: Site, name: str) -> float | None:
+    """When the client gave up on page `name`, waiting a moment for the server to notice."""
+    for _ in range(20):
+        if name in site.hung_up or any(n == name and r.end for n, r in site.requests()):
+            break
+        await asyncio.sleep(scaled(0.01))
+    return site.hung_up.get(name)
+
+
+def raised_text(error: Exception, took: float) -> str:
+    """What to say when crawl() raised instead of returning a Crawl."""
+    if isinstance(error, TimeoutError):
+        return (
+            f"raised TimeoutError after {took:.2f} s: the deadline stopped the crawl, but "
+            "everything found so far was lost with the exception.\n"
+            "Expected: a Crawl with the pages fetched in time and timed_out=True.\n"
+            "Try: catch TimeoutError around `async with asyncio.timeout(deadline):`, set "
+            "timed_out=True, and return the Crawl."
+        )
+    leaves = []
+    pending: list[BaseException] = [error]
+    while pending:  # the errors inside (nested) exception groups
+        e = pending.pop(0)
+        pending += e.exceptions if isinstance(e, BaseExceptionGroup) else []
+        leaves += [] if isinstance(e, BaseExceptionGroup) else [e]
+    shown = ", ".join(f"{type(e).__name__}({e})" for e in leaves)
+    if any(isinstance(e, aiohttp.ClientResponseError) for e in leaves):
+        cause = (
+            f"{BROKEN} answers 404 Not Found, and raise_for_status() turned the 404 into an "
+            "exception that escaped the task of that page"
+        )
+    elif any(isinstance(e, aiohttp.ClientError) for e in leaves):
+        cause = (
+            "a server closed the connection without an answer, and aiohttp's ClientError "
+            "escaped the task of that page: a connection error nobody catches"
+        )
+    else:
+        cause = "an error escaped the task of one page"
+    return (
+        f"raised {shown}: the error of one page ended the crawl and lost every page found.\n"
+        f"What happened: {cause}; the TaskGroup then cancels every other fetch and raises.\n"
+        "Expected: the URL in result.broken, and the crawl going on.\n"
+        "Try: check `response.ok` and catch aiohttp.ClientError inside the task of each page; "
+        "record the URL in result.broken and return."
+    )
+
+
+def fail(text: str, site: Site, draw: bool = False) -> NoReturn:
+    __tracebackhide__ = True
+    chart = f"\n\n{site.timeline.draw()}" if draw else ""
+    pytest.fail(f"{site.call}: {text}\n{site.legend()}{chart}", pytrace=False)

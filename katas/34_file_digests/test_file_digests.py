@@ -1,9 +1,10 @@
+from __future__ import annotations
+
 import asyncio
 import hashlib
 import os
 import queue
 import threading
-import types
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import file_digests
 import pytest
-from harness import Span, Timeline, scaled
+from harness import Span, Timeline, fail, instances_made, scaled, swap_in
 
 SLOW = 0.2  # seconds a slow file takes to deliver its bytes (once it is opened)
 PIECES = 4  # ... in this many pieces, one at the start of each quarter
@@ -20,6 +21,210 @@ WRITERS = 4  # writer threads of the slow disk: at most this many slow files a t
 TICK = 0.01  # the heartbeat: a task that ticks this often while a slow file is read
 CRLF = b"one line\r\nanother line\r\n"  # a Windows text file: text mode would change its bytes
 BINARY = bytes(range(256)) * 64  # 16 KiB that are not UTF-8
+
+
+async def test_every_digest_is_the_sha256_of_the_file_bytes(disk: SlowDisk) -> None:
+    paths = [
+        disk.file("windows.txt", CRLF),
+        disk.file("picture.bin", BINARY),
+        disk.file("empty.txt", b""),
+        disk.slow_file("slow.txt", b"from a slow disk\n" * 100),
+    ]
+    digests = await digest_all(paths, LIMIT)
+    for path in paths:
+        content, got = disk.contents[path], digests.get(path)
+        expected = sha256(content)
+        if got == expected:
+            continue
+        if got is None:
+            mistake = f"there is no digest for it at all (the keys are {list(digests)})."
+        elif got in (sha256(str(path).encode()), sha256(path.name.encode())):
+            mistake = (
+                "that is the sha256 of its PATH: the code hashed the path, not the file's bytes."
+            )
+        elif got == sha256(content.replace(b"\r\n", b"\n")):
+            mistake = (
+                "that is the sha256 of its bytes with every \\r\\n turned into \\n: the file was "
+                "read in text mode, which translates newlines (and decodes, and re-encodes)."
+            )
+        elif got == sha256(b""):
+            mistake = (
+                "that is the sha256 of NO bytes: the file was read after its end (read twice, "
+                "the first read's bytes thrown away?)."
+            )
+        else:
+            mistake = "that is not the sha256 of its bytes."
+        fail(
+            f"{digest_call(paths, LIMIT)} gave {path.name} the digest {got!r}; expected "
+            f"{expected!r}, hashlib.sha256(<its {len(content)} bytes>).hexdigest(): {mistake}\n"
+            "Try: open the file in binary mode and hash every byte: "
+            "`with path.open('rb') as file: hashlib.file_digest(file, 'sha256').hexdigest()`."
+        )
+
+
+async def test_the_digests_are_keyed_by_the_paths_given(disk: SlowDisk) -> None:
+    paths = [disk.file("a.txt", b"a"), disk.file("b.txt", b"b"), disk.file("c.txt", b"c")]
+    digests = await digest_all(paths, LIMIT)
+    if set(digests) == set(paths) and len(digests) == len(paths):
+        return
+    keys = ", ".join(f"{type(key).__name__} {key!r}" for key in digests) or "nothing"
+    fail(
+        f"{digest_call(paths, LIMIT)} returned a dict keyed by {keys}; expected one key per "
+        "path given, the Path objects themselves.\n"
+        "Likely mistake: keys made of str(path) or path.name (a str never equals a Path), or a "
+        "file left out.\n"
+        "Try: key each digest by the very `path` you read it from."
+    )
+
+
+async def test_the_loop_stays_free_while_a_slow_file_is_read(
+    disk: SlowDisk, timeline: Timeline
+) -> None:
+    paths = [disk.slow_file("slow.bin", b"slow bytes\n" * 100)]
+    async with timeline.heartbeat(TICK) as ticks:
+        await digest_all(paths, LIMIT)
+    read = disk.reads.get(paths[0])
+    if read is None:
+        fail(f"{digest_call(paths, LIMIT)} never opened slow.bin.")
+    end = read.end if read.end is not None else timeline.now()
+    if sum(read.start < tick < end for tick in ticks) >= 2:
+        return
+    fail(
+        f"{digest_call(paths, LIMIT)}: while slow.bin was read ({end - read.start:.2f} s), a task "
+        f"that wanted to tick every {TICK * 1000:.0f} ms barely ticked: the event loop was "
+        "blocked, waiting for the disk.\n"
+        "Likely mistake: open()/read() (or path.read_bytes()) called in the coroutine itself: "
+        "a read blocks the thread that makes it, and that thread is the loop's.\n"
+        "Expected: the loop free the whole time.\n"
+        "Try: do the blocking reading in a plain function and run it with "
+        "`await asyncio.to_thread(sha256_of, path)`.\n\n" + timeline.draw()
+    )
+
+
+async def test_the_loop_stays_free_while_a_slow_file_is_opened(
+    disk: SlowDisk, timeline: Timeline
+) -> None:
+    # On a network share, open() itself can wait for the server: this one takes 0.2 s.
+    paths = [disk.slow_file("share.bin", b"on a share\n" * 100, opens_after=SLOW)]
+    async with timeline.heartbeat(TICK) as ticks:
+        await digest_all(paths, LIMIT)
+    read = disk.reads.get(paths[0])
+    opened = read.start if read is not None else timeline.now()
+    if sum(ticks[0] < tick < opened for tick in ticks) >= 2:
+        return
+    fail(
+        f"{digest_call(paths, LIMIT)}: while share.bin was being opened (its open() took "
+        f"{SLOW:.1f} s), a task that wanted to tick every {TICK * 1000:.0f} ms barely ticked: "
+        "the event loop was blocked, waiting in open().\n"
+        "Expected: the loop free the whole time: open() blocks as a read() does.\n"
+        "Try: open the file inside the function that runs in the worker thread "
+        "(`with path.open('rb') as file:` inside sha256_of), not in the coroutine.\n\n"
+        + timeline.draw()
+    )
+
+
+async def test_the_bytes_are_hashed_in_the_worker_thread_too(
+    disk: SlowDisk, hashing: Hashing
+) -> None:
+    paths = [disk.file("a.bin", BINARY), disk.file("b.bin", BINARY[::-1])]
+    loop_thread = threading.get_ident()
+    await digest_all(paths, LIMIT)
+    on_the_loop = [what for what, thread in hashing.calls if thread == loop_thread]
+    if not on_the_loop:
+        return
+    fail(
+        f"{digest_call(paths, LIMIT)}: {on_the_loop[0]} ran on the event loop's thread "
+        f"({len(on_the_loop)} hashing call(s) there in all). Hashing is CPU work: for a big "
+        "file (a 4 GB backup) that is seconds during which no other task runs.\n"
+        "Expected: open, read and hash all in the worker thread; the loop only awaits.\n"
+        "Try: one plain function that opens the file and hashes it "
+        "(`hashlib.file_digest(file, 'sha256').hexdigest()`), run whole with "
+        "`await asyncio.to_thread(sha256_of, path)`."
+    )
+
+
+async def test_never_more_than_limit_files_are_open_at_once(
+    disk: SlowDisk, timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    semaphores = instances_made(monkeypatch, file_digests, asyncio, "Semaphore", "BoundedSemaphore")
+    paths = disk.slow_files(4)
+    await digest_all(paths, LIMIT)
+    if timeline.peak <= LIMIT:
+        return
+    made = len(semaphores)
+    if made >= len(paths):
+        seen = (
+            f"{made} asyncio.Semaphore objects were made for {len(paths)} files: a Semaphore "
+            "created per file (inside the coroutine that reads one file) has free slots of its "
+            "own, so no file ever waits for another."
+        )
+    elif made == 0 and timeline.peak == len(paths):
+        seen = "All of them were open at once, and no semaphore was made: nothing limited them."
+    elif made == 1:
+        seen = (
+            "One semaphore was made, yet more files than its slots were open at once: the "
+            "files were opened before they waited for a slot, and held open while waiting."
+        )
+    else:
+        seen = "Some files did not wait for a free slot."
+    fail(
+        f"{digest_call(paths, LIMIT)}: {timeline.peak} slow files were open at the same time; "
+        f"expected at most {LIMIT}.\n{seen}\n"
+        "Try: create ONE asyncio.Semaphore(limit) before the tasks, and open, read and close "
+        "each file inside `async with` that semaphore: "
+        "`async with slots: return await asyncio.to_thread(sha256_of, path)`."
+        f"\n\n{timeline.draw()}"
+    )
+
+
+async def test_limit_files_are_read_at_the_same_time(disk: SlowDisk, timeline: Timeline) -> None:
+    paths = disk.slow_files(4)
+    await digest_all(paths, LIMIT)
+    if timeline.peak >= LIMIT:
+        return
+    fail(
+        f"{digest_call(paths, LIMIT)}: only {timeline.peak} slow file was open at a time, although "
+        f"the limit allows {LIMIT}: the files were read one at a time, one after another.\n"
+        "Likely mistake: `await asyncio.to_thread(...)` inside a for loop (the loop waits for "
+        "each file before it starts the next), or one thread reading every file in turn.\n"
+        f"Expected: {LIMIT} files read side by side.\n"
+        "Try: one task per file (a TaskGroup, or asyncio.gather), each waiting for the shared "
+        "semaphore before its to_thread.\n\n" + timeline.draw()
+    )
+
+
+async def test_the_next_file_is_opened_as_soon_as_a_slot_is_free(
+    disk: SlowDisk, timeline: Timeline
+) -> None:
+    paths = [
+        disk.slow_file("big.bin", b"a big file\n" * 200, seconds=2 * SLOW),
+        disk.slow_file("small1.bin", b"a small file\n" * 50),
+        disk.slow_file("small2.bin", b"another small file\n" * 50),
+    ]
+    await digest_all(paths, LIMIT)
+    big, small2 = disk.reads.get(paths[0]), disk.reads.get(paths[2])
+    if big is None or small2 is None:
+        fail(
+            f"{digest_call(paths, LIMIT)} never opened {'big.bin' if big is None else 'small2.bin'}"
+            ": every file must be read.\n\n" + timeline.draw()
+        )
+    if small2.start < (big.end if big.end is not None else timeline.now()):
+        return
+    mistake = (
+        "the files were read one at a time.\nLikely mistake: an `await` per file in a for loop."
+        if timeline.peak < LIMIT
+        else "the files were read in batches of 2, each batch waiting for its slowest file.\n"
+        "Likely mistake: one asyncio.gather per batch of `limit` paths."
+    )
+    fail(
+        f"{digest_call(paths, LIMIT)}: small2.bin was opened only once big.bin ({2 * SLOW:.1f} s) "
+        f"was done, although a slot was free from {SLOW:.1f} s on, when small1.bin was done: "
+        f"{mistake}\n"
+        "Expected: the next file opened the moment any file is done (a sliding window).\n"
+        "Try: one task per file, each waiting for a slot of one shared "
+        "asyncio.Semaphore(limit): `async with slots: return await asyncio.to_thread(...)`."
+        "\n\n" + timeline.draw()
+    )
 
 
 class SlowDisk:
@@ -57,10 +262,9 @@ class SlowDisk:
         self, name: str, content: bytes, seconds: float = SLOW, opens_after: float = 0.0
     ) -> Path:
         if not hasattr(os, "mkfifo"):
-            pytest.fail(
+            fail(
                 "This kata's slow disk is made of named pipes (os.mkfifo), which need Linux, "
-                "macOS or WSL.",
-                pytrace=False,
+                "macOS or WSL."
             )
         path = self.folder / name
         os.mkfifo(path)
@@ -135,27 +339,6 @@ def disk(tmp_path: Path, timeline: Timeline) -> Iterator[SlowDisk]:
     slow_disk.close()
 
 
-@pytest.fixture
-def semaphores(monkeypatch: pytest.MonkeyPatch) -> list[asyncio.Semaphore]:
-    """Every asyncio.Semaphore the learner's module creates during the test, in a list."""
-    made: list[asyncio.Semaphore] = []
-
-    class Semaphore(asyncio.Semaphore):
-        def __init__(self, value: int = 1) -> None:
-            super().__init__(value)
-            made.append(self)
-
-    view = types.ModuleType("asyncio")
-    view.__getattr__ = lambda name: getattr(asyncio, name)  # type: ignore[method-assign]
-    view.Semaphore = view.BoundedSemaphore = Semaphore  # type: ignore[attr-defined]
-    for name, value in list(vars(file_digests).items()):
-        if value is asyncio:
-            monkeypatch.setattr(file_digests, name, view)
-        elif value in (asyncio.Semaphore, asyncio.BoundedSemaphore):
-            monkeypatch.setattr(file_digests, name, Semaphore)
-    return made
-
-
 class Hashing:
     """Where the learner's module calls hashlib: the threads, and which call ran on which."""
 
@@ -189,19 +372,17 @@ class _Hash:
 def hashing(monkeypatch: pytest.MonkeyPatch) -> Hashing:
     """Watch the learner's module's hashlib: every hashing call and the thread it ran on."""
     watch = Hashing()
-    view = types.ModuleType("hashlib")
-    view.__getattr__ = lambda name: getattr(hashlib, name)  # type: ignore[method-assign]
-    for name in ("file_digest", "new", "sha256"):
-        setattr(view, name, watch.watched(name, getattr(hashlib, name)))
-    for name, value in list(vars(file_digests).items()):
-        if value is hashlib:
-            monkeypatch.setattr(file_digests, name, view)
-        elif value in (hashlib.file_digest, hashlib.new, hashlib.sha256):
-            monkeypatch.setattr(file_digests, name, watch.watched(name, value))
+    calls = ("file_digest", "new", "sha256")
+    swap_in(
+        monkeypatch,
+        file_digests,
+        hashlib,
+        **{n: watch.watched(n, getattr(hashlib, n)) for n in calls},
+    )
     return watch
 
 
-def call_text(paths: list[Path], limit: int) -> str:
+def digest_call(paths: list[Path], limit: int) -> str:
     return f"digest_all({[p.name for p in paths]}, limit={limit})"
 
 
@@ -215,223 +396,10 @@ async def digest_all(paths: list[Path], limit: int) -> dict[Path, str]:
         return await file_digests.digest_all(paths, limit)
     except* UnicodeDecodeError as group:
         error = group.exceptions[0]
-    pytest.fail(
-        f"{call_text(paths, limit)} raised UnicodeDecodeError ({error}): a file was opened in "
+    fail(
+        f"{digest_call(paths, limit)} raised UnicodeDecodeError ({error}): a file was opened in "
         "text mode, which decodes its bytes as UTF-8, and these bytes are not text.\n"
         "Expected: the sha256 of every file's bytes, whatever they are.\n"
         "Try: open the file in binary mode, `path.open('rb')` (or `path.read_bytes()`), and "
-        "hash those bytes.",
-        pytrace=False,
-    )
-
-
-async def test_every_digest_is_the_sha256_of_the_file_bytes(disk: SlowDisk) -> None:
-    paths = [
-        disk.file("windows.txt", CRLF),
-        disk.file("picture.bin", BINARY),
-        disk.file("empty.txt", b""),
-        disk.slow_file("slow.txt", b"from a slow disk\n" * 100),
-    ]
-    digests = await digest_all(paths, LIMIT)
-    for path in paths:
-        content, got = disk.contents[path], digests.get(path)
-        expected = sha256(content)
-        if got == expected:
-            continue
-        if got is None:
-            mistake = f"there is no digest for it at all (the keys are {list(digests)})."
-        elif got in (sha256(str(path).encode()), sha256(path.name.encode())):
-            mistake = (
-                "that is the sha256 of its PATH: the code hashed the path, not the file's bytes."
-            )
-        elif got == sha256(content.replace(b"\r\n", b"\n")):
-            mistake = (
-                "that is the sha256 of its bytes with every \\r\\n turned into \\n: the file was "
-                "read in text mode, which translates newlines (and decodes, and re-encodes)."
-            )
-        elif got == sha256(b""):
-            mistake = (
-                "that is the sha256 of NO bytes: the file was read after its end (read twice, "
-                "the first read's bytes thrown away?)."
-            )
-        else:
-            mistake = "that is not the sha256 of its bytes."
-        pytest.fail(
-            f"{call_text(paths, LIMIT)} gave {path.name} the digest {got!r}; expected "
-            f"{expected!r}, hashlib.sha256(<its {len(content)} bytes>).hexdigest(): {mistake}\n"
-            "Try: open the file in binary mode and hash every byte: "
-            "`with path.open('rb') as file: hashlib.file_digest(file, 'sha256').hexdigest()`.",
-            pytrace=False,
-        )
-
-
-async def test_the_digests_are_keyed_by_the_paths_given(disk: SlowDisk) -> None:
-    paths = [disk.file("a.txt", b"a"), disk.file("b.txt", b"b"), disk.file("c.txt", b"c")]
-    digests = await digest_all(paths, LIMIT)
-    if set(digests) == set(paths) and len(digests) == len(paths):
-        return
-    keys = ", ".join(f"{type(key).__name__} {key!r}" for key in digests) or "nothing"
-    pytest.fail(
-        f"{call_text(paths, LIMIT)} returned a dict keyed by {keys}; expected one key per "
-        "path given, the Path objects themselves.\n"
-        "Likely mistake: keys made of str(path) or path.name (a str never equals a Path), or a "
-        "file left out.\n"
-        "Try: key each digest by the very `path` you read it from.",
-        pytrace=False,
-    )
-
-
-async def test_the_loop_stays_free_while_a_slow_file_is_read(
-    disk: SlowDisk, timeline: Timeline
-) -> None:
-    paths = [disk.slow_file("slow.bin", b"slow bytes\n" * 100)]
-    async with timeline.heartbeat(TICK) as ticks:
-        await digest_all(paths, LIMIT)
-    read = disk.reads.get(paths[0])
-    if read is None:
-        pytest.fail(f"{call_text(paths, LIMIT)} never opened slow.bin.", pytrace=False)
-    end = read.end if read.end is not None else timeline.now()
-    if sum(read.start < tick < end for tick in ticks) >= 2:
-        return
-    pytest.fail(
-        f"{call_text(paths, LIMIT)}: while slow.bin was read ({end - read.start:.2f} s), a task "
-        f"that wanted to tick every {TICK * 1000:.0f} ms barely ticked: the event loop was "
-        "blocked, waiting for the disk.\n"
-        "Likely mistake: open()/read() (or path.read_bytes()) called in the coroutine itself: "
-        "a read blocks the thread that makes it, and that thread is the loop's.\n"
-        "Expected: the loop free the whole time.\n"
-        "Try: do the blocking reading in a plain function and run it with "
-        "`await asyncio.to_thread(sha256_of, path)`.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_the_loop_stays_free_while_a_slow_file_is_opened(
-    disk: SlowDisk, timeline: Timeline
-) -> None:
-    # On a network share, open() itself can wait for the server: this one takes 0.2 s.
-    paths = [disk.slow_file("share.bin", b"on a share\n" * 100, opens_after=SLOW)]
-    async with timeline.heartbeat(TICK) as ticks:
-        await digest_all(paths, LIMIT)
-    read = disk.reads.get(paths[0])
-    opened = read.start if read is not None else timeline.now()
-    if sum(ticks[0] < tick < opened for tick in ticks) >= 2:
-        return
-    pytest.fail(
-        f"{call_text(paths, LIMIT)}: while share.bin was being opened (its open() took "
-        f"{SLOW:.1f} s), a task that wanted to tick every {TICK * 1000:.0f} ms barely ticked: "
-        "the event loop was blocked, waiting in open().\n"
-        "Expected: the loop free the whole time: open() blocks as a read() does.\n"
-        "Try: open the file inside the function that runs in the worker thread "
-        "(`with path.open('rb') as file:` inside sha256_of), not in the coroutine.\n\n"
-        + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_the_bytes_are_hashed_in_the_worker_thread_too(
-    disk: SlowDisk, hashing: Hashing
-) -> None:
-    paths = [disk.file("a.bin", BINARY), disk.file("b.bin", BINARY[::-1])]
-    loop_thread = threading.get_ident()
-    await digest_all(paths, LIMIT)
-    on_the_loop = [what for what, thread in hashing.calls if thread == loop_thread]
-    if not on_the_loop:
-        return
-    pytest.fail(
-        f"{call_text(paths, LIMIT)}: {on_the_loop[0]} ran on the event loop's thread "
-        f"({len(on_the_loop)} hashing call(s) there in all). Hashing is CPU work: for a big "
-        "file (a 4 GB backup) that is seconds during which no other task runs.\n"
-        "Expected: open, read and hash all in the worker thread; the loop only awaits.\n"
-        "Try: one plain function that opens the file and hashes it "
-        "(`hashlib.file_digest(file, 'sha256').hexdigest()`), run whole with "
-        "`await asyncio.to_thread(sha256_of, path)`.",
-        pytrace=False,
-    )
-
-
-async def test_never_more_than_limit_files_are_open_at_once(
-    disk: SlowDisk, timeline: Timeline, semaphores: list[asyncio.Semaphore]
-) -> None:
-    paths = disk.slow_files(4)
-    await digest_all(paths, LIMIT)
-    if timeline.peak <= LIMIT:
-        return
-    made = len(semaphores)
-    if made >= len(paths):
-        seen = (
-            f"{made} asyncio.Semaphore objects were made for {len(paths)} files: a Semaphore "
-            "created per file (inside the coroutine that reads one file) has free slots of its "
-            "own, so no file ever waits for another."
-        )
-    elif made == 0 and timeline.peak == len(paths):
-        seen = "All of them were open at once, and no semaphore was made: nothing limited them."
-    elif made == 1:
-        seen = (
-            "One semaphore was made, yet more files than its slots were open at once: the "
-            "files were opened before they waited for a slot, and held open while waiting."
-        )
-    else:
-        seen = "Some files did not wait for a free slot."
-    pytest.fail(
-        f"{call_text(paths, LIMIT)}: {timeline.peak} slow files were open at the same time; "
-        f"expected at most {LIMIT}.\n{seen}\n"
-        "Try: create ONE asyncio.Semaphore(limit) before the tasks, and open, read and close "
-        "each file inside `async with` that semaphore: "
-        "`async with slots: return await asyncio.to_thread(sha256_of, path)`."
-        f"\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_limit_files_are_read_at_the_same_time(disk: SlowDisk, timeline: Timeline) -> None:
-    paths = disk.slow_files(4)
-    await digest_all(paths, LIMIT)
-    if timeline.peak >= LIMIT:
-        return
-    pytest.fail(
-        f"{call_text(paths, LIMIT)}: only {timeline.peak} slow file was open at a time, although "
-        f"the limit allows {LIMIT}: the files were read one at a time, one after another.\n"
-        "Likely mistake: `await asyncio.to_thread(...)` inside a for loop (the loop waits for "
-        "each file before it starts the next), or one thread reading every file in turn.\n"
-        f"Expected: {LIMIT} files read side by side.\n"
-        "Try: one task per file (a TaskGroup, or asyncio.gather), each waiting for the shared "
-        "semaphore before its to_thread.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_the_next_file_is_opened_as_soon_as_a_slot_is_free(
-    disk: SlowDisk, timeline: Timeline
-) -> None:
-    paths = [
-        disk.slow_file("big.bin", b"a big file\n" * 200, seconds=2 * SLOW),
-        disk.slow_file("small1.bin", b"a small file\n" * 50),
-        disk.slow_file("small2.bin", b"another small file\n" * 50),
-    ]
-    await digest_all(paths, LIMIT)
-    big, small2 = disk.reads.get(paths[0]), disk.reads.get(paths[2])
-    if big is None or small2 is None:
-        pytest.fail(
-            f"{call_text(paths, LIMIT)} never opened {'big.bin' if big is None else 'small2.bin'}"
-            ": every file must be read.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    if small2.start < (big.end if big.end is not None else timeline.now()):
-        return
-    mistake = (
-        "the files were read one at a time.\nLikely mistake: an `await` per file in a for loop."
-        if timeline.peak < LIMIT
-        else "the files were read in batches of 2, each batch waiting for its slowest file.\n"
-        "Likely mistake: one asyncio.gather per batch of `limit` paths."
-    )
-    pytest.fail(
-        f"{call_text(paths, LIMIT)}: small2.bin was opened only once big.bin ({2 * SLOW:.1f} s) "
-        f"was done, although a slot was free from {SLOW:.1f} s on, when small1.bin was done: "
-        f"{mistake}\n"
-        "Expected: the next file opened the moment any file is done (a sliding window).\n"
-        "Try: one task per file, each waiting for a slot of one shared "
-        "asyncio.Semaphore(limit): `async with slots: return await asyncio.to_thread(...)`."
-        "\n\n" + timeline.draw(),
-        pytrace=False,
+        "hash those bytes."
     )

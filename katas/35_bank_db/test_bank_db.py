@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import functools
 import queue
@@ -13,7 +15,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from bank_db import Bank, InsufficientFunds, UnknownAccount
-from harness import Timeline, scaled
+from harness import Timeline, fail, scaled
 
 CONNECT = sqlite3.connect  # the real one: the test's own connections are not watched
 ACCOUNTS = {"alice": 100, "bob": 100, "carol": 100, "dave": 100, "frozen": 100}
@@ -27,6 +29,556 @@ BEGIN SELECT RAISE(ABORT, 'the account is frozen'); END;
 """
 PATIENCE = 0.5  # seconds a read may take while the database is busy elsewhere
 HOLD = 0.3  # seconds a held statement, or another process, keeps the database busy
+
+
+async def test_a_transfer_moves_the_money_into_the_file(database: Database) -> None:
+    async with Bank(database.path) as bank:
+        await bank.transfer("alice", "bob", 30)
+        seen = {name: await bank.balance(name) for name in ("alice", "bob")}
+    in_file = balances_in(database.path)
+    expected = {**ACCOUNTS, "alice": 70, "bob": 130}
+    if seen == {"alice": 70, "bob": 130} and in_file == expected:
+        return
+    fail(
+        f"After transfer('alice', 'bob', 30), balance() said {seen} and the database file holds "
+        f"{in_file}; expected alice 70 and bob 130 in both.\n"
+        + (
+            "Likely mistake: the transfer was never committed (await db.commit()).\n"
+            if in_file == ACCOUNTS
+            else ""
+        )
+        + "Try: UPDATE both balances on the writer connection, then `await db.commit()`."
+    )
+
+
+async def test_a_transfer_the_database_refuses_halfway_changes_nothing(database: Database) -> None:
+    path = database.path
+    async with Bank(path) as bank:
+        for source, target in (("alice", "frozen"), ("frozen", "alice")):
+            call = f"transfer({source!r}, {target!r}, 10)"
+            first = len(database.statements)
+            try:
+                await bank.transfer(source, target, 10)
+            except sqlite3.Error:
+                pass
+            else:
+                fail(
+                    f"{call} returned normally, although the database refused to change the "
+                    "frozen account (a trigger raises 'the account is frozen').\n"
+                    "Expected: the sqlite3.IntegrityError raised to the caller, nothing moved.\n"
+                    "Likely mistake: catching the error without raising it again.\n"
+                    "Try: roll back, then `raise`."
+                )
+            after_failure = await asyncio.to_thread(balances_in, path)
+            if after_failure != ACCOUNTS:
+                fail(
+                    f"{call} failed halfway (the database refused to change 'frozen'), yet the "
+                    f"file holds: {changes(ACCOUNTS, after_failure)}.\n"
+                    f"{what_was_committed(database, first)}"
+                    "Expected: both UPDATEs in ONE transaction, committed only once both "
+                    "succeeded, rolled back otherwise.\n"
+                    "Try: `try: ...both updates...; await db.commit()` and `except BaseException: "
+                    "await db.rollback(); raise`."
+                )
+        still_open = None
+        try:
+            await bank.transfer("carol", "dave", 10)  # a good one after them
+        except sqlite3.OperationalError as error:
+            if "within a transaction" not in str(error):
+                raise
+            still_open = error
+    if still_open is not None:
+        fail(
+            "transfer('carol', 'dave', 10), after two transfers the database refused halfway, "
+            f"raised {still_open!r}: the failed transfers' transaction was still open.\n"
+            "Likely mistake: no rollback after the error.\n"
+            "Try: `except BaseException: await db.rollback(); raise`."
+        )
+    in_file = balances_in(path)
+    expected = {**ACCOUNTS, "carol": 90, "dave": 110}
+    if in_file == expected:
+        return
+    fail(
+        "After two transfers the database refused halfway, transfer('carol', 'dave', 10) "
+        f"left the file with {changes(ACCOUNTS, in_file)}; expected carol -10 and dave +10 only.\n"
+        "Likely mistake: no rollback after the error: the half-done transfer stayed in the open "
+        "transaction, and the next transfer's commit committed it too.\n"
+        "Try: `except BaseException: await db.rollback(); raise`."
+    )
+
+
+def what_was_committed(database: Database, first: int) -> str:
+    """How a refused transfer got half of it into the file, read from its statements."""
+    refused = next(
+        (s for s in database.statements[first:] if is_update(s.sql) and "'frozen'" in s.sql), None
+    )
+    if refused is None:
+        return ""
+    ran = database.since(first, refused.connection)
+    in_transaction = False
+    for sql in ran:
+        word = sql.lstrip().split(" ", 1)[0].upper()
+        if word == "BEGIN":
+            in_transaction = True
+        elif word in ("COMMIT", "END", "ROLLBACK"):
+            in_transaction = False
+        elif word == "UPDATE" and not in_transaction:
+            return (
+                f"`{sql}` ran with no transaction open (no BEGIN before it): it was committed "
+                "on its own the moment it ran (autocommit), whatever came after.\n"
+            )
+    if any(is_commit(sql) for sql in ran[ran.index(refused.sql) + 1 :]):
+        return (
+            f"After the database refused `{refused.sql}`, the transaction was committed all "
+            "the same: a commit in the error path (`finally: await db.commit()`?).\n"
+        )
+    return ""
+
+
+async def test_unknown_accounts_and_missing_funds_are_refused(database: Database) -> None:
+    path = database.path
+    async with Bank(path) as bank:
+        cases = [
+            (("alice", "nobody", 10), UnknownAccount),
+            (("nobody", "alice", 10), UnknownAccount),
+            (("bob", "alice", 1000), InsufficientFunds),
+        ]
+        for args, error in cases:
+            outcome: BaseException | None = None
+            try:
+                await bank.transfer(*args)
+            except error:
+                continue
+            except Exception as other:
+                outcome = other
+            in_file = await asyncio.to_thread(balances_in, path)
+            if outcome is not None:
+                fail(f"transfer{args} raised {outcome!r}; expected {error.__name__}.")
+            mistake = (
+                "Nothing moved, but the caller was not told: catching the error without "
+                "raising it again.\nTry: roll back, then `raise` it again."
+                if in_file == ACCOUNTS
+                else "Likely mistake: an UPDATE of a missing account changes no row and raises "
+                "nothing, so the other half goes through alone.\n"
+                "Try: read the source's balance first (None: no such account), and check "
+                "`cursor.rowcount` after crediting the target; raise, and roll back."
+            )
+            fail(
+                f"transfer{args} returned normally; expected {error.__name__}, and nothing "
+                f"moved. The file now holds: {changes(ACCOUNTS, in_file)}.\n{mistake}"
+            )
+        try:
+            found = await bank.balance("nobody")
+        except UnknownAccount:
+            found = None
+    if found is not None:
+        fail(f"balance('nobody') returned {found!r}; expected UnknownAccount.")
+    in_file = balances_in(path)
+    if in_file != ACCOUNTS:
+        fail(
+            f"After three refused transfers the file holds: {changes(ACCOUNTS, in_file)}; "
+            "expected no change at all.\nTry: roll back whenever a transfer raises."
+        )
+
+
+async def reached(gate: Gate, task: asyncio.Task[Any]) -> bool:
+    """Wait until the gate holds its statement (True), or the task ended without it (False)."""
+    holding = asyncio.create_task(gate.reached.wait())
+    try:
+        async with asyncio.timeout(scaled(2)):
+            await asyncio.wait({holding, task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        holding.cancel()
+    return gate.reached.is_set()
+
+
+async def cancel_at(
+    database: Database, bank: Bank, matches: Callable[[str], bool]
+) -> asyncio.Task[None] | None:
+    """Start transfer('alice', 'bob', 10), cancel it while a statement that `matches` is held
+    in the writer's thread, then let the statement go on. The transfer's task once it ended;
+    None if it never ran such a statement."""
+    gate = database.hold(matches)
+    transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
+    try:
+        if await reached(gate, transfer):
+            transfer.cancel()  # the await ends now; the statement still runs, in its thread
+    finally:
+        gate.release()
+        await asyncio.wait({transfer})
+        database.gate = None
+    return transfer if gate.reached.is_set() else None
+
+
+async def test_a_cancelled_transfer_rolls_back_and_the_next_one_works(database: Database) -> None:
+    moments = [
+        ("while its first UPDATE ran", is_update),
+        ("while its BEGIN IMMEDIATE waited for SQLite's write lock", is_begin),
+    ]
+    async with Bank(database.path) as bank:
+        for done, (moment, matches) in enumerate(moments):
+            call = f"transfer('alice', 'bob', 10), cancelled {moment}"
+            first = len(database.statements)
+            cancelled = await cancel_at(database, bank, matches)
+            if cancelled is None:
+                continue  # it never ran such a statement: nothing to cancel there
+            if not cancelled.cancelled():
+                outcome = cancelled.exception() or f"returned {cancelled.result()!r}"
+                fail(
+                    f"{call}, did not end cancelled ({outcome!r}): the CancelledError was "
+                    "swallowed, so its caller (a request handler, a shutdown) never learns it "
+                    "stopped.\nTry: `except BaseException: await db.rollback(); raise`."
+                )
+            rolled_back = any("ROLLBACK" in s.sql.upper() for s in database.statements[first:])
+            still_open: sqlite3.OperationalError | None = None
+            try:
+                await bank.transfer("carol", "dave", 10)
+            except sqlite3.OperationalError as error:
+                if "within a transaction" not in str(error):
+                    raise
+                still_open = error
+            if still_open is not None:
+                fail(
+                    f"{call}; then transfer('carol', 'dave', 10) raised {still_open!r}: the "
+                    "cancelled transfer's transaction was still open"
+                    + ("" if rolled_back else ", and no ROLLBACK ever ran")
+                    + ". Cancelling an `await` does not stop the statement, which still runs "
+                    "in the connection's thread.\n"
+                    + (
+                        "A transfer cancelled halfway was rolled back (the test tried that "
+                        "first), so the rollback handles a cancellation, but not this one: the "
+                        "`await db.execute('BEGIN IMMEDIATE')` comes before the `try:` whose "
+                        "except rolls back, so a cancellation that lands on it skips the "
+                        "rollback.\nTry: put the BEGIN inside the try."
+                        if done
+                        else "The except clause that rolls back does not catch a cancellation: "
+                        "`except Exception` misses CancelledError, a BaseException.\n"
+                        "Try: `except BaseException: await db.rollback(); raise`."
+                    )
+                )
+            in_file = await asyncio.to_thread(balances_in, database.path)
+            expected = {**ACCOUNTS, "carol": 90 - 10 * done, "dave": 110 + 10 * done}
+            if in_file != expected:
+                fail(
+                    f"{call}; then transfer('carol', 'dave', 10). The file holds "
+                    f"{changes(ACCOUNTS, in_file)}; expected carol and dave changed only: the "
+                    "cancelled transfer must leave nothing behind.\n"
+                    "Try: `except BaseException: await db.rollback(); raise`, with the BEGIN "
+                    "inside the try."
+                )
+
+
+async def test_the_funds_are_checked_inside_the_transfer_s_transaction(
+    database: Database,
+) -> None:
+    # Two transfers of 60 out of alice's 100: only one can go through. The second is started
+    # while the first has debited alice but not committed yet (its COMMIT held).
+    async with Bank(database.path) as bank:
+        gate = database.hold(is_commit)
+        first = asyncio.create_task(bank.transfer("alice", "bob", 60))
+        second: asyncio.Task[None] | None = None
+        read_meanwhile = True
+        try:
+            halfway = await reached(gate, first)
+            second = asyncio.create_task(bank.transfer("alice", "carol", 60))
+            try:  # does the second read alice's balance while the first is halfway?
+                async with asyncio.timeout(scaled(HOLD)):
+                    await gate.other_read.wait()
+            except TimeoutError:
+                read_meanwhile = False
+            read_meanwhile = read_meanwhile and halfway
+        finally:
+            gate.release()
+            results = await asyncio.gather(first, *[second or first], return_exceptions=True)
+    refused = [r for r in results if isinstance(r, InsufficientFunds)]
+    other = [r for r in results if isinstance(r, BaseException) and r not in refused]
+    if other:
+        raise other[0]
+    in_file = balances_in(database.path)
+    if len(refused) == 1 and in_file["alice"] == 40:
+        return
+    fail(
+        "transfer('alice', 'bob', 60) and transfer('alice', 'carol', 60), alice holding 100, "
+        f"the second made while the first was halfway: {2 - len(refused)} went through, and "
+        f"the file holds {changes(ACCOUNTS, in_file)}; expected one InsufficientFunds and "
+        "alice at 40.\n"
+        + (
+            "The second transfer read alice's balance on another connection while the first "
+            "was halfway (debited, not yet committed): it saw the committed 100, and decided "
+            "on it. It checked the funds outside the transfer's transaction and lock: by "
+            "the time it debits, the balance it checked is gone.\n"
+            if read_meanwhile
+            else ""
+        )
+        + "Try: take the lock, BEGIN, and only then read the source's balance on the writer "
+        "connection: the check and both updates in one transaction, one transfer at a time."
+    )
+
+
+async def test_a_failed_or_cancelled_read_gives_its_connection_back(database: Database) -> None:
+    async with Bank(database.path, readers=2) as bank:
+        steps = ["two reads of an unknown account (UnknownAccount)", "a cancelled read"]
+        for step in steps:
+            if step == steps[0]:
+                for _ in range(2):
+                    with suppress(UnknownAccount):
+                        await bank.balance("nobody")
+            else:
+                gate = database.hold(is_select)
+                read = asyncio.create_task(bank.balance("carol"))
+                try:
+                    async with asyncio.timeout(scaled(2)):
+                        await gate.reached.wait()
+                    read.cancel()
+                finally:
+                    gate.release()
+                    await asyncio.wait({read})
+                    database.gate = None
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    await asyncio.gather(bank.balance("alice"), bank.balance("bob"))
+            except TimeoutError:
+                fail(
+                    f"With readers=2, after {step}, two reads side by side had not answered "
+                    f"after {PATIENCE} s: the connections of those reads never came back to "
+                    "the pool, and every later read waits for one for ever.\n"
+                    "Try: give the reader back in `finally:` (`self._idle.put_nowait(reader)`), "
+                    "so an error or a cancellation returns it too."
+                )
+
+
+def twenty_transfers() -> list[tuple[str, str, int]]:
+    """20 transfers between four accounts of 100; none can overdraw, whatever their order.
+
+    The first two both take money out of alice: run at the same time, they race for it."""
+    names = ["alice", "bob", "carol", "dave"]
+    rng = random.Random(35)
+    moves = [("alice", "bob", 1), ("alice", "carol", 2)]
+    while len(moves) < 20:
+        source, target = rng.sample(names, 2)
+        moves.append((source, target, rng.randint(1, 3)))
+    return moves
+
+
+async def test_twenty_concurrent_transfers_lose_no_update(database: Database) -> None:
+    moves = twenty_transfers()
+    expected = dict(ACCOUNTS)
+    for source, target, amount in moves:
+        expected[source] -= amount
+        expected[target] += amount
+    async with Bank(database.path) as bank:
+        results = await asyncio.gather(
+            *(bank.transfer(*move) for move in moves), return_exceptions=True
+        )
+    errors = [
+        (move, result)
+        for move, result in zip(moves, results, strict=True)
+        if isinstance(result, BaseException)
+    ]
+    if errors:
+        (source, target, amount), error = errors[0]
+        locked = "locked" in str(error)
+        fail(
+            f"{len(errors)} of 20 concurrent transfers raised; the first, transfer({source!r}, "
+            f"{target!r}, {amount}), raised {error!r}.\n"
+            + (
+                "Likely mistake: several connections writing at once: SQLite has ONE write lock "
+                "per file, and a connection that cannot get it fails with 'database is locked'.\n"
+                if locked
+                else ""
+            )
+            + "Expected: every transfer succeeds (none can overdraw).\n"
+            "Try: do every transfer on the one writer connection, one at a time (an "
+            "asyncio.Lock around the whole transaction)."
+        )
+    in_file = balances_in(database.path)
+    if in_file == expected:
+        return
+    wrong = ", ".join(
+        f"{name} {in_file[name]} (expected {expected[name]})"
+        for name in expected
+        if in_file[name] != expected[name]
+    )
+    fail(
+        f"After 20 concurrent transfers the file holds {wrong}; money in all: "
+        f"{sum(in_file.values())}, expected {sum(expected.values())}. Updates were lost.\n"
+        "Likely mistake: read the balance, compute, then write the new value, with an await "
+        "in between: two transfers read the same balance, and the second write overwrites the "
+        "first.\n"
+        "Try: let the database do the arithmetic (`SET balance = balance - ?`), inside one "
+        "transaction, one transfer at a time (an asyncio.Lock around the read, the checks and "
+        "both updates)."
+    )
+
+
+async def test_transfers_write_one_at_a_time_each_in_its_own_transaction(
+    database: Database,
+) -> None:
+    async with Bank(database.path) as bank:
+        gate = database.hold(is_update)  # the first UPDATE waits halfway through its transfer
+        first = asyncio.create_task(bank.transfer("alice", "bob", 10))
+        second = asyncio.create_task(bank.transfer("carol", "dave", 10))
+        try:
+            async with asyncio.timeout(scaled(2)):
+                await gate.reached.wait()
+            # While the first transfer is halfway, does another transaction begin beside it?
+            try:
+                async with asyncio.timeout(scaled(HOLD)):
+                    await gate.company.wait()
+            except TimeoutError:
+                pass
+        finally:
+            gate.release()
+            results = await asyncio.gather(first, second, return_exceptions=True)
+    errors = [result for result in results if isinstance(result, BaseException)]
+    transactions = database.transactions()
+    shared = [
+        t
+        for t in transactions
+        if {"'alice'", "'carol'"} <= {word for s in t for word in s.sql.split()}
+    ]
+    if shared:
+        fail(
+            "Two transfers ran in ONE transaction: the statements of transfer('alice', 'bob', 10) "
+            "and transfer('carol', 'dave', 10) went into the same transaction on connection "
+            f"{shared[0][0].connection}:\n"
+            + "\n".join(f"  {s.sql}" for s in shared[0])
+            + "\nA commit (or a rollback) of one transfer then commits (or undoes) half of the "
+            "other.\n"
+            "Likely mistake: sharing the writer connection with no lock around each transfer.\n"
+            "Try: `async with self._writing:` (one asyncio.Lock) around the whole transfer, from "
+            "the first statement to the commit or rollback."
+        )
+    for one in transactions:
+        for other in transactions:
+            if (
+                one[0].connection < other[0].connection
+                and one[0].at < other[-1].at
+                and other[0].at < one[-1].at
+            ):
+                fail(
+                    f"Two write transactions were open at the same time, on connections "
+                    f"{one[0].connection} and {other[0].connection}"
+                    + (f", and a transfer raised {errors[0]!r}" if errors else "")
+                    + ".\nSQLite has ONE write lock per database file: concurrent writers on "
+                    "separate connections wait for each other, and fail with 'database is "
+                    "locked' when one waits too long or would deadlock.\n"
+                    "Expected: one transfer at a time, on one writer connection.\n"
+                    "Try: open ONE writer connection in open(), and do every transfer on it, "
+                    "inside one asyncio.Lock."
+                )
+    if errors:
+        raise errors[0]
+
+
+async def test_balance_answers_while_a_transfer_is_halfway(database: Database) -> None:
+    async with Bank(database.path) as bank:
+        gate = database.hold(is_update)
+        transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
+        waited = False
+        try:
+            async with asyncio.timeout(scaled(2)):
+                await gate.reached.wait()
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    found = await bank.balance("alice")
+            except TimeoutError:
+                waited = True
+        finally:
+            gate.release()
+            await transfer
+    if waited:
+        fail(
+            f"balance('alice') had not answered after {PATIENCE} s, while a transfer was halfway "
+            "(its first UPDATE held in the writer connection): the read waited for the "
+            "transfer.\n"
+            "Likely mistake: balance() takes the transfers' lock, or reads on the writer "
+            "connection: an aiosqlite connection runs one statement at a time, in its own "
+            "thread, so a read queued there waits behind the transfer.\n"
+            "Expected: the committed balance (100) at once.\n"
+            "Try: read on reader connections of their own, without the writer's lock."
+        )
+    if found != 100:
+        fail(
+            f"balance('alice') returned {found} while a transfer of 10 out of alice was "
+            "halfway; expected the committed balance, 100: the read saw the transfer's "
+            "uncommitted update (it read on the writer connection, inside its transaction).\n"
+            "Try: read on reader connections of their own."
+        )
+
+
+async def test_a_slow_read_does_not_hold_up_another_read(database: Database) -> None:
+    async with Bank(database.path, readers=2) as bank:
+        gate = database.hold(is_select)  # the first read takes long
+        slow = asyncio.create_task(bank.balance("alice"))
+        waited = False
+        try:
+            async with asyncio.timeout(scaled(2)):
+                await gate.reached.wait()
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    await bank.balance("bob")
+            except TimeoutError:
+                waited = True
+        finally:
+            gate.release()
+            await slow
+    if not waited:
+        return
+    fail(
+        f"balance('bob') had not answered after {PATIENCE} s, while balance('alice') was still "
+        "running its SELECT, with readers=2: the reads ran one at a time.\n"
+        "Likely mistake: every read on the same connection (an aiosqlite connection runs one "
+        "statement at a time, in its own thread), or a lock around every read.\n"
+        "Expected: two reads side by side, one on each reader connection.\n"
+        "Try: open `readers` reader connections and lend each read an idle one: an "
+        "asyncio.Queue of them (`reader = await idle.get()` ... `idle.put_nowait(reader)`)."
+    )
+
+
+async def test_the_loop_stays_free_while_another_process_holds_the_database(
+    database: Database, other_process: OtherProcess
+) -> None:
+    async with Bank(database.path) as bank:
+        await other_process.lock_the_database()  # for HOLD seconds, as a backup job would
+        await bank.transfer("alice", "bob", 10)  # waits for the lock, in the writer's thread
+    in_file = balances_in(database.path)
+    if in_file["alice"] == 90 and in_file["bob"] == 110:
+        return
+    fail(
+        f"transfer('alice', 'bob', 10), made while another process held the database for "
+        f"{HOLD} s, left the file with {changes(ACCOUNTS, in_file)}; expected alice -10, "
+        "bob +10."
+    )
+
+
+async def test_close_closes_every_connection(database: Database) -> None:
+    async with Bank(database.path, readers=2) as bank:
+        await asyncio.gather(
+            *(bank.balance(name) for name in ("alice", "bob", "carol", "dave") * 3),
+            bank.transfer("alice", "bob", 1),
+            bank.transfer("carol", "dave", 1),
+        )
+    opened, still_open = len(database.connections), database.open_connections()
+    if opened > 3:
+        fail(
+            f"The Bank opened {opened} connections for 12 reads and 2 transfers with readers=2 "
+            f"({len(still_open)} of them still open after close()); expected 3 (one writer, "
+            "two readers), opened once in open().\n"
+            "Likely mistake: a new connection per call: each costs a thread and a file open, "
+            "one never closed keeps them for good, and writers on separate connections fight "
+            "over SQLite's one write lock.\n"
+            "Try: open the connections in open(), reuse them, close them all in close()."
+        )
+    if still_open:
+        fail(
+            f"After close(), {len(still_open)} of the {opened} connections the Bank opened "
+            f"were still open (connections {still_open}, numbered in the order they were "
+            "opened), each with its aiosqlite thread.\n"
+            "Likely mistake: close() closes the writer but forgets the readers (or the other "
+            "way round).\n"
+            "Try: keep every connection open() opens in a list, and close them all."
+        )
 
 
 def create_bank(path: Path) -> None:
@@ -103,7 +655,7 @@ class Database:
 
         monkeypatch.setattr(aiosqlite.Connection, "__init__", init)
 
-    def opened(self, connection: "Watched") -> int:
+    def opened(self, connection: Watched) -> int:
         with self._lock:
             self.connections.append(connection)
             return len(self.connections)
@@ -278,580 +830,3 @@ def other_process(database: Database) -> Iterator[OtherProcess]:
     other = OtherProcess(database.path)
     yield other
     other.stop()
-
-
-async def test_a_transfer_moves_the_money_into_the_file(database: Database) -> None:
-    async with Bank(database.path) as bank:
-        await bank.transfer("alice", "bob", 30)
-        seen = {name: await bank.balance(name) for name in ("alice", "bob")}
-    in_file = balances_in(database.path)
-    expected = {**ACCOUNTS, "alice": 70, "bob": 130}
-    if seen == {"alice": 70, "bob": 130} and in_file == expected:
-        return
-    pytest.fail(
-        f"After transfer('alice', 'bob', 30), balance() said {seen} and the database file holds "
-        f"{in_file}; expected alice 70 and bob 130 in both.\n"
-        + (
-            "Likely mistake: the transfer was never committed (await db.commit()).\n"
-            if in_file == ACCOUNTS
-            else ""
-        )
-        + "Try: UPDATE both balances on the writer connection, then `await db.commit()`.",
-        pytrace=False,
-    )
-
-
-async def test_a_transfer_the_database_refuses_halfway_changes_nothing(database: Database) -> None:
-    path = database.path
-    async with Bank(path) as bank:
-        for source, target in (("alice", "frozen"), ("frozen", "alice")):
-            call = f"transfer({source!r}, {target!r}, 10)"
-            first = len(database.statements)
-            try:
-                await bank.transfer(source, target, 10)
-            except sqlite3.Error:
-                pass
-            else:
-                pytest.fail(
-                    f"{call} returned normally, although the database refused to change the "
-                    "frozen account (a trigger raises 'the account is frozen').\n"
-                    "Expected: the sqlite3.IntegrityError raised to the caller, nothing moved.\n"
-                    "Likely mistake: catching the error without raising it again.\n"
-                    "Try: roll back, then `raise`.",
-                    pytrace=False,
-                )
-            after_failure = await asyncio.to_thread(balances_in, path)
-            if after_failure != ACCOUNTS:
-                pytest.fail(
-                    f"{call} failed halfway (the database refused to change 'frozen'), yet the "
-                    f"file holds: {changes(ACCOUNTS, after_failure)}.\n"
-                    f"{what_was_committed(database, first)}"
-                    "Expected: both UPDATEs in ONE transaction, committed only once both "
-                    "succeeded, rolled back otherwise.\n"
-                    "Try: `try: ...both updates...; await db.commit()` and `except BaseException: "
-                    "await db.rollback(); raise`.",
-                    pytrace=False,
-                )
-        still_open = None
-        try:
-            await bank.transfer("carol", "dave", 10)  # a good one after them
-        except sqlite3.OperationalError as error:
-            if "within a transaction" not in str(error):
-                raise
-            still_open = error
-    if still_open is not None:
-        pytest.fail(
-            "transfer('carol', 'dave', 10), after two transfers the database refused halfway, "
-            f"raised {still_open!r}: the failed transfers' transaction was still open.\n"
-            "Likely mistake: no rollback after the error.\n"
-            "Try: `except BaseException: await db.rollback(); raise`.",
-            pytrace=False,
-        )
-    in_file = balances_in(path)
-    expected = {**ACCOUNTS, "carol": 90, "dave": 110}
-    if in_file == expected:
-        return
-    pytest.fail(
-        "After two transfers the database refused halfway, transfer('carol', 'dave', 10) "
-        f"left the file with {changes(ACCOUNTS, in_file)}; expected carol -10 and dave +10 only.\n"
-        "Likely mistake: no rollback after the error: the half-done transfer stayed in the open "
-        "transaction, and the next transfer's commit committed it too.\n"
-        "Try: `except BaseException: await db.rollback(); raise`.",
-        pytrace=False,
-    )
-
-
-def what_was_committed(database: Database, first: int) -> str:
-    """How a refused transfer got half of it into the file, read from its statements."""
-    refused = next(
-        (s for s in database.statements[first:] if is_update(s.sql) and "'frozen'" in s.sql), None
-    )
-    if refused is None:
-        return ""
-    ran = database.since(first, refused.connection)
-    in_transaction = False
-    for sql in ran:
-        word = sql.lstrip().split(" ", 1)[0].upper()
-        if word == "BEGIN":
-            in_transaction = True
-        elif word in ("COMMIT", "END", "ROLLBACK"):
-            in_transaction = False
-        elif word == "UPDATE" and not in_transaction:
-            return (
-                f"`{sql}` ran with no transaction open (no BEGIN before it): it was committed "
-                "on its own the moment it ran (autocommit), whatever came after.\n"
-            )
-    if any(is_commit(sql) for sql in ran[ran.index(refused.sql) + 1 :]):
-        return (
-            f"After the database refused `{refused.sql}`, the transaction was committed all "
-            "the same: a commit in the error path (`finally: await db.commit()`?).\n"
-        )
-    return ""
-
-
-async def test_unknown_accounts_and_missing_funds_are_refused(database: Database) -> None:
-    path = database.path
-    async with Bank(path) as bank:
-        cases = [
-            (("alice", "nobody", 10), UnknownAccount),
-            (("nobody", "alice", 10), UnknownAccount),
-            (("bob", "alice", 1000), InsufficientFunds),
-        ]
-        for args, error in cases:
-            outcome: BaseException | None = None
-            try:
-                await bank.transfer(*args)
-            except error:
-                continue
-            except Exception as other:
-                outcome = other
-            in_file = await asyncio.to_thread(balances_in, path)
-            if outcome is not None:
-                pytest.fail(
-                    f"transfer{args} raised {outcome!r}; expected {error.__name__}.",
-                    pytrace=False,
-                )
-            mistake = (
-                "Nothing moved, but the caller was not told: catching the error without "
-                "raising it again.\nTry: roll back, then `raise` it again."
-                if in_file == ACCOUNTS
-                else "Likely mistake: an UPDATE of a missing account changes no row and raises "
-                "nothing, so the other half goes through alone.\n"
-                "Try: read the source's balance first (None: no such account), and check "
-                "`cursor.rowcount` after crediting the target; raise, and roll back."
-            )
-            pytest.fail(
-                f"transfer{args} returned normally; expected {error.__name__}, and nothing "
-                f"moved. The file now holds: {changes(ACCOUNTS, in_file)}.\n{mistake}",
-                pytrace=False,
-            )
-        try:
-            found = await bank.balance("nobody")
-        except UnknownAccount:
-            found = None
-    if found is not None:
-        pytest.fail(
-            f"balance('nobody') returned {found!r}; expected UnknownAccount.", pytrace=False
-        )
-    in_file = balances_in(path)
-    if in_file != ACCOUNTS:
-        pytest.fail(
-            f"After three refused transfers the file holds: {changes(ACCOUNTS, in_file)}; "
-            "expected no change at all.\nTry: roll back whenever a transfer raises.",
-            pytrace=False,
-        )
-
-
-async def reached(gate: Gate, task: asyncio.Task[Any]) -> bool:
-    """Wait until the gate holds its statement (True), or the task ended without it (False)."""
-    holding = asyncio.create_task(gate.reached.wait())
-    try:
-        async with asyncio.timeout(scaled(2)):
-            await asyncio.wait({holding, task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        holding.cancel()
-    return gate.reached.is_set()
-
-
-async def cancel_at(
-    database: Database, bank: Bank, matches: Callable[[str], bool]
-) -> asyncio.Task[None] | None:
-    """Start transfer('alice', 'bob', 10), cancel it while a statement that `matches` is held
-    in the writer's thread, then let the statement go on. The transfer's task once it ended;
-    None if it never ran such a statement."""
-    gate = database.hold(matches)
-    transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
-    try:
-        if await reached(gate, transfer):
-            transfer.cancel()  # the await ends now; the statement still runs, in its thread
-    finally:
-        gate.release()
-        await asyncio.wait({transfer})
-        database.gate = None
-    return transfer if gate.reached.is_set() else None
-
-
-async def test_a_cancelled_transfer_rolls_back_and_the_next_one_works(database: Database) -> None:
-    moments = [
-        ("while its first UPDATE ran", is_update),
-        ("while its BEGIN IMMEDIATE waited for SQLite's write lock", is_begin),
-    ]
-    async with Bank(database.path) as bank:
-        for done, (moment, matches) in enumerate(moments):
-            call = f"transfer('alice', 'bob', 10), cancelled {moment}"
-            first = len(database.statements)
-            cancelled = await cancel_at(database, bank, matches)
-            if cancelled is None:
-                continue  # it never ran such a statement: nothing to cancel there
-            if not cancelled.cancelled():
-                outcome = cancelled.exception() or f"returned {cancelled.result()!r}"
-                pytest.fail(
-                    f"{call}, did not end cancelled ({outcome!r}): the CancelledError was "
-                    "swallowed, so its caller (a request handler, a shutdown) never learns it "
-                    "stopped.\nTry: `except BaseException: await db.rollback(); raise`.",
-                    pytrace=False,
-                )
-            rolled_back = any("ROLLBACK" in s.sql.upper() for s in database.statements[first:])
-            still_open: sqlite3.OperationalError | None = None
-            try:
-                await bank.transfer("carol", "dave", 10)
-            except sqlite3.OperationalError as error:
-                if "within a transaction" not in str(error):
-                    raise
-                still_open = error
-            if still_open is not None:
-                pytest.fail(
-                    f"{call}; then transfer('carol', 'dave', 10) raised {still_open!r}: the "
-                    "cancelled transfer's transaction was still open"
-                    + ("" if rolled_back else ", and no ROLLBACK ever ran")
-                    + ". Cancelling an `await` does not stop the statement, which still runs "
-                    "in the connection's thread.\n"
-                    + (
-                        "A transfer cancelled halfway was rolled back (the test tried that "
-                        "first), so the rollback handles a cancellation, but not this one: the "
-                        "`await db.execute('BEGIN IMMEDIATE')` comes before the `try:` whose "
-                        "except rolls back, so a cancellation that lands on it skips the "
-                        "rollback.\nTry: put the BEGIN inside the try."
-                        if done
-                        else "The except clause that rolls back does not catch a cancellation: "
-                        "`except Exception` misses CancelledError, a BaseException.\n"
-                        "Try: `except BaseException: await db.rollback(); raise`."
-                    ),
-                    pytrace=False,
-                )
-            in_file = await asyncio.to_thread(balances_in, database.path)
-            expected = {**ACCOUNTS, "carol": 90 - 10 * done, "dave": 110 + 10 * done}
-            if in_file != expected:
-                pytest.fail(
-                    f"{call}; then transfer('carol', 'dave', 10). The file holds "
-                    f"{changes(ACCOUNTS, in_file)}; expected carol and dave changed only: the "
-                    "cancelled transfer must leave nothing behind.\n"
-                    "Try: `except BaseException: await db.rollback(); raise`, with the BEGIN "
-                    "inside the try.",
-                    pytrace=False,
-                )
-
-
-async def test_the_funds_are_checked_inside_the_transfer_s_transaction(
-    database: Database,
-) -> None:
-    # Two transfers of 60 out of alice's 100: only one can go through. The second is started
-    # while the first has debited alice but not committed yet (its COMMIT held).
-    async with Bank(database.path) as bank:
-        gate = database.hold(is_commit)
-        first = asyncio.create_task(bank.transfer("alice", "bob", 60))
-        second: asyncio.Task[None] | None = None
-        read_meanwhile = True
-        try:
-            halfway = await reached(gate, first)
-            second = asyncio.create_task(bank.transfer("alice", "carol", 60))
-            try:  # does the second read alice's balance while the first is halfway?
-                async with asyncio.timeout(scaled(HOLD)):
-                    await gate.other_read.wait()
-            except TimeoutError:
-                read_meanwhile = False
-            read_meanwhile = read_meanwhile and halfway
-        finally:
-            gate.release()
-            results = await asyncio.gather(first, *[second or first], return_exceptions=True)
-    refused = [r for r in results if isinstance(r, InsufficientFunds)]
-    other = [r for r in results if isinstance(r, BaseException) and r not in refused]
-    if other:
-        raise other[0]
-    in_file = balances_in(database.path)
-    if len(refused) == 1 and in_file["alice"] == 40:
-        return
-    pytest.fail(
-        "transfer('alice', 'bob', 60) and transfer('alice', 'carol', 60), alice holding 100, "
-        f"the second made while the first was halfway: {2 - len(refused)} went through, and "
-        f"the file holds {changes(ACCOUNTS, in_file)}; expected one InsufficientFunds and "
-        "alice at 40.\n"
-        + (
-            "The second transfer read alice's balance on another connection while the first "
-            "was halfway (debited, not yet committed): it saw the committed 100, and decided "
-            "on it. It checked the funds outside the transfer's transaction and lock: by "
-            "the time it debits, the balance it checked is gone.\n"
-            if read_meanwhile
-            else ""
-        )
-        + "Try: take the lock, BEGIN, and only then read the source's balance on the writer "
-        "connection: the check and both updates in one transaction, one transfer at a time.",
-        pytrace=False,
-    )
-
-
-async def test_a_failed_or_cancelled_read_gives_its_connection_back(database: Database) -> None:
-    async with Bank(database.path, readers=2) as bank:
-        steps = ["two reads of an unknown account (UnknownAccount)", "a cancelled read"]
-        for step in steps:
-            if step == steps[0]:
-                for _ in range(2):
-                    with suppress(UnknownAccount):
-                        await bank.balance("nobody")
-            else:
-                gate = database.hold(is_select)
-                read = asyncio.create_task(bank.balance("carol"))
-                try:
-                    async with asyncio.timeout(scaled(2)):
-                        await gate.reached.wait()
-                    read.cancel()
-                finally:
-                    gate.release()
-                    await asyncio.wait({read})
-                    database.gate = None
-            try:
-                async with asyncio.timeout(scaled(PATIENCE)):
-                    await asyncio.gather(bank.balance("alice"), bank.balance("bob"))
-            except TimeoutError:
-                pytest.fail(
-                    f"With readers=2, after {step}, two reads side by side had not answered "
-                    f"after {PATIENCE} s: the connections of those reads never came back to "
-                    "the pool, and every later read waits for one for ever.\n"
-                    "Try: give the reader back in `finally:` (`self._idle.put_nowait(reader)`), "
-                    "so an error or a cancellation returns it too.",
-                    pytrace=False,
-                )
-
-
-def twenty_transfers() -> list[tuple[str, str, int]]:
-    """20 transfers between four accounts of 100; none can overdraw, whatever their order.
-
-    The first two both take money out of alice: run at the same time, they race for it."""
-    names = ["alice", "bob", "carol", "dave"]
-    rng = random.Random(35)
-    moves = [("alice", "bob", 1), ("alice", "carol", 2)]
-    while len(moves) < 20:
-        source, target = rng.sample(names, 2)
-        moves.append((source, target, rng.randint(1, 3)))
-    return moves
-
-
-async def test_twenty_concurrent_transfers_lose_no_update(database: Database) -> None:
-    moves = twenty_transfers()
-    expected = dict(ACCOUNTS)
-    for source, target, amount in moves:
-        expected[source] -= amount
-        expected[target] += amount
-    async with Bank(database.path) as bank:
-        results = await asyncio.gather(
-            *(bank.transfer(*move) for move in moves), return_exceptions=True
-        )
-    errors = [
-        (move, result)
-        for move, result in zip(moves, results, strict=True)
-        if isinstance(result, BaseException)
-    ]
-    if errors:
-        (source, target, amount), error = errors[0]
-        locked = "locked" in str(error)
-        pytest.fail(
-            f"{len(errors)} of 20 concurrent transfers raised; the first, transfer({source!r}, "
-            f"{target!r}, {amount}), raised {error!r}.\n"
-            + (
-                "Likely mistake: several connections writing at once: SQLite has ONE write lock "
-                "per file, and a connection that cannot get it fails with 'database is locked'.\n"
-                if locked
-                else ""
-            )
-            + "Expected: every transfer succeeds (none can overdraw).\n"
-            "Try: do every transfer on the one writer connection, one at a time (an "
-            "asyncio.Lock around the whole transaction).",
-            pytrace=False,
-        )
-    in_file = balances_in(database.path)
-    if in_file == expected:
-        return
-    wrong = ", ".join(
-        f"{name} {in_file[name]} (expected {expected[name]})"
-        for name in expected
-        if in_file[name] != expected[name]
-    )
-    pytest.fail(
-        f"After 20 concurrent transfers the file holds {wrong}; money in all: "
-        f"{sum(in_file.values())}, expected {sum(expected.values())}. Updates were lost.\n"
-        "Likely mistake: read the balance, compute, then write the new value, with an await "
-        "in between: two transfers read the same balance, and the second write overwrites the "
-        "first.\n"
-        "Try: let the database do the arithmetic (`SET balance = balance - ?`), inside one "
-        "transaction, one transfer at a time (an asyncio.Lock around the read, the checks and "
-        "both updates).",
-        pytrace=False,
-    )
-
-
-async def test_transfers_write_one_at_a_time_each_in_its_own_transaction(
-    database: Database,
-) -> None:
-    async with Bank(database.path) as bank:
-        gate = database.hold(is_update)  # the first UPDATE waits halfway through its transfer
-        first = asyncio.create_task(bank.transfer("alice", "bob", 10))
-        second = asyncio.create_task(bank.transfer("carol", "dave", 10))
-        try:
-            async with asyncio.timeout(scaled(2)):
-                await gate.reached.wait()
-            # While the first transfer is halfway, does another transaction begin beside it?
-            try:
-                async with asyncio.timeout(scaled(HOLD)):
-                    await gate.company.wait()
-            except TimeoutError:
-                pass
-        finally:
-            gate.release()
-            results = await asyncio.gather(first, second, return_exceptions=True)
-    errors = [result for result in results if isinstance(result, BaseException)]
-    transactions = database.transactions()
-    shared = [
-        t
-        for t in transactions
-        if {"'alice'", "'carol'"} <= {word for s in t for word in s.sql.split()}
-    ]
-    if shared:
-        pytest.fail(
-            "Two transfers ran in ONE transaction: the statements of transfer('alice', 'bob', 10) "
-            "and transfer('carol', 'dave', 10) went into the same transaction on connection "
-            f"{shared[0][0].connection}:\n"
-            + "\n".join(f"  {s.sql}" for s in shared[0])
-            + "\nA commit (or a rollback) of one transfer then commits (or undoes) half of the "
-            "other.\n"
-            "Likely mistake: sharing the writer connection with no lock around each transfer.\n"
-            "Try: `async with self._writing:` (one asyncio.Lock) around the whole transfer, from "
-            "the first statement to the commit or rollback.",
-            pytrace=False,
-        )
-    for one in transactions:
-        for other in transactions:
-            if (
-                one[0].connection < other[0].connection
-                and one[0].at < other[-1].at
-                and other[0].at < one[-1].at
-            ):
-                pytest.fail(
-                    f"Two write transactions were open at the same time, on connections "
-                    f"{one[0].connection} and {other[0].connection}"
-                    + (f", and a transfer raised {errors[0]!r}" if errors else "")
-                    + ".\nSQLite has ONE write lock per database file: concurrent writers on "
-                    "separate connections wait for each other, and fail with 'database is "
-                    "locked' when one waits too long or would deadlock.\n"
-                    "Expected: one transfer at a time, on one writer connection.\n"
-                    "Try: open ONE writer connection in open(), and do every transfer on it, "
-                    "inside one asyncio.Lock.",
-                    pytrace=False,
-                )
-    if errors:
-        raise errors[0]
-
-
-async def test_balance_answers_while_a_transfer_is_halfway(database: Database) -> None:
-    async with Bank(database.path) as bank:
-        gate = database.hold(is_update)
-        transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
-        waited = False
-        try:
-            async with asyncio.timeout(scaled(2)):
-                await gate.reached.wait()
-            try:
-                async with asyncio.timeout(scaled(PATIENCE)):
-                    found = await bank.balance("alice")
-            except TimeoutError:
-                waited = True
-        finally:
-            gate.release()
-            await transfer
-    if waited:
-        pytest.fail(
-            f"balance('alice') had not answered after {PATIENCE} s, while a transfer was halfway "
-            "(its first UPDATE held in the writer connection): the read waited for the "
-            "transfer.\n"
-            "Likely mistake: balance() takes the transfers' lock, or reads on the writer "
-            "connection: an aiosqlite connection runs one statement at a time, in its own "
-            "thread, so a read queued there waits behind the transfer.\n"
-            "Expected: the committed balance (100) at once.\n"
-            "Try: read on reader connections of their own, without the writer's lock.",
-            pytrace=False,
-        )
-    if found != 100:
-        pytest.fail(
-            f"balance('alice') returned {found} while a transfer of 10 out of alice was "
-            "halfway; expected the committed balance, 100: the read saw the transfer's "
-            "uncommitted update (it read on the writer connection, inside its transaction).\n"
-            "Try: read on reader connections of their own.",
-            pytrace=False,
-        )
-
-
-async def test_a_slow_read_does_not_hold_up_another_read(database: Database) -> None:
-    async with Bank(database.path, readers=2) as bank:
-        gate = database.hold(is_select)  # the first read takes long
-        slow = asyncio.create_task(bank.balance("alice"))
-        waited = False
-        try:
-            async with asyncio.timeout(scaled(2)):
-                await gate.reached.wait()
-            try:
-                async with asyncio.timeout(scaled(PATIENCE)):
-                    await bank.balance("bob")
-            except TimeoutError:
-                waited = True
-        finally:
-            gate.release()
-            await slow
-    if not waited:
-        return
-    pytest.fail(
-        f"balance('bob') had not answered after {PATIENCE} s, while balance('alice') was still "
-        "running its SELECT, with readers=2: the reads ran one at a time.\n"
-        "Likely mistake: every read on the same connection (an aiosqlite connection runs one "
-        "statement at a time, in its own thread), or a lock around every read.\n"
-        "Expected: two reads side by side, one on each reader connection.\n"
-        "Try: open `readers` reader connections and lend each read an idle one: an "
-        "asyncio.Queue of them (`reader = await idle.get()` ... `idle.put_nowait(reader)`).",
-        pytrace=False,
-    )
-
-
-async def test_the_loop_stays_free_while_another_process_holds_the_database(
-    database: Database, other_process: OtherProcess
-) -> None:
-    async with Bank(database.path) as bank:
-        await other_process.lock_the_database()  # for HOLD seconds, as a backup job would
-        await bank.transfer("alice", "bob", 10)  # waits for the lock, in the writer's thread
-    in_file = balances_in(database.path)
-    if in_file["alice"] == 90 and in_file["bob"] == 110:
-        return
-    pytest.fail(
-        f"transfer('alice', 'bob', 10), made while another process held the database for "
-        f"{HOLD} s, left the file with {changes(ACCOUNTS, in_file)}; expected alice -10, "
-        "bob +10.",
-        pytrace=False,
-    )
-
-
-async def test_close_closes_every_connection(database: Database) -> None:
-    async with Bank(database.path, readers=2) as bank:
-        await asyncio.gather(
-            *(bank.balance(name) for name in ("alice", "bob", "carol", "dave") * 3),
-            bank.transfer("alice", "bob", 1),
-            bank.transfer("carol", "dave", 1),
-        )
-    opened, still_open = len(database.connections), database.open_connections()
-    if opened > 3:
-        pytest.fail(
-            f"The Bank opened {opened} connections for 12 reads and 2 transfers with readers=2 "
-            f"({len(still_open)} of them still open after close()); expected 3 (one writer, "
-            "two readers), opened once in open().\n"
-            "Likely mistake: a new connection per call: each costs a thread and a file open, "
-            "one never closed keeps them for good, and writers on separate connections fight "
-            "over SQLite's one write lock.\n"
-            "Try: open the connections in open(), reuse them, close them all in close().",
-            pytrace=False,
-        )
-    if still_open:
-        pytest.fail(
-            f"After close(), {len(still_open)} of the {opened} connections the Bank opened "
-            f"were still open (connections {still_open}, numbered in the order they were "
-            "opened), each with its aiosqlite thread.\n"
-            "Likely mistake: close() closes the writer but forgets the readers (or the other "
-            "way round).\n"
-            "Try: keep every connection open() opens in a list, and close them all.",
-            pytrace=False,
-        )

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import inspect
@@ -15,7 +17,7 @@ from typing import Any, NoReturn
 
 import many_connections
 import pytest
-from harness import Timeline, fail, patiently, scaled
+from harness import Timeline, fail, patiently, scaled, waiting_at
 
 try:
     import resource  # Unix: the limit of open files a process may hold
@@ -46,399 +48,6 @@ BUFFERED_AT_MOST = 1024 * 1024
 STILL = 0.1
 
 Address = tuple[str, int]
-
-
-@dataclass
-class Connection:
-    """The server's end of one connection, as the test saw its handle() call."""
-
-    writer: asyncio.StreamWriter
-    returned: bool = False  # handle() returned (was not cancelled, did not raise)
-    closing_at_return: bool = False  # ... after writer.close()
-    open_at_return: bool = False  # ... while the connection's socket was still open
-
-
-@dataclass
-class Served:
-    """The learner's server: its address and every connection it served, in order."""
-
-    address: Address = ("", 0)
-    connections: list[Connection] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a handle() call began
-
-
-def socket_open(writer: asyncio.StreamWriter) -> bool:
-    sock = writer.get_extra_info("socket")
-    return sock is not None and sock.fileno() != -1
-
-
-@asynccontextmanager
-async def serving(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    """The learner's server on an OS-chosen port; every handle() call is drawn on the timeline.
-
-    When the test is done, every handle() call must have returned (its client has hung up) and
-    closed its side of the connection.
-    """
-    served = Served()
-    original = many_connections.handle
-
-    async def watched(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = Connection(writer)
-        served.connections.append(connection)
-        served.arrived.set()
-        await original(reader, writer)
-        connection.returned = True
-        connection.closing_at_return = writer.is_closing()
-        connection.open_at_return = socket_open(writer)
-
-    numbers = itertools.count(1)
-    monkeypatch.setattr(many_connections, "handle", watched)
-    timeline.spy(many_connections, "handle", label=lambda *_: f"handle #{next(numbers)}")
-    server = await many_connections.start(HOST, 0)
-    try:
-        served.address = server.sockets[0].getsockname()[:2]
-        yield served
-        if await handlers_left(timeline):
-            fail(
-                f"{timeline.in_flight} handle() call(s) were still running "
-                f"{scaled(PATIENCE):.2f} s after their client had hung up.\n"
-                "Expected: handle() returns once readline() gives b'' (the client closed its "
-                "side).\nTry: `while line := await reader.readline(): ...`, then close the "
-                "writer and `await writer.wait_closed()`."
-            )
-        left_open = sum(not c.writer.is_closing() for c in served.connections)
-        if left_open:
-            fail(
-                f"Every client hung up and every handle() call returned, yet {left_open} of "
-                f"the {len(served.connections)} connections were still open on the server's "
-                "side: handle() never closed its writer, so each connection leaks a socket "
-                "until the garbage collector finds it (a busy server runs out of files first).\n"
-                "Try: `writer.close()` and `await writer.wait_closed()` at the end of "
-                "handle(), in a `finally:` so that it also happens on an error."
-            )
-    finally:
-        for connection in served.connections:  # what a wrong answer left open
-            connection.writer.close()
-        # ... and left running: stopped here, while the big test still runs without debug mode
-        # (cancelling ten thousand of them in debug mode takes long enough to look blocked).
-        running = [s.task for s in timeline.spans if s.task is not None and not s.task.done()]
-        with quiet_cancelled_handlers():
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.wait(running, timeout=scaled(1.0))
-        server.close()
-        if hasattr(server, "close_clients"):  # 3.13+: wait_closed() waits for every connection
-            server.close_clients()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), scaled(1.0))
-
-
-async def handlers_left(timeline: Timeline) -> int:
-    """Wait (a little) for the handle() calls still running to return; how many still run."""
-    running = {s.task for s in timeline.spans if s.end is None and s.task is not None}
-    if running:
-        await asyncio.wait(running, timeout=scaled(PATIENCE))
-    return timeline.in_flight
-
-
-async def hang_up(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(ConnectionError):
-        await writer.wait_closed()
-
-
-async def answer_to(reader: asyncio.StreamReader, line: bytes) -> bytes:
-    """The server's answer to `line`, which the client has just sent."""
-    answer = await patiently(reader.readline(), PATIENCE)
-    if answer is None:
-        fail(
-            f"The client sent {line!r} and waited {scaled(PATIENCE):.2f} s: no answer came, "
-            "though the connection stayed open.\n"
-            "Expected: the answer to each line as soon as it arrives; this client sends its "
-            "next line (or hangs up) only after the answer.\n"
-            "Likely mistake: handle() reads until EOF (`await reader.read()`) before it answers: "
-            "EOF comes only when the client hangs up, and the client waits for its answer "
-            "first, so both wait forever.\n"
-            "Try: one line at a time: `line = await reader.readline()`, write its answer, "
-            "`await writer.drain()`, repeat."
-        )
-    return answer
-
-
-def waiting_at(task: asyncio.Task[Any] | None) -> tuple[list[str], str]:
-    """What a suspended task waits in: the coroutines, outermost first, and the source line of
-    the learner's many_connections.py it is stopped at ("" if none)."""
-    names: list[str] = []
-    line = ""
-    awaited: Any = task.get_coro() if task is not None and not task.done() else None
-    while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None)
-        if frame is None:
-            break
-        names.append(getattr(awaited, "__qualname__", ""))
-        if frame.f_code.co_filename == many_connections.__file__:
-            source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-            line = f"`{source}` (many_connections.py:{frame.f_lineno})"
-        awaited = getattr(awaited, "cr_await", None)
-    return names, line
-
-
-def note(line: str) -> None:
-    """A figure of the big test, for `nox -s stress` to print (when it asks for them)."""
-    if FIGURES:
-        with open(FIGURES, "a", encoding="utf-8") as figures:
-            figures.write(f"37_many_connections: {line}\n")
-
-
-@contextmanager
-def open_files_for(connections: int) -> Iterator[int]:
-    """Raise this process's soft limit of open files (within the hard limit) so that it can
-    hold `connections`; restore it after. Yields how many connections fit: all of them, or
-    as many as the OS allows (said in one line, among the figures)."""
-    if resource is None:
-        yield connections
-        return
-    wanted = connections + SPARE
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    limit = soft
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        why = "its hard limit, ulimit -Hn"
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
-        except (ValueError, OSError):  # refused (macOS caps it below "unlimited")
-            limit, why = soft, "the OS refused to raise ulimit -n"
-    fits = connections if limit == resource.RLIM_INFINITY else min(connections, limit - SPARE)
-    if fits < connections:
-        note(
-            f"asked for {connections} connections, but a process may open only {limit} files "
-            f"here ({why}): running {fits}."
-        )
-    try:
-        yield fits
-    finally:
-        if limit != soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-@contextmanager
-def without_debug_mode() -> Iterator[None]:
-    """asyncio's debug mode keeps a stack for every callback: 1,000 connections then take 7
-    times as long. The other tests keep it on (it is how the guard sees a blocked loop)."""
-    loop = asyncio.get_running_loop()
-    debug = loop.get_debug()
-    loop.set_debug(False)
-    try:
-        yield
-    finally:
-        loop.set_debug(debug)
-
-
-class SlowSteps(logging.Handler):
-    """asyncio's reports (in debug mode) of a step that blocked the loop, while attached."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.seen: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if str(record.msg).startswith("Executing"):
-            self.seen.append(record)
-
-
-async def first_answer_without_blocking(address: Address) -> None:
-    """One round trip in debug mode first: a handle() that blocks the loop for a moment would
-    block it a thousand times over in a row (minutes): stop here, and let the guard name it.
-
-    On a connection of its own, closed before the thousand open: a server that serves one
-    client at a time serves this one, whichever connection it would pick among a thousand."""
-    loop, logger, slow = asyncio.get_running_loop(), logging.getLogger("asyncio"), SlowSteps()
-    debug = loop.get_debug()
-    loop.set_debug(True)
-    logger.addHandler(slow)
-    reader, writer = await asyncio.open_connection(*address)
-    try:
-        writer.write(b"first\n")
-        await writer.drain()
-        await answer_to(reader, b"first\n")
-    finally:
-        await hang_up(writer)
-        logger.removeHandler(slow)
-        loop.set_debug(debug)
-        await asyncio.sleep(0)  # end this step now: it began in debug mode, so it is timed
-    if slow.seen:
-        fail("The event loop was blocked while the first client was answered.")
-
-
-def clients() -> None:
-    """The client ends of the big test's connections, in a process of their own (the test
-    starts it with the source of this function): one process may not hold enough files for
-    both ends of 10,000 connections.
-
-    Arguments: host port count connecting patience. It opens `count` connections, `connecting`
-    at a time: after each batch it writes {"opened"} and waits for a line "go" on its stdin,
-    which the test writes once the server has accepted them all (a connection the server has
-    not accepted yet waits in the listen backlog, and one more than the backlog holds is
-    dropped, then tried again a second later). Once they are open it writes {"opened",
-    "seconds", "error"}; then every client sends its line and waits for the answer, all at
-    once (a silence of `patience` seconds ends the wait), and it writes {"right", "wrong",
-    "first_wrong", "seconds"}; then it waits for its stdin to close, hangs up every connection
-    and ends.
-    """
-    import asyncio
-    import json
-    import sys
-    import time
-
-    host, port, count, connecting, patience = sys.argv[1:6]
-
-    def question(number: int) -> bytes:
-        return f"client {number} says hello\n".encode()
-
-    def say(**figures: object) -> None:
-        print(json.dumps(figures), flush=True)
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-        opened: list[Client] = []
-
-        async def connect() -> None:
-            opened.append(await asyncio.open_connection(host, int(port)))
-
-        started, error = time.perf_counter(), ""
-        while len(opened) < int(count) and not error:
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    for _ in range(min(int(connecting), int(count) - len(opened))):
-                        tg.create_task(connect())
-            except* OSError as errors:
-                error = repr(errors.exceptions[0])
-            say(opened=len(opened))
-            if (await loop.run_in_executor(None, sys.stdin.readline)).strip() != "go":
-                error = error or "the test said stop"
-        say(opened=len(opened), seconds=time.perf_counter() - started, error=error)
-
-        async def ask(
-            number: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-        ) -> bytes:
-            writer.write(question(number))
-            await writer.drain()
-            return await reader.readline()
-
-        started = time.perf_counter()
-        asks = [asyncio.create_task(ask(n, *client)) for n, client in enumerate(opened)]
-        pending = set(asks)
-        while pending:
-            done, pending = await asyncio.wait(pending, timeout=float(patience))
-            if not done:
-                break  # no answer for a while: the server is not going to answer
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*asks, return_exceptions=True)
-        answers = [t.result() if not t.cancelled() and not t.exception() else None for t in asks]
-        wrong = [(n, a) for n, a in enumerate(answers) if a and a != question(n).upper()]
-        say(
-            right=sum(a == question(n).upper() for n, a in enumerate(answers)),
-            wrong=len(wrong),
-            first_wrong=[wrong[0][0], repr(wrong[0][1])] if wrong else None,
-            seconds=time.perf_counter() - started,
-        )
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-        for _, writer in opened:
-            writer.close()
-        await asyncio.gather(*(w.wait_closed() for _, w in opened), return_exceptions=True)
-
-    asyncio.run(main())
-
-
-class Clients:
-    """The process holding the client ends (see clients()), and what it reports."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def report(self) -> dict[str, Any]:
-        assert self.process.stdout is not None and self.process.stderr is not None
-        line = await self.process.stdout.readline()
-        if not line:
-            await self.process.wait()
-            fail(
-                "The process that opens the clients' connections ended without a word "
-                f"(exit {self.process.returncode}):\n{(await self.process.stderr.read()).decode()}"
-            )
-        figures: dict[str, Any] = json.loads(line)
-        return figures
-
-    async def open_all(self, served: Served) -> dict[str, Any]:
-        """Let the process open its connections, a batch at a time: each once the server has
-        accepted the last one. Its figures, once they are all open."""
-        assert self.process.stdin is not None
-        before = len(served.connections)
-        while "seconds" not in (figures := await self.report()):
-            try:
-                async with asyncio.timeout(scaled(PATIENCE)):
-                    while len(served.connections) - before < figures["opened"]:
-                        served.arrived.clear()
-                        await served.arrived.wait()
-            except TimeoutError:
-                self.process.stdin.write(b"stop\n")
-                fail(
-                    f"{figures['opened']} clients had connected, and {scaled(PATIENCE):.2f} s "
-                    f"later the server had served only {len(served.connections) - before} of "
-                    "them with handle(): start() must serve every connection with handle()."
-                )
-            self.process.stdin.write(b"go\n")
-        return figures
-
-
-@asynccontextmanager
-async def clients_process(address: Address, count: int) -> AsyncIterator[Clients]:
-    """Start the clients' process; on the way out, have it hang up, and wait until it ends."""
-    source = f"{inspect.getsource(clients)}\nclients()\n"
-    arguments = [*map(str, address), str(count), str(CONNECTING), str(scaled(PATIENCE))]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        source,
-        *arguments,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield Clients(process)
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()  # hang up, every client
-        try:
-            await asyncio.wait_for(process.wait(), scaled(5.0))
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-@contextmanager
-def quiet_cancelled_handlers() -> Iterator[None]:
-    """Python 3.11 and 3.12 log a cancelled connection handler as an error of asyncio's own (its
-    done-callback calls task.exception() on it; fixed in 3.13): keep just that one quiet."""
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-
-    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), asyncio.CancelledError):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(report)
-    try:
-        yield
-    finally:
-        loop.set_exception_handler(previous)
 
 
 async def test_each_line_is_answered_before_the_next_is_sent(
@@ -734,7 +343,7 @@ async def test_a_client_that_stops_reading_makes_its_handler_wait_not_hoard(
     async with serving(timeline, monkeypatch) as served, flooding(served) as flood:
         held = flood.buffered()
         if held > BUFFERED_AT_MOST:
-            _, line = waiting_at(timeline.span("handle #1").task)
+            _, line = waiting_at(timeline.span("handle #1").task, many_connections)
             fail(
                 f"A client sent {flood.sent // 1024} lines of 1 KiB and read none of the "
                 f"answers; the server then held {held / 2**20:.1f} MiB of answers in memory for "
@@ -761,8 +370,8 @@ async def test_a_client_that_stops_reading_holds_up_no_other_client(
         finally:
             await hang_up(writer)
         if answer != b"HELLO\n":
-            names, line = waiting_at(timeline.span("handle #2").task)
-            stalled, _ = waiting_at(timeline.span("handle #1").task)
+            names, line = waiting_at(timeline.span("handle #2").task, many_connections)
+            stalled, _ = waiting_at(timeline.span("handle #1").task, many_connections)
             locked = any(n.endswith((".acquire", ".__aenter__")) for n in names)
             fail(
                 f"A client sent {flood.sent // 1024} lines of 1 KiB and stopped reading; "
@@ -780,3 +389,378 @@ async def test_a_client_that_stops_reading_holds_up_no_other_client(
                     else "."
                 )
             )
+
+
+@dataclass
+class Connection:
+    """The server's end of one connection, as the test saw its handle() call."""
+
+    writer: asyncio.StreamWriter
+    returned: bool = False  # handle() returned (was not cancelled, did not raise)
+    closing_at_return: bool = False  # ... after writer.close()
+    open_at_return: bool = False  # ... while the connection's socket was still open
+
+
+@dataclass
+class Served:
+    """The learner's server: its address and every connection it served, in order."""
+
+    address: Address = ("", 0)
+    connections: list[Connection] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # a handle() call began
+
+
+def socket_open(writer: asyncio.StreamWriter) -> bool:
+    sock = writer.get_extra_info("socket")
+    return sock is not None and sock.fileno() != -1
+
+
+@asynccontextmanager
+async def serving(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    """The learner's server on an OS-chosen port; every handle() call is drawn on the timeline.
+
+    When the test is done, every handle() call must have returned (its client has hung up) and
+    closed its side of the connection.
+    """
+    served = Served()
+    original = many_connections.handle
+
+    async def watched(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = Connection(writer)
+        served.connections.append(connection)
+        served.arrived.set()
+        await original(reader, writer)
+        connection.returned = True
+        connection.closing_at_return = writer.is_closing()
+        connection.open_at_return = socket_open(writer)
+
+    numbers = itertools.count(1)
+    monkeypatch.setattr(many_connections, "handle", watched)
+    timeline.spy(many_connections, "handle", label=lambda *_: f"handle #{next(numbers)}")
+    server = await many_connections.start(HOST, 0)
+    try:
+        served.address = server.sockets[0].getsockname()[:2]
+        yield served
+        if await handlers_left(timeline):
+            fail(
+                f"{timeline.in_flight} handle() call(s) were still running "
+                f"{scaled(PATIENCE):.2f} s after their client had hung up.\n"
+                "Expected: handle() returns once readline() gives b'' (the client closed its "
+                "side).\nTry: `while line := await reader.readline(): ...`, then close the "
+                "writer and `await writer.wait_closed()`."
+            )
+        left_open = sum(not c.writer.is_closing() for c in served.connections)
+        if left_open:
+            fail(
+                f"Every client hung up and every handle() call returned, yet {left_open} of "
+                f"the {len(served.connections)} connections were still open on the server's "
+                "side: handle() never closed its writer, so each connection leaks a socket "
+                "until the garbage collector finds it (a busy server runs out of files first).\n"
+                "Try: `writer.close()` and `await writer.wait_closed()` at the end of "
+                "handle(), in a `finally:` so that it also happens on an error."
+            )
+    finally:
+        for connection in served.connections:  # what a wrong answer left open
+            connection.writer.close()
+        # ... and left running: stopped here, while the big test still runs without debug mode
+        # (cancelling ten thousand of them in debug mode takes long enough to look blocked).
+        running = [s.task for s in timeline.spans if s.task is not None and not s.task.done()]
+        with quiet_cancelled_handlers():
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running, timeout=scaled(1.0))
+        server.close()
+        if hasattr(server, "close_clients"):  # 3.13+: wait_closed() waits for every connection
+            server.close_clients()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), scaled(1.0))
+
+
+async def handlers_left(timeline: Timeline) -> int:
+    """Wait (a little) for the handle() calls still running to return; how many still run."""
+    running = {s.task for s in timeline.spans if s.end is None and s.task is not None}
+    if running:
+        await asyncio.wait(running, timeout=scaled(PATIENCE))
+    return timeline.in_flight
+
+
+async def hang_up(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+async def answer_to(reader: asyncio.StreamReader, line: bytes) -> bytes:
+    """The server's answer to `line`, which the client has just sent."""
+    answer = await patiently(reader.readline(), PATIENCE)
+    if answer is None:
+        fail(
+            f"The client sent {line!r} and waited {scaled(PATIENCE):.2f} s: no answer came, "
+            "though the connection stayed open.\n"
+            "Expected: the answer to each line as soon as it arrives; this client sends its "
+            "next line (or hangs up) only after the answer.\n"
+            "Likely mistake: handle() reads until EOF (`await reader.read()`) before it answers: "
+            "EOF comes only when the client hangs up, and the client waits for its answer "
+            "first, so both wait forever.\n"
+            "Try: one line at a time: `line = await reader.readline()`, write its answer, "
+            "`await writer.drain()`, repeat."
+        )
+    return answer
+
+
+def note(line: str) -> None:
+    """A figure of the big test, for `nox -s stress` to print (when it asks for them)."""
+    if FIGURES:
+        with open(FIGURES, "a", encoding="utf-8") as figures:
+            figures.write(f"37_many_connections: {line}\n")
+
+
+@contextmanager
+def open_files_for(connections: int) -> Iterator[int]:
+    """Raise this process's soft limit of open files (within the hard limit) so that it can
+    hold `connections`; restore it after. Yields how many connections fit: all of them, or
+    as many as the OS allows (said in one line, among the figures)."""
+    if resource is None:
+        yield connections
+        return
+    wanted = connections + SPARE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = soft
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        limit = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        why = "its hard limit, ulimit -Hn"
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+        except (ValueError, OSError):  # refused (macOS caps it below "unlimited")
+            limit, why = soft, "the OS refused to raise ulimit -n"
+    fits = connections if limit == resource.RLIM_INFINITY else min(connections, limit - SPARE)
+    if fits < connections:
+        note(
+            f"asked for {connections} connections, but a process may open only {limit} files "
+            f"here ({why}): running {fits}."
+        )
+    try:
+        yield fits
+    finally:
+        if limit != soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@contextmanager
+def without_debug_mode() -> Iterator[None]:
+    """asyncio's debug mode keeps a stack for every callback: 1,000 connections then take 7
+    times as long. The other tests keep it on (it is how the guard sees a blocked loop)."""
+    loop = asyncio.get_running_loop()
+    debug = loop.get_debug()
+    loop.set_debug(False)
+    try:
+        yield
+    finally:
+        loop.set_debug(debug)
+
+
+class SlowSteps(logging.Handler):
+    """asyncio's reports (in debug mode) of a step that blocked the loop, while attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("Executing"):
+            self.seen.append(record)
+
+
+async def first_answer_without_blocking(address: Address) -> None:
+    """One round trip in debug mode first: a handle() that blocks the loop for a moment would
+    block it a thousand times over in a row (minutes): stop here, and let the guard name it.
+
+    On a connection of its own, closed before the thousand open: a server that serves one
+    client at a time serves this one, whichever connection it would pick among a thousand."""
+    loop, logger, slow = asyncio.get_running_loop(), logging.getLogger("asyncio"), SlowSteps()
+    debug = loop.get_debug()
+    loop.set_debug(True)
+    logger.addHandler(slow)
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        writer.write(b"first\n")
+        await writer.drain()
+        await answer_to(reader, b"first\n")
+    finally:
+        await hang_up(writer)
+        logger.removeHandler(slow)
+        loop.set_debug(debug)
+        await asyncio.sleep(0)  # end this step now: it began in debug mode, so it is timed
+    if slow.seen:
+        fail("The event loop was blocked while the first client was answered.")
+
+
+def clients() -> None:
+    """The client ends of the big test's connections, in a process of their own (the test
+    starts it with the source of this function): one process may not hold enough files for
+    both ends of 10,000 connections.
+
+    Arguments: host port count connecting patience. It opens `count` connections, `connecting`
+    at a time: after each batch it writes {"opened"} and waits for a line "go" on its stdin,
+    which the test writes once the server has accepted them all (a connection the server has
+    not accepted yet waits in the listen backlog, and one more than the backlog holds is
+    dropped, then tried again a second later). Once they are open it writes {"opened",
+    "seconds", "error"}; then every client sends its line and waits for the answer, all at
+    once (a silence of `patience` seconds ends the wait), and it writes {"right", "wrong",
+    "first_wrong", "seconds"}; then it waits for its stdin to close, hangs up every connection
+    and ends.
+    """
+    import asyncio
+    import json
+    import sys
+    import time
+
+    host, port, count, connecting, patience = sys.argv[1:6]
+
+    def question(number: int) -> bytes:
+        return f"client {number} says hello\n".encode()
+
+    def say(**figures: object) -> None:
+        print(json.dumps(figures), flush=True)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        Client = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+        opened: list[Client] = []
+
+        async def connect() -> None:
+            opened.append(await asyncio.open_connection(host, int(port)))
+
+        started, error = time.perf_counter(), ""
+        while len(opened) < int(count) and not error:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for _ in range(min(int(connecting), int(count) - len(opened))):
+                        tg.create_task(connect())
+            except* OSError as errors:
+                error = repr(errors.exceptions[0])
+            say(opened=len(opened))
+            if (await loop.run_in_executor(None, sys.stdin.readline)).strip() != "go":
+                error = error or "the test said stop"
+        say(opened=len(opened), seconds=time.perf_counter() - started, error=error)
+
+        async def ask(
+            number: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        ) -> bytes:
+            writer.write(question(number))
+            await writer.drain()
+            return await reader.readline()
+
+        started = time.perf_counter()
+        asks = [asyncio.create_task(ask(n, *client)) for n, client in enumerate(opened)]
+        pending = set(asks)
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=float(patience))
+            if not done:
+                break  # no answer for a while: the server is not going to answer
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*asks, return_exceptions=True)
+        answers = [t.result() if not t.cancelled() and not t.exception() else None for t in asks]
+        wrong = [(n, a) for n, a in enumerate(answers) if a and a != question(n).upper()]
+        say(
+            right=sum(a == question(n).upper() for n, a in enumerate(answers)),
+            wrong=len(wrong),
+            first_wrong=[wrong[0][0], repr(wrong[0][1])] if wrong else None,
+            seconds=time.perf_counter() - started,
+        )
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        for _, writer in opened:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for _, w in opened), return_exceptions=True)
+
+    asyncio.run(main())
+
+
+class Clients:
+    """The process holding the client ends (see clients()), and what it reports."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def report(self) -> dict[str, Any]:
+        assert self.process.stdout is not None and self.process.stderr is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            await self.process.wait()
+            fail(
+                "The process that opens the clients' connections ended without a word "
+                f"(exit {self.process.returncode}):\n{(await self.process.stderr.read()).decode()}"
+            )
+        figures: dict[str, Any] = json.loads(line)
+        return figures
+
+    async def open_all(self, served: Served) -> dict[str, Any]:
+        """Let the process open its connections, a batch at a time: each once the server has
+        accepted the last one. Its figures, once they are all open."""
+        assert self.process.stdin is not None
+        before = len(served.connections)
+        while "seconds" not in (figures := await self.report()):
+            try:
+                async with asyncio.timeout(scaled(PATIENCE)):
+                    while len(served.connections) - before < figures["opened"]:
+                        served.arrived.clear()
+                        await served.arrived.wait()
+            except TimeoutError:
+                self.process.stdin.write(b"stop\n")
+                fail(
+                    f"{figures['opened']} clients had connected, and {scaled(PATIENCE):.2f} s "
+                    f"later the server had served only {len(served.connections) - before} of "
+                    "them with handle(): start() must serve every connection with handle()."
+                )
+            self.process.stdin.write(b"go\n")
+        return figures
+
+
+@asynccontextmanager
+async def clients_process(address: Address, count: int) -> AsyncIterator[Clients]:
+    """Start the clients' process; on the way out, have it hang up, and wait until it ends."""
+    source = f"{inspect.getsource(clients)}\nclients()\n"
+    arguments = [*map(str, address), str(count), str(CONNECTING), str(scaled(PATIENCE))]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        source,
+        *arguments,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield Clients(process)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()  # hang up, every client
+        try:
+            await asyncio.wait_for(process.wait(), scaled(5.0))
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@contextmanager
+def quiet_cancelled_handlers() -> Iterator[None]:
+    """Python 3.11 and 3.12 log a cancelled connection handler as an error of asyncio's own (its
+    done-callback calls task.exception() on it; fixed in 3.13): keep just that one quiet."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(report)
+    try:
+        yield
+    finally:
+        loop.set_exception_handler(previous)

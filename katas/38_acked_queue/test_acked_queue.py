@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import json
 import sys
@@ -9,7 +11,7 @@ from typing import Any, NoReturn
 import acked_queue
 import nats
 import pytest
-from harness import Timeline, scaled
+from harness import Timeline, fail, scaled
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 from servers import NatsServer
@@ -28,6 +30,246 @@ TRY_ACK_AFTER = (
     "Try: `try: await process(msg.data)` / `except Exception: await msg.nak()` / "
     "`else: await msg.ack_sync()`."
 )
+
+
+async def test_every_message_is_processed_and_then_acked(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    jobs = [f"m{i}" for i in range(1, 7)]
+    async with broker(nats_server, timeline, jobs) as side:
+        work = Work(side)
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(lambda: side.all_acked() and not work.lost(), within=1.0)
+    if not work.lost() and side.all_acked() and max(work.calls.values()) == 1:
+        if side.unconfirmed:
+            fail(
+                f"{consumer.call} on 6 messages: each was processed once, then acked; but the "
+                f"acks of {names(side.unconfirmed)} reached the server as plain messages, "
+                "without a reply subject: the consumer went on without waiting for the server "
+                "to confirm them. An ack still in the client's buffer when the consumer dies "
+                "(a kill, a crash, a lost connection) never arrives, and the message is done "
+                "twice.\n"
+                "Likely mistake: `await msg.ack()`, which queues the ack in the client and "
+                "returns at once.\n"
+                "Try: `await msg.ack_sync()`: it returns once the server has the ack.\n\n"
+                + timeline.draw()
+            )
+        return
+    unacked = [job for job in jobs if job not in side.acked]
+    fail(
+        f"{consumer.call} on 6 messages: processed {names(work.completed)}; the server received "
+        + (f"an ack for {names(side.acked)}" if side.acked else "no ack at all")
+        + (f" and none for {names(unacked)}" if unacked and side.acked else "")
+        + (
+            f"; processed more than once: {names([j for j, n in work.calls.items() if n > 1])}"
+            if max(work.calls.values(), default=0) > 1
+            else ""
+        )
+        + ".\nExpected: each message processed once, then acked.\n"
+        + (
+            "Likely mistake: the messages are never acked, so the server keeps them as pending "
+            "and delivers them again when their ack_wait runs out (processed twice).\n"
+            "Try: `await msg.ack_sync()` once `await process(msg.data)` has returned.\n\n"
+            if unacked
+            else "Try: fetch each message once, process it once, then ack it.\n\n"
+        )
+        + timeline.draw()
+    )
+
+
+async def test_k_messages_are_processed_at_once_not_one_at_a_time(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, [f"m{i}" for i in range(1, 7)]) as side:
+        work = Work(side, delay=0.1)
+        async with consuming(side, work, workers=3) as consumer:
+            await consumer.until(side.all_acked, within=2.0)
+    if timeline.peak >= 3:
+        return
+    fail(
+        f"{consumer.call} on 6 messages of 0.1 s: at most {timeline.peak} process() call(s) "
+        "were in flight at a time, although 3 workers were asked for"
+        + (
+            ": the messages were processed one at a time.\n"
+            "Likely mistake: one loop that fetches, processes and acks each message in turn, "
+            "whatever `workers` says.\n"
+            if timeline.peak <= 1
+            else ".\n"
+        )
+        + f"Expected: 3 messages in process together.\n{TRY_WORKERS}\n\n{timeline.draw()}"
+    )
+
+
+async def test_never_more_than_k_messages_are_processed_at_once(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, [f"m{i}" for i in range(1, 9)]) as side:
+        work = Work(side, delay=0.1)
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(side.all_acked, within=2.0)
+    if 0 < timeline.peak <= 2:
+        return
+    if timeline.peak == 0:
+        pytest.fail(f"{consumer.call} never called process(): call it once per message.", False)
+    fail(
+        f"{consumer.call} on 8 messages: {timeline.peak} process() calls were in flight at the "
+        "same time; expected at most 2: nothing limited them to the 2 workers.\n"
+        "Likely mistake: starting a task for every fetched message (or fetching a batch and "
+        "gathering it) without waiting for a free worker, so the next fetch starts more.\n"
+        "Try: exactly `workers` worker tasks, each with one message at a time: a worker "
+        "fetches its next message only after it has acked the last one.\n\n" + timeline.draw()
+    )
+
+
+async def test_one_slow_message_does_not_hold_up_the_other_workers(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    others = ["m1", "m2", "m3", "m4"]
+    async with broker(nats_server, timeline, ["slow", *others]) as side:
+        work = Work(side, gate=["slow"])
+        async with consuming(side, work, workers=2) as consumer:
+            flowed = await consumer.until(lambda: all(j in side.acked for j in others), 1.0)
+            meanwhile = [job for job in others if job in work.completed]
+            work.gate.set()  # now let the slow one finish
+            await consumer.until(side.all_acked, within=1.0)
+    asked = max(side.batches, default=1)
+    holding = (
+        f"it asked the server for up to {asked} messages per pull request, so a worker that gets "
+        "several holds them while it works on one, their ack_wait running meanwhile"
+    )
+    if flowed and asked == 1:
+        return
+    if flowed:
+        fail(
+            f"{consumer.call}: the other worker processed m1 to m4 while slow ran, but {holding}: "
+            "a message held that way waits for a slow one, or comes back to another consumer "
+            "when its ack_wait runs out, and is done twice.\n"
+            "Expected: each worker holds one message at a time: `fetch(1)`.\n\n" + timeline.draw()
+        )
+    waited = [job for job in others if job not in meanwhile]
+    # Which task ran each call: a worker that fetched several messages runs them all itself.
+    slow_worker = timeline.span("process(slow)").task
+    behind = [j for j in waited if (c := timeline.find(f"process({j})")) and c.task is slow_worker]
+    if behind:
+        mistake = (
+            f"{names(behind)} waited in the very worker that ran process(slow): {holding}.\n"
+            "Likely mistake: each worker fetches several messages (`fetch(10)`) and works "
+            "through them one by one.\n"
+        )
+    else:
+        mistake = (
+            "Likely mistake: the messages are handled in batches (fetch `workers` messages, "
+            "gather them, ack, fetch again): a whole batch waits for its slowest message.\n"
+        )
+    fail(
+        f"{consumer.call}: while process(slow) was running, the other worker processed only "
+        f"{names(meanwhile)}; {names(waited)} waited for slow although a worker was free.\n"
+        "Expected: m1 to m4 processed and acked by the free worker while slow runs.\n"
+        + mistake
+        + "Try: let each worker fetch its next message as soon as it is done with its own: one "
+        "loop per worker, `fetch(1)`, process, ack.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_consumer_killed_mid_message_loses_none_and_repeats_none(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    jobs = [f"m{i}" for i in range(1, 7)]
+    held = ["m3", "m4"]
+    async with broker(nats_server, timeline, jobs, ack_wait=scaled(SHORT_ACK_WAIT)) as side:
+        work = Work(side, hold=held)
+        async with consuming(side, work, workers=2) as first:
+            await first.until_in_process(work, held)
+            await first.kill()  # while m3 and m4 are in process
+        done_before = list(work.completed)
+        timeline.mark("killed, restarted")
+        async with consuming(side, work, workers=2) as second:
+            await second.until(side.all_acked, within=SHORT_ACK_WAIT + 1.0)
+    call = f"{first.call}, killed while process(m3) and process(m4) ran, then started again"
+    lost = work.lost()
+    if lost:
+        early = [job for job in lost if job in side.acked]
+        fail(
+            f"{call}: {names(lost)} never finished processing: lost.\n"
+            + (
+                f"The server had an ack for {names(early)} although their process() never "
+                "finished, so it did not deliver them again after the kill.\n"
+                if early
+                else ""
+            )
+            + "Expected: a message killed in process is not acked, so JetStream delivers it "
+            "again (after ack_wait) and the restarted consumer processes it to the end.\n"
+            "Likely mistake: acking a message before process() has finished: as soon as it "
+            "is fetched, or in a `finally:` (which runs when process() is cancelled, too).\n"
+            "Try: `await process(msg.data)` first, and only then `await msg.ack_sync()`.\n\n"
+            + timeline.draw()
+        )
+    again = [job for job in done_before if work.calls[job] > 1]
+    if again:
+        fail(
+            f"{call}: {names(again)} had been processed to the end before the kill, yet "
+            "they were processed again after the restart: the server never received their "
+            "ack, so it delivered them again.\n"
+            "Expected: a message processed and acked before the kill is not processed again.\n"
+            "Try: `await msg.ack_sync()` right after `await process(msg.data)` returns: it "
+            "waits until the server has the ack.\n\n" + timeline.draw()
+        )
+
+
+async def test_a_failed_message_is_nakked_and_processed_again(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, ["m1", "m2", "m3", "m4"]) as side:
+        work = Work(side, fail=["m2"])
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(side.all_acked, within=1.0)
+    if "m2" in work.completed and side.all_acked():
+        return
+    what = f"{consumer.call}: process(m2) raised ProcessFailed the first time"
+    if "m2" in side.acked:
+        fail(
+            f"{what}, yet the server received an ack for m2, so it will never deliver it "
+            "again: m2 is lost although its work was never done.\n"
+            "Expected: a failed message is nak-ed, delivered again, processed, then acked.\n"
+            "Likely mistake: acking in a `finally:` (or after an `except` that only logs), so "
+            f"the ack is sent whether process() worked or not.\n{TRY_ACK_AFTER}\n\n"
+            + timeline.draw()
+        )
+    fail(
+        f"{what}, and it was not processed again within {scaled(1.0):.1f} s: "
+        + (
+            "the server received a nak for it, but the consumer did not take it again"
+            if "m2" in side.nakked
+            else "the server received neither an ack nor a nak for it, so it waits for m2's "
+            f"ack_wait ({LONG_ACK_WAIT:.0f} s here) before it delivers m2 again"
+        )
+        + ".\n"
+        "Expected: the failed message nak-ed, so JetStream delivers it again at once.\n"
+        "Try: `except Exception: await msg.nak()` around process().\n\n" + timeline.draw()
+    )
+
+
+async def test_a_cancelled_consumer_stops_and_closes_its_connection(
+    nats_server: NatsServer, timeline: Timeline
+) -> None:
+    async with broker(nats_server, timeline, ["m1", "m2", "m3"]) as side:
+        work = Work(side, hold=["m1", "m2"])
+        ours = nats_tasks()
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until_in_process(work, ["m1", "m2"])
+            await consumer.kill()
+        await asyncio.sleep(0)  # let the cancelled tasks of a closed connection finish
+        left = nats_tasks() - ours
+    if not left:
+        return
+    fail(
+        f"{consumer.call} stopped when cancelled, but its connection to NATS is still open: "
+        f"{len(left)} task(s) of the NATS client still running "
+        f"({names(sorted(t.get_coro().__qualname__ for t in left))}).\n"
+        "Expected: the connection closed when consume() ends, also when it is cancelled.\n"
+        "Try: `async with await nats.connect(url) as nc:` around the work (or `finally: "
+        "await nc.close()`)."
+    )
 
 
 class ProcessFailed(Exception):
@@ -169,12 +411,11 @@ class Consumer:
     async def until_in_process(self, work: Work, jobs: list[str]) -> None:
         """Wait until all these jobs are in process at the same time (one per worker)."""
         if not await self.until(lambda: work.running >= set(jobs), within=1.0):
-            pytest.fail(
+            fail(
                 f"{self.call}: {' and '.join(jobs)} were never in process at the same time "
                 f"(in process: {names(sorted(work.running))}), although each of the "
                 f"{len(jobs)} workers could take one: the messages were processed one at a "
-                f"time.\n{TRY_WORKERS}\n\n{self.broker.timeline.draw()}",
-                pytrace=False,
+                f"time.\n{TRY_WORKERS}\n\n{self.broker.timeline.draw()}"
             )
 
     def stopped(self) -> NoReturn:
@@ -183,17 +424,16 @@ class Consumer:
         if isinstance(error, NotImplementedError):
             raise error
         if error is None:
-            pytest.fail(
+            fail(
                 f"{self.call} returned while it was still meant to consume: it must run until "
                 "it is cancelled (each worker a `while True` loop), fetching the next message "
-                "as soon as it is done with one.",
-                pytrace=False,
+                "as soon as it is done with one."
             )
         first = error
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
         failed = isinstance(first, ProcessFailed)
-        pytest.fail(
+        fail(
             f"{self.call} stopped with {type(error).__name__}"
             + (f" ({type(first).__name__}: {first})" if first is not error else f": {error}")
             + (
@@ -203,8 +443,7 @@ class Consumer:
                 if failed
                 else "; it must keep consuming until it is cancelled."
             )
-            + f"\n\n{self.broker.timeline.draw()}",
-            pytrace=False,
+            + f"\n\n{self.broker.timeline.draw()}"
         )
 
     async def kill(self) -> None:
@@ -212,7 +451,7 @@ class Consumer:
         self.task.cancel()
         await asyncio.wait({self.task}, timeout=scaled(0.5))
         if not self.task.done():
-            pytest.fail(
+            fail(
                 f"{self.call} was cancelled, and 0.5 s later it was still running: it ignored "
                 "the cancellation, so it can never be stopped (a deploy, a Ctrl+C, a shutdown "
                 "would hang).\n"
@@ -220,8 +459,7 @@ class Consumer:
                 "or the fetch, which catches the CancelledError too, and a loop that goes on.\n"
                 "Try: catch `Exception` (CancelledError is not one) and let CancelledError "
                 "propagate: the TaskGroup then cancels every worker and ends.\n\n"
-                + self.broker.timeline.draw(),
-                pytrace=False,
+                + self.broker.timeline.draw()
             )
         if not self.task.cancelled():
             self.stopped()
@@ -261,254 +499,3 @@ def nats_tasks() -> set[asyncio.Task[Any]]:
         return code.co_filename if code else ""
 
     return {task for task in asyncio.all_tasks() if "/nats/" in source(task)}
-
-
-async def test_every_message_is_processed_and_then_acked(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    jobs = [f"m{i}" for i in range(1, 7)]
-    async with broker(nats_server, timeline, jobs) as side:
-        work = Work(side)
-        async with consuming(side, work, workers=2) as consumer:
-            await consumer.until(lambda: side.all_acked() and not work.lost(), within=1.0)
-    if not work.lost() and side.all_acked() and max(work.calls.values()) == 1:
-        if side.unconfirmed:
-            pytest.fail(
-                f"{consumer.call} on 6 messages: each was processed once, then acked; but the "
-                f"acks of {names(side.unconfirmed)} reached the server as plain messages, "
-                "without a reply subject: the consumer went on without waiting for the server "
-                "to confirm them. An ack still in the client's buffer when the consumer dies "
-                "(a kill, a crash, a lost connection) never arrives, and the message is done "
-                "twice.\n"
-                "Likely mistake: `await msg.ack()`, which queues the ack in the client and "
-                "returns at once.\n"
-                "Try: `await msg.ack_sync()`: it returns once the server has the ack.\n\n"
-                + timeline.draw(),
-                pytrace=False,
-            )
-        return
-    unacked = [job for job in jobs if job not in side.acked]
-    pytest.fail(
-        f"{consumer.call} on 6 messages: processed {names(work.completed)}; the server received "
-        + (f"an ack for {names(side.acked)}" if side.acked else "no ack at all")
-        + (f" and none for {names(unacked)}" if unacked and side.acked else "")
-        + (
-            f"; processed more than once: {names([j for j, n in work.calls.items() if n > 1])}"
-            if max(work.calls.values(), default=0) > 1
-            else ""
-        )
-        + ".\nExpected: each message processed once, then acked.\n"
-        + (
-            "Likely mistake: the messages are never acked, so the server keeps them as pending "
-            "and delivers them again when their ack_wait runs out (processed twice).\n"
-            "Try: `await msg.ack_sync()` once `await process(msg.data)` has returned.\n\n"
-            if unacked
-            else "Try: fetch each message once, process it once, then ack it.\n\n"
-        )
-        + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_k_messages_are_processed_at_once_not_one_at_a_time(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    async with broker(nats_server, timeline, [f"m{i}" for i in range(1, 7)]) as side:
-        work = Work(side, delay=0.1)
-        async with consuming(side, work, workers=3) as consumer:
-            await consumer.until(side.all_acked, within=2.0)
-    if timeline.peak >= 3:
-        return
-    pytest.fail(
-        f"{consumer.call} on 6 messages of 0.1 s: at most {timeline.peak} process() call(s) "
-        "were in flight at a time, although 3 workers were asked for"
-        + (
-            ": the messages were processed one at a time.\n"
-            "Likely mistake: one loop that fetches, processes and acks each message in turn, "
-            "whatever `workers` says.\n"
-            if timeline.peak <= 1
-            else ".\n"
-        )
-        + f"Expected: 3 messages in process together.\n{TRY_WORKERS}\n\n{timeline.draw()}",
-        pytrace=False,
-    )
-
-
-async def test_never_more_than_k_messages_are_processed_at_once(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    async with broker(nats_server, timeline, [f"m{i}" for i in range(1, 9)]) as side:
-        work = Work(side, delay=0.1)
-        async with consuming(side, work, workers=2) as consumer:
-            await consumer.until(side.all_acked, within=2.0)
-    if 0 < timeline.peak <= 2:
-        return
-    if timeline.peak == 0:
-        pytest.fail(f"{consumer.call} never called process(): call it once per message.", False)
-    pytest.fail(
-        f"{consumer.call} on 8 messages: {timeline.peak} process() calls were in flight at the "
-        "same time; expected at most 2: nothing limited them to the 2 workers.\n"
-        "Likely mistake: starting a task for every fetched message (or fetching a batch and "
-        "gathering it) without waiting for a free worker, so the next fetch starts more.\n"
-        "Try: exactly `workers` worker tasks, each with one message at a time: a worker "
-        "fetches its next message only after it has acked the last one.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_one_slow_message_does_not_hold_up_the_other_workers(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    others = ["m1", "m2", "m3", "m4"]
-    async with broker(nats_server, timeline, ["slow", *others]) as side:
-        work = Work(side, gate=["slow"])
-        async with consuming(side, work, workers=2) as consumer:
-            flowed = await consumer.until(lambda: all(j in side.acked for j in others), 1.0)
-            meanwhile = [job for job in others if job in work.completed]
-            work.gate.set()  # now let the slow one finish
-            await consumer.until(side.all_acked, within=1.0)
-    asked = max(side.batches, default=1)
-    holding = (
-        f"it asked the server for up to {asked} messages per pull request, so a worker that gets "
-        "several holds them while it works on one, their ack_wait running meanwhile"
-    )
-    if flowed and asked == 1:
-        return
-    if flowed:
-        pytest.fail(
-            f"{consumer.call}: the other worker processed m1 to m4 while slow ran, but {holding}: "
-            "a message held that way waits for a slow one, or comes back to another consumer "
-            "when its ack_wait runs out, and is done twice.\n"
-            "Expected: each worker holds one message at a time: `fetch(1)`.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-    waited = [job for job in others if job not in meanwhile]
-    # Which task ran each call: a worker that fetched several messages runs them all itself.
-    slow_worker = timeline.span("process(slow)").task
-    behind = [j for j in waited if (c := timeline.find(f"process({j})")) and c.task is slow_worker]
-    if behind:
-        mistake = (
-            f"{names(behind)} waited in the very worker that ran process(slow): {holding}.\n"
-            "Likely mistake: each worker fetches several messages (`fetch(10)`) and works "
-            "through them one by one.\n"
-        )
-    else:
-        mistake = (
-            "Likely mistake: the messages are handled in batches (fetch `workers` messages, "
-            "gather them, ack, fetch again): a whole batch waits for its slowest message.\n"
-        )
-    pytest.fail(
-        f"{consumer.call}: while process(slow) was running, the other worker processed only "
-        f"{names(meanwhile)}; {names(waited)} waited for slow although a worker was free.\n"
-        "Expected: m1 to m4 processed and acked by the free worker while slow runs.\n"
-        + mistake
-        + "Try: let each worker fetch its next message as soon as it is done with its own: one "
-        "loop per worker, `fetch(1)`, process, ack.\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_a_consumer_killed_mid_message_loses_none_and_repeats_none(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    jobs = [f"m{i}" for i in range(1, 7)]
-    held = ["m3", "m4"]
-    async with broker(nats_server, timeline, jobs, ack_wait=scaled(SHORT_ACK_WAIT)) as side:
-        work = Work(side, hold=held)
-        async with consuming(side, work, workers=2) as first:
-            await first.until_in_process(work, held)
-            await first.kill()  # while m3 and m4 are in process
-        done_before = list(work.completed)
-        timeline.mark("killed, restarted")
-        async with consuming(side, work, workers=2) as second:
-            await second.until(side.all_acked, within=SHORT_ACK_WAIT + 1.0)
-    call = f"{first.call}, killed while process(m3) and process(m4) ran, then started again"
-    lost = work.lost()
-    if lost:
-        early = [job for job in lost if job in side.acked]
-        pytest.fail(
-            f"{call}: {names(lost)} never finished processing: lost.\n"
-            + (
-                f"The server had an ack for {names(early)} although their process() never "
-                "finished, so it did not deliver them again after the kill.\n"
-                if early
-                else ""
-            )
-            + "Expected: a message killed in process is not acked, so JetStream delivers it "
-            "again (after ack_wait) and the restarted consumer processes it to the end.\n"
-            "Likely mistake: acking a message before process() has finished: as soon as it "
-            "is fetched, or in a `finally:` (which runs when process() is cancelled, too).\n"
-            "Try: `await process(msg.data)` first, and only then `await msg.ack_sync()`.\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    again = [job for job in done_before if work.calls[job] > 1]
-    if again:
-        pytest.fail(
-            f"{call}: {names(again)} had been processed to the end before the kill, yet "
-            "they were processed again after the restart: the server never received their "
-            "ack, so it delivered them again.\n"
-            "Expected: a message processed and acked before the kill is not processed again.\n"
-            "Try: `await msg.ack_sync()` right after `await process(msg.data)` returns: it "
-            "waits until the server has the ack.\n\n" + timeline.draw(),
-            pytrace=False,
-        )
-
-
-async def test_a_failed_message_is_nakked_and_processed_again(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    async with broker(nats_server, timeline, ["m1", "m2", "m3", "m4"]) as side:
-        work = Work(side, fail=["m2"])
-        async with consuming(side, work, workers=2) as consumer:
-            await consumer.until(side.all_acked, within=1.0)
-    if "m2" in work.completed and side.all_acked():
-        return
-    what = f"{consumer.call}: process(m2) raised ProcessFailed the first time"
-    if "m2" in side.acked:
-        pytest.fail(
-            f"{what}, yet the server received an ack for m2, so it will never deliver it "
-            "again: m2 is lost although its work was never done.\n"
-            "Expected: a failed message is nak-ed, delivered again, processed, then acked.\n"
-            "Likely mistake: acking in a `finally:` (or after an `except` that only logs), so "
-            f"the ack is sent whether process() worked or not.\n{TRY_ACK_AFTER}\n\n"
-            + timeline.draw(),
-            pytrace=False,
-        )
-    pytest.fail(
-        f"{what}, and it was not processed again within {scaled(1.0):.1f} s: "
-        + (
-            "the server received a nak for it, but the consumer did not take it again"
-            if "m2" in side.nakked
-            else "the server received neither an ack nor a nak for it, so it waits for m2's "
-            f"ack_wait ({LONG_ACK_WAIT:.0f} s here) before it delivers m2 again"
-        )
-        + ".\n"
-        "Expected: the failed message nak-ed, so JetStream delivers it again at once.\n"
-        "Try: `except Exception: await msg.nak()` around process().\n\n" + timeline.draw(),
-        pytrace=False,
-    )
-
-
-async def test_a_cancelled_consumer_stops_and_closes_its_connection(
-    nats_server: NatsServer, timeline: Timeline
-) -> None:
-    async with broker(nats_server, timeline, ["m1", "m2", "m3"]) as side:
-        work = Work(side, hold=["m1", "m2"])
-        ours = nats_tasks()
-        async with consuming(side, work, workers=2) as consumer:
-            await consumer.until_in_process(work, ["m1", "m2"])
-            await consumer.kill()
-        await asyncio.sleep(0)  # let the cancelled tasks of a closed connection finish
-        left = nats_tasks() - ours
-    if not left:
-        return
-    pytest.fail(
-        f"{consumer.call} stopped when cancelled, but its connection to NATS is still open: "
-        f"{len(left)} task(s) of the NATS client still running "
-        f"({names(sorted(t.get_coro().__qualname__ for t in left))}).\n"
-        "Expected: the connection closed when consume() ends, also when it is cancelled.\n"
-        "Try: `async with await nats.connect(url) as nc:` around the work (or `finally: "
-        "await nc.close()`).",
-        pytrace=False,
-    )

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import os
@@ -24,310 +26,6 @@ PATIENCE = 0.5
 FAILING = {"bad": 0.1, "after": 0.1}
 # An idle service gets SIGTERM this long after the test started waiting (the loop then sleeps).
 IDLE = 0.1
-
-
-class JobFailed(Exception):
-    """What job("bad") raises."""
-
-
-class Service:
-    """The learner's run_service, started by the test; every job is drawn on the timeline."""
-
-    def __init__(self, timeline: Timeline, delays: dict[str, float], workers: int, grace: float):
-        self.timeline, self.delays = timeline, delays
-        self.workers, self.grace = workers, scaled(grace)
-        self.port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.task: asyncio.Task[Summary] | None = None
-        self.stand_in_got_sigterm = False
-        self.clients: list[Client] = []
-        self.accepted: list[str] = []  # the jobs the service said it queued
-        self.signalled = self.returned = 0.0  # when, on the timeline
-        self.ended = 0.0  # when run_service's task ended, on the timeline
-        self.started: StartedTasks | None = None  # every task created while the service ran
-        self.outlived: list[str] = []  # the tasks it started still running when it returned
-        self.handler, self.handler_module = "", ""  # SIGTERM's handler while it ran
-        self.job_ended = asyncio.Event()  # set whenever a job ends
-
-    def call(self) -> str:
-        return f"run_service(job, ready, workers={self.workers}, grace={self.grace:.2f})"
-
-    async def job(self, name: str) -> str:
-        error = JobFailed(f"{name} failed") if name == "bad" else None
-        try:
-            done: str = await self.timeline.work(
-                f"job {name}", self.delays[name], name, error=error
-            )
-        finally:
-            self.job_ended.set()
-        return done
-
-    async def until_ended(self, name: str) -> None:
-        """Wait until job `name` has ended, or the service has (PATIENCE after the delays)."""
-        assert self.task is not None
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(scaled(sum(self.delays.values()) + PATIENCE)):
-                while not self.task.done() and not (
-                    (span := self.timeline.find(f"job {name}")) and span.end is not None
-                ):
-                    self.job_ended.clear()
-                    await self.job_ended.wait()
-
-    def stand_in(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM's handler until the service installs its own: the test process lives on."""
-        self.stand_in_got_sigterm = True
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(
-            graceful_shutdown.run_service(
-                self.job, self.port.set_result, workers=self.workers, grace=self.grace
-            )
-        )
-        self.task.add_done_callback(self.on_return)
-        await asyncio.wait(
-            {self.task, self.port}, timeout=scaled(PATIENCE), return_when=asyncio.FIRST_COMPLETED
-        )
-        if self.task.done():
-            self.task.result()  # its error (NotImplementedError, for a start)
-            fail(f"{self.call()} returned before it was sent SIGTERM, without calling ready().")
-        if not self.port.done():
-            fail(
-                f"{self.call()} did not call ready(port) within {scaled(PATIENCE):.2f} s: call "
-                "it once the server listens and the SIGTERM handler is installed."
-            )
-
-    def on_return(self, task: "asyncio.Task[Summary]") -> None:
-        self.ended = self.timeline.now()
-        self.job_ended.set()  # whoever waits for a job: the service is gone
-        if self.started is not None:
-            self.outlived = [
-                getattr(t.get_coro(), "__qualname__", t.get_name())
-                for t in self.started.still_running()
-                if t is not task
-            ]
-
-    async def client(self) -> "Client":
-        client = Client(
-            self, *await asyncio.open_connection(graceful_shutdown.HOST, self.port.result())
-        )
-        self.clients.append(client)
-        return client
-
-    async def terminate(self) -> None:
-        """Send SIGTERM to this process, as `docker stop`, systemd or Kubernetes do."""
-        self.timeline.mark("SIGTERM")
-        self.signalled = self.timeline.now()
-        os.kill(os.getpid(), signal.SIGTERM)
-        await asyncio.sleep(0)
-        self.expect_sigterm_handled()
-
-    def expect_sigterm_handled(self) -> None:
-        __tracebackhide__ = True
-        if self.stand_in_got_sigterm:
-            fail(
-                f"SIGTERM reached the test's stand-in handler, not {self.call()}: the service "
-                "does not handle SIGTERM. Outside this test, SIGTERM would have killed the "
-                "process on the spot, and every job in flight with it.\n"
-                "Likely mistake: no signal handler, or one for SIGINT (Ctrl-C) only, while "
-                "`docker stop`, systemd and Kubernetes send SIGTERM.\n"
-                "Try: `loop.add_signal_handler(signal.SIGTERM, stop.set)` before you call "
-                "ready(), and `await stop.wait()`."
-            )
-
-    async def stopped(self) -> Summary:
-        """What run_service returns after SIGTERM; it must return within the grace and a bit."""
-        assert self.task is not None
-        waited = self.grace + scaled(PATIENCE)
-        await asyncio.wait({self.task}, timeout=waited)
-        if self.task.done():
-            self.expect_no_error()
-            summary = self.task.result()
-            self.returned = self.timeline.now()
-            self.timeline.mark("run_service returned")
-            if self.outlived:
-                fail(
-                    f"{self.call()} returned while {len(self.outlived)} task(s) it had started "
-                    f"were still running: {', '.join(f'{n}()' for n in self.outlived)}. "
-                    "Whoever awaits run_service (asyncio.run, a supervisor) goes on, or closes "
-                    "the loop, under them.\n"
-                    "Expected: nothing the service started outlives it: the workers, and the "
-                    "connection handlers too.\n"
-                    "Try: start the workers in a TaskGroup; close every client's connection, "
-                    "and wait for its handler to end, before you return.\n\n" + self.timeline.draw()
-                )
-            return summary
-        cancelled = [s.label for s in self.timeline.spans if s.cancelled]
-        running = [s.label for s in self.timeline.spans if s.end is None]
-        if cancelled:
-            mistake = (
-                f"The deadline did cancel {', '.join(cancelled)}, yet the service never "
-                "ended: a worker swallowed the CancelledError and went on (an `except "
-                "asyncio.CancelledError:` without `raise`), so the task group waits for it "
-                "forever.\n"
-                "Try: whatever you do when a job is cancelled, end that `except` with `raise`."
-            )
-        else:
-            mistake = (
-                f"Still running: {', '.join(running) or 'no job'}. The service waits for its "
-                "jobs with no deadline: a job that takes 10 s keeps it alive for 10 s, and a "
-                "stuck one forever (then the orchestrator kills it with SIGKILL).\n"
-                "Try: `async with asyncio.timeout(grace): await queue.join()`, then cancel the "
-                "workers."
-            )
-        fail(
-            f"{self.call()} was still running {waited:.2f} s after SIGTERM, past its grace of "
-            f"{self.grace:.2f} s.\n{mistake}\n\n{self.timeline.draw()}"
-        )
-
-    def expect_no_error(self) -> None:
-        """run_service ended by raising: say what, and when (a failed job first)."""
-        __tracebackhide__ = True
-        assert self.task is not None
-        if not self.task.done() or self.task.cancelled():
-            return
-        error = self.task.exception()
-        if error is None or isinstance(error, NotImplementedError):
-            return
-        first = error
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        failed = [s.label for s in self.timeline.spans if s.error is not None]
-        when = f"{self.ended - self.signalled:.2f} s after SIGTERM" if self.signalled else ""
-        fail(
-            f"{self.call()} raised {type(error).__name__} ({type(first).__name__}: {first})"
-            + (f" {when}" if when else ", before it was sent SIGTERM")
-            + (
-                f", once {failed[0]} had raised it: a job that fails must not stop the service "
-                "(nor, through the task group, every other job with it).\n"
-                "Expected: the job reported in Summary.failed, and its worker on to the next.\n"
-                "Try: `except Exception:` around `await job(name)` in the worker (after the "
-                "`except asyncio.CancelledError:`), noting the name in `summary.failed`."
-                if failed and isinstance(first, JobFailed)
-                else "."
-            )
-            + f"\n\n{self.timeline.draw()}"
-        )
-
-    async def terminate_while_idle(self) -> None:
-        """SIGTERM from another thread, IDLE s (scaled) later, while the test waits and the
-        loop sleeps with nothing to do: as `docker stop` sends it to a service between two
-        clients."""
-        handler = signal.getsignal(signal.SIGTERM)
-        self.handler = getattr(handler, "__qualname__", repr(handler))
-        self.handler_module = getattr(handler, "__module__", "") or ""
-
-        def send() -> None:
-            self.timeline.mark("SIGTERM")
-            self.signalled = self.timeline.now()
-            os.kill(os.getpid(), signal.SIGTERM)
-
-        sender = threading.Timer(scaled(IDLE), send)
-        sender.start()
-        try:
-            assert self.task is not None
-            await asyncio.wait({self.task}, timeout=scaled(IDLE + 1.0))
-        finally:
-            sender.join()
-
-    async def stop(self) -> None:
-        """Whatever the test saw: hang up, stop the service if it still runs."""
-        for client in self.clients:
-            await client.hang_up()
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-            await asyncio.wait({self.task}, timeout=scaled(1.0))
-
-
-class Client:
-    def __init__(
-        self, service: Service, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.service, self.reader, self.writer = service, reader, writer
-
-    async def submit(self, *names: str) -> None:
-        for name in names:
-            self.writer.write(f"{name}\n".encode())
-            await self.writer.drain()
-            answer = await patiently(self.reader.readline(), PATIENCE)
-            sent, expected = f"{name}\n".encode(), f"queued {name}\n".encode()
-            if answer == expected:
-                self.service.accepted.append(name)
-                continue
-            got = f"nothing within {scaled(PATIENCE):.2f} s" if answer is None else repr(answer)
-            fail(
-                f"The client sent {sent!r} and got {got}; expected "
-                f"{expected!r} once the job is on the queue."
-            )
-
-    async def hang_up(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self.writer.wait_closed()
-
-
-@asynccontextmanager
-async def running(
-    timeline: Timeline, delays: dict[str, float], *, workers: int, grace: float
-) -> AsyncIterator[Service]:
-    """A service started with a stand-in SIGTERM handler in place; all undone at the end."""
-    service = Service(timeline, delays, workers, grace)
-    previous = signal.signal(signal.SIGTERM, service.stand_in)
-    try:
-        with started_tasks() as service.started:
-            await service.start()
-            yield service
-    finally:
-        await service.stop()
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, previous)
-
-
-def expect_every_job(
-    summary: Summary,
-    service: Service,
-    finished: list[str],
-    cancelled: set[str],
-    failed: list[str] | None = None,
-) -> None:
-    __tracebackhide__ = True
-    failed = failed or []
-    accounted = summary.finished + summary.cancelled + summary.failed
-    missing = [name for name in service.accepted if name not in accounted]
-    call = f"{service.call()} returned {summary}"
-    expected = f"Expected: finished {finished}, cancelled {sorted(cancelled)}, failed {failed}."
-    spans = {name: service.timeline.find(f"job {name}") for name in missing}
-    raised = [(name, span.error) for name, span in spans.items() if span and span.error]
-    if raised:
-        name, error = raised[0]
-        fail(
-            f"{call}: job({name!r}) raised {error!r}, and the summary has "
-            "it in no list, as if it had never been sent.\n"
-            f"{expected}\n"
-            "Try: note it in `summary.failed` in the worker's `except Exception:`.\n\n"
-            + service.timeline.draw()
-        )
-    if missing:
-        never = [name for name, span in spans.items() if span is None]
-        fail(
-            f"{call}: the jobs {missing} were accepted (the client got 'queued ...') and are in "
-            "no list: lost, as if they had never been sent"
-            + (f"; {never} never started" if never else "")
-            + f".\n{expected}\n"
-            + (
-                "Likely mistake: workers that leave once their current job is done, leaving the "
-                "queue full, or jobs still waiting in the queue at the deadline forgotten.\n"
-                "Try: wait for the queue itself (`await queue.join()`) within the grace, and "
-                "after the deadline move what is left in the queue to `cancelled`.\n\n"
-                if never
-                else "\n"
-            )
-            + service.timeline.draw()
-        )
-    if (
-        summary.finished != finished
-        or set(summary.cancelled) != cancelled
-        or summary.failed != failed
-    ):
-        fail(f"{call}; {expected} (finished in the order they ended)\n\n{service.timeline.draw()}")
 
 
 async def test_jobs_in_flight_at_the_signal_all_finish(timeline: Timeline) -> None:
@@ -569,3 +267,307 @@ async def test_an_idle_service_stops_at_once_on_sigterm(timeline: Timeline) -> N
             + "Try: `loop.add_signal_handler(signal.SIGTERM, stop.set)`: the loop itself wakes "
             "up and calls stop.set()."
         )
+
+
+class JobFailed(Exception):
+    """What job("bad") raises."""
+
+
+class Service:
+    """The learner's run_service, started by the test; every job is drawn on the timeline."""
+
+    def __init__(self, timeline: Timeline, delays: dict[str, float], workers: int, grace: float):
+        self.timeline, self.delays = timeline, delays
+        self.workers, self.grace = workers, scaled(grace)
+        self.port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task[Summary] | None = None
+        self.stand_in_got_sigterm = False
+        self.clients: list[Client] = []
+        self.accepted: list[str] = []  # the jobs the service said it queued
+        self.signalled = self.returned = 0.0  # when, on the timeline
+        self.ended = 0.0  # when run_service's task ended, on the timeline
+        self.started: StartedTasks | None = None  # every task created while the service ran
+        self.outlived: list[str] = []  # the tasks it started still running when it returned
+        self.handler, self.handler_module = "", ""  # SIGTERM's handler while it ran
+        self.job_ended = asyncio.Event()  # set whenever a job ends
+
+    def call(self) -> str:
+        return f"run_service(job, ready, workers={self.workers}, grace={self.grace:.2f})"
+
+    async def job(self, name: str) -> str:
+        error = JobFailed(f"{name} failed") if name == "bad" else None
+        try:
+            done: str = await self.timeline.work(
+                f"job {name}", self.delays[name], name, error=error
+            )
+        finally:
+            self.job_ended.set()
+        return done
+
+    async def until_ended(self, name: str) -> None:
+        """Wait until job `name` has ended, or the service has (PATIENCE after the delays)."""
+        assert self.task is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(scaled(sum(self.delays.values()) + PATIENCE)):
+                while not self.task.done() and not (
+                    (span := self.timeline.find(f"job {name}")) and span.end is not None
+                ):
+                    self.job_ended.clear()
+                    await self.job_ended.wait()
+
+    def stand_in(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM's handler until the service installs its own: the test process lives on."""
+        self.stand_in_got_sigterm = True
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(
+            graceful_shutdown.run_service(
+                self.job, self.port.set_result, workers=self.workers, grace=self.grace
+            )
+        )
+        self.task.add_done_callback(self.on_return)
+        await asyncio.wait(
+            {self.task, self.port}, timeout=scaled(PATIENCE), return_when=asyncio.FIRST_COMPLETED
+        )
+        if self.task.done():
+            self.task.result()  # its error (NotImplementedError, for a start)
+            fail(f"{self.call()} returned before it was sent SIGTERM, without calling ready().")
+        if not self.port.done():
+            fail(
+                f"{self.call()} did not call ready(port) within {scaled(PATIENCE):.2f} s: call "
+                "it once the server listens and the SIGTERM handler is installed."
+            )
+
+    def on_return(self, task: asyncio.Task[Summary]) -> None:
+        self.ended = self.timeline.now()
+        self.job_ended.set()  # whoever waits for a job: the service is gone
+        if self.started is not None:
+            self.outlived = [
+                getattr(t.get_coro(), "__qualname__", t.get_name())
+                for t in self.started.still_running()
+                if t is not task
+            ]
+
+    async def client(self) -> Client:
+        client = Client(
+            self, *await asyncio.open_connection(graceful_shutdown.HOST, self.port.result())
+        )
+        self.clients.append(client)
+        return client
+
+    async def terminate(self) -> None:
+        """Send SIGTERM to this process, as `docker stop`, systemd or Kubernetes do."""
+        self.timeline.mark("SIGTERM")
+        self.signalled = self.timeline.now()
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.sleep(0)
+        self.expect_sigterm_handled()
+
+    def expect_sigterm_handled(self) -> None:
+        __tracebackhide__ = True
+        if self.stand_in_got_sigterm:
+            fail(
+                f"SIGTERM reached the test's stand-in handler, not {self.call()}: the service "
+                "does not handle SIGTERM. Outside this test, SIGTERM would have killed the "
+                "process on the spot, and every job in flight with it.\n"
+                "Likely mistake: no signal handler, or one for SIGINT (Ctrl-C) only, while "
+                "`docker stop`, systemd and Kubernetes send SIGTERM.\n"
+                "Try: `loop.add_signal_handler(signal.SIGTERM, stop.set)` before you call "
+                "ready(), and `await stop.wait()`."
+            )
+
+    async def stopped(self) -> Summary:
+        """What run_service returns after SIGTERM; it must return within the grace and a bit."""
+        assert self.task is not None
+        waited = self.grace + scaled(PATIENCE)
+        await asyncio.wait({self.task}, timeout=waited)
+        if self.task.done():
+            self.expect_no_error()
+            summary = self.task.result()
+            self.returned = self.timeline.now()
+            self.timeline.mark("run_service returned")
+            if self.outlived:
+                fail(
+                    f"{self.call()} returned while {len(self.outlived)} task(s) it had started "
+                    f"were still running: {', '.join(f'{n}()' for n in self.outlived)}. "
+                    "Whoever awaits run_service (asyncio.run, a supervisor) goes on, or closes "
+                    "the loop, under them.\n"
+                    "Expected: nothing the service started outlives it: the workers, and the "
+                    "connection handlers too.\n"
+                    "Try: start the workers in a TaskGroup; close every client's connection, "
+                    "and wait for its handler to end, before you return.\n\n" + self.timeline.draw()
+                )
+            return summary
+        cancelled = [s.label for s in self.timeline.spans if s.cancelled]
+        running = [s.label for s in self.timeline.spans if s.end is None]
+        if cancelled:
+            mistake = (
+                f"The deadline did cancel {', '.join(cancelled)}, yet the service never "
+                "ended: a worker swallowed the CancelledError and went on (an `except "
+                "asyncio.CancelledError:` without `raise`), so the task group waits for it "
+                "forever.\n"
+                "Try: whatever you do when a job is cancelled, end that `except` with `raise`."
+            )
+        else:
+            mistake = (
+                f"Still running: {', '.join(running) or 'no job'}. The service waits for its "
+                "jobs with no deadline: a job that takes 10 s keeps it alive for 10 s, and a "
+                "stuck one forever (then the orchestrator kills it with SIGKILL).\n"
+                "Try: `async with asyncio.timeout(grace): await queue.join()`, then cancel the "
+                "workers."
+            )
+        fail(
+            f"{self.call()} was still running {waited:.2f} s after SIGTERM, past its grace of "
+            f"{self.grace:.2f} s.\n{mistake}\n\n{self.timeline.draw()}"
+        )
+
+    def expect_no_error(self) -> None:
+        """run_service ended by raising: say what, and when (a failed job first)."""
+        __tracebackhide__ = True
+        assert self.task is not None
+        if not self.task.done() or self.task.cancelled():
+            return
+        error = self.task.exception()
+        if error is None or isinstance(error, NotImplementedError):
+            return
+        first = error
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        failed = [s.label for s in self.timeline.spans if s.error is not None]
+        when = f"{self.ended - self.signalled:.2f} s after SIGTERM" if self.signalled else ""
+        fail(
+            f"{self.call()} raised {type(error).__name__} ({type(first).__name__}: {first})"
+            + (f" {when}" if when else ", before it was sent SIGTERM")
+            + (
+                f", once {failed[0]} had raised it: a job that fails must not stop the service "
+                "(nor, through the task group, every other job with it).\n"
+                "Expected: the job reported in Summary.failed, and its worker on to the next.\n"
+                "Try: `except Exception:` around `await job(name)` in the worker (after the "
+                "`except asyncio.CancelledError:`), noting the name in `summary.failed`."
+                if failed and isinstance(first, JobFailed)
+                else "."
+            )
+            + f"\n\n{self.timeline.draw()}"
+        )
+
+    async def terminate_while_idle(self) -> None:
+        """SIGTERM from another thread, IDLE s (scaled) later, while the test waits and the
+        loop sleeps with nothing to do: as `docker stop` sends it to a service between two
+        clients."""
+        handler = signal.getsignal(signal.SIGTERM)
+        self.handler = getattr(handler, "__qualname__", repr(handler))
+        self.handler_module = getattr(handler, "__module__", "") or ""
+
+        def send() -> None:
+            self.timeline.mark("SIGTERM")
+            self.signalled = self.timeline.now()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        sender = threading.Timer(scaled(IDLE), send)
+        sender.start()
+        try:
+            assert self.task is not None
+            await asyncio.wait({self.task}, timeout=scaled(IDLE + 1.0))
+        finally:
+            sender.join()
+
+    async def stop(self) -> None:
+        """Whatever the test saw: hang up, stop the service if it still runs."""
+        for client in self.clients:
+            await client.hang_up()
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=scaled(1.0))
+
+
+class Client:
+    def __init__(
+        self, service: Service, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.service, self.reader, self.writer = service, reader, writer
+
+    async def submit(self, *names: str) -> None:
+        for name in names:
+            self.writer.write(f"{name}\n".encode())
+            await self.writer.drain()
+            answer = await patiently(self.reader.readline(), PATIENCE)
+            sent, expected = f"{name}\n".encode(), f"queued {name}\n".encode()
+            if answer == expected:
+                self.service.accepted.append(name)
+                continue
+            got = f"nothing within {scaled(PATIENCE):.2f} s" if answer is None else repr(answer)
+            fail(
+                f"The client sent {sent!r} and got {got}; expected "
+                f"{expected!r} once the job is on the queue."
+            )
+
+    async def hang_up(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()
+
+
+@asynccontextmanager
+async def running(
+    timeline: Timeline, delays: dict[str, float], *, workers: int, grace: float
+) -> AsyncIterator[Service]:
+    """A service started with a stand-in SIGTERM handler in place; all undone at the end."""
+    service = Service(timeline, delays, workers, grace)
+    previous = signal.signal(signal.SIGTERM, service.stand_in)
+    try:
+        with started_tasks() as service.started:
+            await service.start()
+            yield service
+    finally:
+        await service.stop()
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def expect_every_job(
+    summary: Summary,
+    service: Service,
+    finished: list[str],
+    cancelled: set[str],
+    failed: list[str] | None = None,
+) -> None:
+    __tracebackhide__ = True
+    failed = failed or []
+    accounted = summary.finished + summary.cancelled + summary.failed
+    missing = [name for name in service.accepted if name not in accounted]
+    call = f"{service.call()} returned {summary}"
+    expected = f"Expected: finished {finished}, cancelled {sorted(cancelled)}, failed {failed}."
+    spans = {name: service.timeline.find(f"job {name}") for name in missing}
+    raised = [(name, span.error) for name, span in spans.items() if span and span.error]
+    if raised:
+        name, error = raised[0]
+        fail(
+            f"{call}: job({name!r}) raised {error!r}, and the summary has "
+            "it in no list, as if it had never been sent.\n"
+            f"{expected}\n"
+            "Try: note it in `summary.failed` in the worker's `except Exception:`.\n\n"
+            + service.timeline.draw()
+        )
+    if missing:
+        never = [name for name, span in spans.items() if span is None]
+        fail(
+            f"{call}: the jobs {missing} were accepted (the client got 'queued ...') and are in "
+            "no list: lost, as if they had never been sent"
+            + (f"; {never} never started" if never else "")
+            + f".\n{expected}\n"
+            + (
+                "Likely mistake: workers that leave once their current job is done, leaving the "
+                "queue full, or jobs still waiting in the queue at the deadline forgotten.\n"
+                "Try: wait for the queue itself (`await queue.join()`) within the grace, and "
+                "after the deadline move what is left in the queue to `cancelled`.\n\n"
+                if never
+                else "\n"
+            )
+            + service.timeline.draw()
+        )
+    if (
+        summary.finished != finished
+        or set(summary.cancelled) != cancelled
+        or summary.failed != failed
+    ):
+        fail(f"{call}; {expected} (finished in the order they ended)\n\n{service.timeline.draw()}")

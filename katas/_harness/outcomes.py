@@ -6,7 +6,7 @@ Each was written by hand in two or more kata tests before; one definition each, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Mapping, Sized
 from typing import Any, NoReturn, TypeVar
 
 import pytest
@@ -24,6 +24,11 @@ def outcome(future: asyncio.Future[Any]) -> str:
         return "ended cancelled (CancelledError)"
     error = future.exception()
     return f"raised {error!r}" if error is not None else f"returned {future.result()!r}"
+
+
+def outcomes(named: Mapping[str, asyncio.Future[Any]]) -> str:
+    """What became of each, a line each: "  <name> <outcome>"."""
+    return "\n".join(f"  {name} {outcome(future)}" for name, future in named.items())
 
 
 def raised(future: asyncio.Future[Any], kind: type[BaseException]) -> bool:
@@ -45,6 +50,23 @@ async def patiently(awaitable: Awaitable[T], within: float) -> T | None:
             return await awaitable
     except TimeoutError:
         return None
+
+
+async def loop_turns(count: int) -> None:
+    """Let every task that can move take its steps: `count` turns of the loop, no clock."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+def listed(names: Iterable[str]) -> str:
+    """Names in a sentence: "a", "a and b", "a, b and c"."""
+    *most, last = [*names] or [""]
+    return f"{', '.join(most)} and {last}" if most else last
+
+
+def were(items: Sized) -> str:
+    """ "was" for one item, "were" for more (or none)."""
+    return "was" if len(items) == 1 else "were"
 
 
 def still_running(before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:

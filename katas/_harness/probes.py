@@ -7,6 +7,8 @@ what the run showed:
   test can say which of them polled, or were still running when they should have finished;
 - `cancel_midway(call, after)` cancels a caller part-way and checks that it ended cancelled and
   that every task it started had finished by the time the cancellation reached it;
+- `waiting_at(task, module)` says where a suspended task waits: its coroutines and the line
+  of the learner's module it is stopped at;
 - `collect_garbage()` runs the collector now, in a step of its own: what nobody holds is gone
   after it (the guard turns automatic collections off while a test runs).
 """
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 from typing import Any, cast
 
 import pytest
@@ -238,18 +240,39 @@ def _name(task: asyncio.Task[Any]) -> str:
 
 def _awaiting(task: asyncio.Task[Any]) -> str:
     """', while awaiting <source line> (file:line)': the innermost await of the task's own code."""
-    awaited: Any = task.get_coro()
-    found = ""
+    own = [
+        frame
+        for _, frame in _await_chain(task)
+        if "harness" not in frame.f_code.co_filename and "asyncio" not in frame.f_code.co_filename
+    ]
+    return f", while at {_source(own[-1])}" if own else ""
+
+
+def waiting_at(task: asyncio.Task[Any] | None, module: ModuleType) -> tuple[list[str], str]:
+    """Where a suspended task waits: the coroutines it is in, outermost first, and the line of
+    `module` it is stopped at: "`source` (file.py:N)", or "" if it is not in that module."""
+    chain = _await_chain(task) if task is not None else []
+    inside = [frame for _, frame in chain if frame.f_code.co_filename == module.__file__]
+    return [name for name, _ in chain], _source(inside[-1]) if inside else ""
+
+
+def _await_chain(task: asyncio.Task[Any]) -> list[tuple[str, FrameType]]:
+    """The coroutines (and async generators) a suspended task is in, outermost first."""
+    chain: list[tuple[str, FrameType]] = []
+    awaited: Any = task.get_coro() if not task.done() else None
     while awaited is not None:
         frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
         if frame is None:
             break
-        filename = frame.f_code.co_filename
-        if "harness" not in filename and "asyncio" not in filename:
-            line = linecache.getline(filename, frame.f_lineno).strip()
-            found = f", while at `{line}` ({filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
+        chain.append((getattr(awaited, "__qualname__", ""), frame))
         awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
-    return found
+    return chain
+
+
+def _source(frame: FrameType) -> str:
+    """ "`the line` (file.py:N)" where the frame is."""
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    return f"`{line}` ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})"
 
 
 async def collect_garbage() -> None:

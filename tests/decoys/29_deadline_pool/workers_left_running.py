@@ -32,25 +32,30 @@ class JobPool:
         self, job: Callable[[], Awaitable[T]], timeout: float | None = None
     ) -> asyncio.Future[T]:
         if self._closed:
-            raise RuntimeError("submit() after shutdown()")
+            raise RuntimeError("submit() after shutdown(): the pool runs no more jobs")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((job, timeout, future))
         return future
 
     async def shutdown(self, cancel_pending: bool = False, grace: float | None = None) -> None:
         self._closed = True
-        if not cancel_pending:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(grace):
-                    await self._queue.join()
-            return  # every job is done: nothing left to stop
-        while not self._queue.empty():
-            _, _, future = self._queue.get_nowait()
-            future.cancel()
-            self._queue.task_done()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            if not cancel_pending:
+                # A drain: join() returns once every job is done (stage 2: or the grace is over).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(grace):
+                        await self._queue.join()
+        finally:
+            # However the drain ended (this call cancelled too): what is still queued never
+            # starts, and its future ends cancelled.
+            while not self._queue.empty():
+                _, _, future = self._queue.get_nowait()
+                future.cancel()
+                self._queue.task_done()
+            if cancel_pending:  # after a drain every job is done: nothing left to stop
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _worker(self) -> None:
         while True:
