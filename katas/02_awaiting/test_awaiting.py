@@ -98,6 +98,19 @@ async def test_no_messages_give_an_empty_list() -> None:
         fail(f"messages_in_turn([]) returned {results!r}, expected []: no items, no messages.")
 
 
+async def test_messages_in_turn_take_the_sum_of_their_delays(timeline: Timeline) -> None:
+    watch_delayed_message(timeline)
+    with timeline.expect_duration(
+        0.3,
+        what=f"{CALL}, one message after the other,",
+        too_early="await each delayed_message before the next one starts.",
+        too_slow="it waited longer than the two delays: a sleep of its own, or a message "
+        "waited for twice.",
+        advice="for each item, `await delayed_message(delay, message)` once, nothing else.",
+    ):
+        await awaiting.messages_in_turn(ITEMS)
+
+
 def watch_delayed_message(timeline: Timeline) -> None:
     timeline.spy(
         awaiting,
