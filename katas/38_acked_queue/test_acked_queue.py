@@ -110,7 +110,7 @@ async def test_never_more_than_k_messages_are_processed_at_once(
     if 0 < timeline.peak <= 2:
         return
     if timeline.peak == 0:
-        pytest.fail(f"{consumer.call} never called process(): call it once per message.", False)
+        fail(f"{consumer.call} never called process(): call it once per message.")
     fail(
         f"{consumer.call} on 8 messages: {timeline.peak} process() calls were in flight at the "
         "same time; expected at most 2: nothing limited them to the 2 workers.\n"

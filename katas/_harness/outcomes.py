@@ -65,7 +65,7 @@ def listed(names: Iterable[str]) -> str:
 
 
 def were(items: Sized) -> str:
-    """ "was" for one item, "were" for more (or none)."""
+    """The verb for a count: "was" for one item, "were" for more (or none)."""
     return "was" if len(items) == 1 else "were"
 
 

@@ -270,7 +270,7 @@ def _await_chain(task: asyncio.Task[Any]) -> list[tuple[str, FrameType]]:
 
 
 def _source(frame: FrameType) -> str:
-    """ "`the line` (file.py:N)" where the frame is."""
+    """Where the frame is: "`the line` (file.py:N)"."""
     line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
     return f"`{line}` ({Path(frame.f_code.co_filename).name}:{frame.f_lineno})"
 
