@@ -609,6 +609,111 @@ def test_a_cancelled_caller_must_stop_what_it_started_and_end_cancelled(tmp_path
     assert "the caller returned 'done' within 0.05 s, before the test could cancel it" in ended
 
 
+def test_a_cancelled_caller_that_waits_out_what_it_started_is_told_so(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        from harness import cancel_midway
+
+        async def cancels_then_waits(timeline: Timeline) -> None:
+            tasks = [asyncio.create_task(timeline.work(n, d)) for n, d in JOBS]
+            try:
+                await asyncio.wait(tasks)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+        async def waits_without_cancelling(timeline: Timeline) -> None:
+            tasks = [asyncio.create_task(timeline.work(n, d)) for n, d in JOBS]
+            try:
+                await asyncio.wait(tasks)
+            finally:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+        async def stubborn(timeline: Timeline) -> None:
+            try:
+                await timeline.work("stubborn", 0.1)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.1)  # carries on, and ends normally
+
+        async def cancels_a_stubborn_task(timeline: Timeline) -> None:
+            task = asyncio.create_task(stubborn(timeline))
+            try:
+                await asyncio.wait({task})
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+        async def test_cancels_then_waits(timeline: Timeline) -> None:
+            await cancel_midway(cancels_then_waits(timeline), 0.05, "the caller")
+
+        async def test_waits_without_cancelling(timeline: Timeline) -> None:
+            await cancel_midway(waits_without_cancelling(timeline), 0.05, "the caller")
+
+        async def test_stubborn(timeline: Timeline) -> None:
+            await cancel_midway(cancels_a_stubborn_task(timeline), 0.05, "the caller")
+    """,
+    )
+    assert result.outcome_of("test_cancels_then_waits").outcome == "passed", result.output
+    text = result.outcome_of("test_waits_without_cancelling").text
+    assert re.search(r"the caller was cancelled after 0.05 s, .*it took 0.\d\d s more", text), text
+    assert (
+        "3 task(s) it had started ran to their end after the cancellation instead of being "
+        "cancelled (work() (started by asyncio.create_task) returned None" in text
+    ), text
+    assert "nobody called cancel() on them, so the caller waited them out" in text, text
+    stubborn = result.outcome_of("test_stubborn").text
+    assert "were asked to cancel but did not end cancelled (stubborn()" in stubborn, stubborn
+    assert "caught the CancelledError and carried on" in stubborn, stubborn
+
+
+def test_a_failure_that_waits_out_the_other_calls_is_told_so(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        async def fails(timeline: Timeline) -> None:
+            await timeline.work("broken", 0.05, error=ConnectionError("down"))
+
+        async def with_a_task_group(timeline: Timeline) -> None:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(fails(timeline))
+                tg.create_task(timeline.work("slow", 0.2))
+
+        async def waits_them_out(timeline: Timeline) -> None:
+            tasks = [
+                asyncio.create_task(fails(timeline)),
+                asyncio.create_task(timeline.work("slow", 0.2)),
+            ]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                await asyncio.wait(tasks)
+
+        async def run(timeline: Timeline, caller) -> None:
+            try:
+                await caller(timeline)
+            except* ConnectionError:
+                pass
+            timeline.expect_none_ran_on(timeline.span("broken"), "the caller", "a TaskGroup.")
+
+        async def test_task_group(timeline: Timeline) -> None:
+            await run(timeline, with_a_task_group)
+
+        async def test_waited_out(timeline: Timeline) -> None:
+            await run(timeline, waits_them_out)
+    """,
+    )
+    assert result.outcome_of("test_task_group").outcome == "passed", result.output
+    text = result.outcome_of("test_waited_out").text
+    assert re.search(
+        r"the caller raised only after slow \(at 0.2\d s\) had run to its end, although "
+        r"broken had failed at 0.0\d s: it waited out work",
+        text,
+    ), text
+    assert "Try: a TaskGroup." in text and "Timeline" in text, text
+
+
 def test_a_timer_left_armed_by_the_code_under_test_fails_the_test(tmp_path: Path) -> None:
     sandbox = build(tmp_path)
     folder = sandbox / "katas" / "90_probe"

@@ -118,6 +118,12 @@ async def test_a_failing_service_stops_the_calls_still_running(timeline: Timelin
         )
     left = [s for s in timeline.spans if s.end is None]
     if not left:
+        timeline.expect_none_ran_on(
+            timeline.span(f"fetch_user({USER_ID})"),
+            call,
+            "run the three branches in `async with asyncio.TaskGroup()`: when one fails, it "
+            "cancels the others and waits for them before it raises.",
+        )
         return
     names = " and ".join(s.label for s in left)
     kinds = {origins.get(s.task) for s in left if s.task is not None}

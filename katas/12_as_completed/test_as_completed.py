@@ -185,6 +185,12 @@ async def test_a_failed_download_stops_the_others_before_its_error_goes_up(
             "the as_completed loop inside it: a failure cancels the rest, and the group waits "
             f"for them.\n\n{timeline.draw()}"
         )
+    timeline.expect_none_ran_on(
+        timeline.span("fetch /medium"),
+        what,
+        "create the download tasks in `async with asyncio.TaskGroup() as tg:` and run the "
+        "as_completed loop inside it: a failure cancels the rest, and the group waits for them.",
+    )
 
 
 # Stage 2: the same downloads as a stream, read with `async for`.
@@ -366,6 +372,7 @@ async def test_a_failed_download_ends_the_stream_with_the_others_stopped(
             "have stopped before the error reaches the consumer.\n"
             f"Try: {YIELD_AS_COMPLETED}\n\n{timeline.draw()}"
         )
+    timeline.expect_none_ran_on(timeline.span("fetch /medium"), what, YIELD_AS_COMPLETED)
 
 
 class Downloads:

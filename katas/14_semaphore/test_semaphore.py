@@ -280,6 +280,12 @@ async def test_a_failed_fetch_stops_the_others_before_its_error_goes_up(
             "Try: start the tasks in `async with asyncio.TaskGroup() as tg:`: a failure cancels "
             f"the rest, and the group waits for them.\n\n{timeline.draw()}"
         )
+    timeline.expect_none_ran_on(
+        timeline.span("fetch('b')"),
+        call,
+        "start the tasks in `async with asyncio.TaskGroup() as tg:`: a failure cancels the "
+        "rest, and the group waits for them.",
+    )
 
 
 class Site:

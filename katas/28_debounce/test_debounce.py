@@ -209,11 +209,10 @@ async def test_a_cancelled_aclose_stops_the_calls_in_progress(timeline: Timeline
     # Fails if aclose() swallowed its cancellation, or left a call it started running.
     what = "Debouncer.aclose(), called while action(1) ran and 2 waited,"
     await cancel_midway(debouncer.aclose(), after=0.05, what=what, timeline=timeline)
-    first = timeline.span("action(1)")
     check(
-        first.end is not None,
-        f"{call}: when the cancellation reached aclose(), action(1) was still running: "
-        "cancelling aclose() (a shutdown deadline) left the call it was waiting for behind.\n"
+        timeline.span("action(1)").cancelled,
+        f"{call}: {call_left(timeline)}: "
+        "cancelling aclose() (a shutdown deadline) did not stop the call it was waiting for.\n"
         "Expected: a cancelled aclose() cancels the calls it waits for, and they have stopped "
         "by the time its CancelledError goes on.\n"
         "Try: `await asyncio.gather(*calls)`: cancelled, it cancels them all and waits for "
@@ -408,11 +407,15 @@ async def test_a_cancelled_throttler_aclose_stops_its_sender(timeline: Timeline)
     await cancel_midway(throttler.aclose(), after=0.05, what=what, timeline=timeline)
     left = [f"{getattr(task.get_coro(), '__name__', task)}()" for task in started.still_running()]
     check(
-        not left and timeline.span("action(1)").end is not None,
-        f"{call}: when the cancellation reached aclose(), "
-        + (f"the task(s) {', '.join(left)} were" if left else "action(1) was")
-        + " still running: cancelling aclose() (a shutdown deadline) left the throttler's "
-        "work behind.\n"
+        not left and timeline.span("action(1)").cancelled,
+        f"{call}: "
+        + (
+            f"when the cancellation reached aclose(), the task(s) {', '.join(left)} were still "
+            "running"
+            if left
+            else call_left(timeline)
+        )
+        + ": cancelling aclose() (a shutdown deadline) did not stop the throttler's work.\n"
         "Expected: a cancelled aclose() stops the sender and its call, and they have stopped "
         "by the time its CancelledError goes on.\n"
         "Try: `await` the sender task in aclose(): a cancelled await of a task cancels that "
@@ -564,6 +567,17 @@ class Calls:
         """The values the action was called with before `push(value)` was made."""
         before = self.events[: self.events.index(f"push {value}")]
         return [int(event.split()[1]) for event in before if event.startswith("call")]
+
+
+def call_left(timeline: Timeline) -> str:
+    """What became of action(1), which should have been cancelled with aclose()."""
+    first = timeline.span("action(1)")
+    if first.end is None:
+        return "when the cancellation reached aclose(), action(1) was still running"
+    return (
+        f"action(1) ran to its end at {timeline.drawn(first.end):.2f} s: aclose() waited it "
+        "out after its own cancellation, instead of cancelling it"
+    )
 
 
 def check(ok: bool, message: str) -> None:

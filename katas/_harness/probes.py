@@ -6,7 +6,8 @@ what the run showed:
 - `started_tasks()` records every task created while its block runs (with their wake-ups), so a
   test can say which of them polled, or were still running when they should have finished;
 - `cancel_midway(call, after)` cancels a caller part-way and checks that it ended cancelled and
-  that every task it started had finished by the time the cancellation reached it;
+  that every task it started had finished by the time the cancellation reached it, cancelled
+  rather than waited out;
 - `waiting_at(task, module)` says where a suspended task waits: its coroutines and the line
   of the learner's module it is stopped at;
 - `collect_garbage()` runs the collector now, in a step of its own: what nobody holds is gone
@@ -152,7 +153,8 @@ async def cancel_midway(
     """Run `call` in a task, cancel it after `after` seconds (scaled), and check how it ended.
 
     It must end cancelled (its CancelledError not swallowed), and every task it started must
-    have finished (cancelled and awaited) by the time the cancellation reached it. Returns the
+    have finished (cancelled and awaited) by the time the cancellation reached it: a task still
+    running at the cancel that then ran to its end was waited out, not stopped. Returns the
     tasks it started, for the test's own checks (resources given back, and so on).
     """
     __tracebackhide__ = True
@@ -171,8 +173,11 @@ async def cancel_midway(
             pytrace=False,
         )
     where = _awaiting(caller)
+    running = started.still_running()
+    cancelled_at = asyncio.get_running_loop().time()
     caller.cancel()
     await asyncio.wait({caller})
+    took = asyncio.get_running_loop().time() - cancelled_at
     left = started.still_running()
     picture = f"\n\n{timeline.draw()}" if timeline is not None else ""
     if left:
@@ -191,6 +196,18 @@ async def cancel_midway(
             f"(asyncio.gather(*tasks, return_exceptions=True)).{picture}",
             pytrace=False,
         )
+    waited_out = [task for task in running if not task.cancelled()]
+    if waited_out:
+        pytest.fail(
+            f"{what} was cancelled after {scaled(after):.2f} s{where}, and it took {took:.2f} s "
+            f"more to end: {_waited_out(waited_out, started)}\n"
+            "Expected: a cancelled caller cancels what it started, then waits for it: the work "
+            "nobody will use stops at once.\n"
+            "Try: start the tasks in `async with asyncio.TaskGroup()`, which does both for you; "
+            "or, in `finally:`, call task.cancel() on each one before you await them "
+            f"(asyncio.gather(*tasks, return_exceptions=True)).{picture}",
+            pytrace=False,
+        )
     if not caller.cancelled():
         pytest.fail(
             f"{what} was cancelled after {scaled(after):.2f} s{where}, but it {_ended(caller)} "
@@ -202,6 +219,21 @@ async def cancel_midway(
             pytrace=False,
         )
     return started
+
+
+def _waited_out(tasks: list[asyncio.Task[Any]], started: StartedTasks) -> str:
+    """What became of the tasks that were running at the cancel and did not end cancelled."""
+    names = ", ".join(f"{started.describe(t)} {_ended(t)}" for t in tasks)
+    if all(t.cancelling() == 0 for t in tasks):
+        return (
+            f"{len(tasks)} task(s) it had started ran to their end after the cancellation "
+            f"instead of being cancelled ({names}): nobody called cancel() on them, so the "
+            "caller waited them out."
+        )
+    return (
+        f"{len(tasks)} task(s) it had started were asked to cancel but did not end cancelled "
+        f"({names}): their code caught the CancelledError and carried on."
+    )
 
 
 def _ended(task: asyncio.Task[Any]) -> str:

@@ -166,6 +166,41 @@ class Timeline:
         """
         return instant - min((s.start for s in self.spans), default=0.0)
 
+    def ran_on(self, failed: Span) -> list[Span]:
+        """The calls in flight when `failed` raised that then ran to their end, not cancelled.
+
+        After a failure that should stop the others, these were waited out, not stopped.
+        """
+        if failed.end is None:
+            return []
+        return [
+            s
+            for s in self.spans
+            if s is not failed
+            and s.start < failed.end
+            and s.end is not None
+            and s.end > failed.end
+            and not s.cancelled
+            and s.error is None
+        ]
+
+    def expect_none_ran_on(self, failed: Span, call: str, advice: str) -> None:
+        """Fail if a call in flight when `failed` raised ran to its end, never cancelled."""
+        __tracebackhide__ = True
+        ran_on = self.ran_on(failed)
+        if not ran_on:
+            return
+        names = " and ".join(f"{s.label} (at {self.drawn(s.end or 0):.2f} s)" for s in ran_on)
+        pytest.fail(
+            f"{call} raised only after {names} had run to {'its' if len(ran_on) == 1 else 'their'}"
+            f" end, although {failed.label} had failed at {self.drawn(failed.end or 0):.2f} s: "
+            "it waited out work whose result nobody will use, instead of cancelling it (no "
+            f"cancellation reached {'it' if len(ran_on) == 1 else 'them'} while running).\n"
+            "Expected: once one call fails, the calls still running are cancelled, and done "
+            f"cancelling, before the error goes on up.\nTry: {advice}\n\n{self.draw()}",
+            pytrace=False,
+        )
+
     def find(self, label: str) -> Span | None:
         """The first recorded call with this label, or None if there was none."""
         return next((s for s in self.spans if s.label == label), None)
