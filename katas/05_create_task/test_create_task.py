@@ -5,7 +5,7 @@ from collections import Counter
 
 import create_task
 import pytest
-from harness import Span, Timeline, fail
+from harness import Span, Timeline, fail, task_origins
 
 COFFEE, TOAST = 0.3, 0.2  # seconds: the coffee takes longer, so it brews in the background
 CHORES = ("brew coffee", "make toast")  # as the timeline draws them
@@ -48,6 +48,32 @@ async def test_the_coffee_brews_in_a_task_of_its_own(kitchen: Kitchen) -> None:
         )
 
 
+async def test_the_toast_is_made_by_make_breakfast_itself(kitchen: Kitchen) -> None:
+    with task_origins() as origins:
+        await kitchen.make_breakfast()
+    made_in = kitchen.toast_made_in
+    if made_in is None:
+        fail(f"{CALL} never ran make_toast().\nTry: toast = await make_toast()")
+    if made_in is asyncio.current_task():
+        return
+    started_by = origins.get(made_in, "an unknown call")
+    if started_by == "asyncio.gather":
+        mistake = (
+            "it handed both chores to asyncio.gather, which runs each coroutine in a task of "
+            "its own (kata 04's pattern), and only waited for the two"
+        )
+    else:
+        mistake = "it started a task for the toast too, then only waited for the two tasks"
+    fail(
+        f"{CALL} made the toast in a task of its own (started by {started_by}), not in "
+        f"make_breakfast: {mistake}. Here make_breakfast switches the coffee on, then makes "
+        "the toast itself while the coffee brews.\nExpected: brew_coffee() in a background "
+        "task, make_toast() awaited by make_breakfast itself.\nTry: coffee = "
+        "asyncio.create_task(brew_coffee()), then toast = await make_toast(), then await "
+        "coffee.\n\n" + kitchen.timeline.draw()
+    )
+
+
 async def test_the_toast_is_made_while_the_coffee_brews(kitchen: Kitchen) -> None:
     await kitchen.make_breakfast()
     coffee, toast = kitchen.span("brew coffee"), kitchen.span("make toast")
@@ -87,17 +113,19 @@ async def test_breakfast_takes_as_long_as_the_coffee_not_both(kitchen: Kitchen) 
 
 
 class Kitchen:
-    """The two chores as fake work on the timeline; it notes which task brewed the coffee."""
+    """The two chores as fake work on the timeline; it notes which task did each chore."""
 
     def __init__(self, timeline: Timeline) -> None:
         self.timeline = timeline
         self.coffee_brewed_in: asyncio.Task[object] | None = None
+        self.toast_made_in: asyncio.Task[object] | None = None
 
     async def brew_coffee(self) -> str:
         self.coffee_brewed_in = asyncio.current_task()
         return str(await self.timeline.work("brew coffee", COFFEE, "coffee"))
 
     async def make_toast(self) -> str:
+        self.toast_made_in = asyncio.current_task()
         return str(await self.timeline.work("make toast", TOAST, "toast"))
 
     async def make_breakfast(self) -> list[str]:

@@ -297,6 +297,45 @@ async def test_a_weather_that_answers_in_time_is_kept(timeline: Timeline) -> Non
         )
 
 
+@pytest.mark.stage(2)
+async def test_a_weather_that_fails_fails_the_dashboard_as_in_stage_1(timeline: Timeline) -> None:
+    api = FakeApi(timeline, weather=QUICK_WEATHER, down="fetch_weather")
+    call = f"{WITH_DEADLINE} where fetch_weather() fails after {QUICK_WEATHER} s"
+    raised: Exception | None = None
+    try:
+        dashboard = await dependencies.build_dashboard(
+            api, USER_ID, weather_deadline=scaled(WEATHER_DEADLINE)
+        )
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        raised = error
+    if raised is None:
+        failed_at = timeline.drawn(timeline.span("fetch_weather()").end or 0.0)
+        swallowed = (
+            f"the weather's {api.error!r} was swallowed and shown as a missing weather, as if "
+            f"it had missed its {WEATHER_DEADLINE} s deadline (it failed at {failed_at:.2f} s)."
+            if dashboard.weather is None
+            else "the weather's error never reached the caller."
+        )
+        fail(
+            f"{call} returned\n  {dashboard!r}\n{swallowed}\nOnly a missed deadline leaves the "
+            "weather out; a weather service that fails is an error, as in stage 1: the "
+            "dashboard fails with it.\nExpected: the ConnectionError reaches the caller (itself, "
+            "or inside an ExceptionGroup).\nTry: catch only TimeoutError around the weather's "
+            "`async with asyncio.timeout(weather_deadline)`, not every Exception.\n\n"
+            + timeline.draw()
+        )
+    if not _holds(raised, api.error):
+        fail(f"{call} raised {raised!r}, expected the weather's {api.error!r}.")
+    timeline.expect_none_ran_on(
+        timeline.span("fetch_weather()"),
+        call,
+        "run the three branches in `async with asyncio.TaskGroup()` as in stage 1: when the "
+        "weather's task fails, the group cancels the others and waits for them.",
+    )
+
+
 class MissingDependency(Exception):
     """fetch_orders() was called without the User that fetch_user() returned."""
 

@@ -319,17 +319,25 @@ OWN_DEADLINES = (
 )
 
 
-def attempts_service(timeline: Timeline, delays: tuple[float, ...]) -> tuple[Fetch, str]:
-    """A fetch whose successive calls take `delays` (the last one repeats); the call, as shown."""
+def attempts_service(
+    timeline: Timeline, delays: tuple[float, ...], failing: int = 0
+) -> tuple[Fetch, str]:
+    """A fetch whose successive calls take `delays` (the last one repeats); the call, as shown.
+
+    Call number `failing` (from 1; 0: none) raises DOWN at the end of its delay.
+    """
     calls = 0
 
     async def fetch() -> str:
         nonlocal calls
         calls += 1
         delay = delays[min(calls, len(delays)) - 1]
-        return str(await timeline.work(f"fetch() #{calls}", delay, PICKS))
+        error = DOWN if calls == failing else None
+        return str(await timeline.work(f"fetch() #{calls}", delay, PICKS, error=error))
 
-    shown = " then ".join(f"{delay} s" for delay in delays)
+    shown = " then ".join(
+        f"{delay} s{' (fails)' if n == failing else ''}" for n, delay in enumerate(delays, 1)
+    )
     call = (
         f"fetch_or_fallback(fetch, {DEADLINE}, {BESTSELLERS!r}, attempts={ATTEMPTS}) with "
         f"calls that take {shown}"
@@ -456,6 +464,40 @@ async def test_when_every_attempt_times_out_the_fallback_comes_after_two_deadlin
         too_early=f"It gave up before both attempts had had their {DEADLINE} s each.",
     )
     expect_cancelled(timeline, made, call)
+
+
+@pytest.mark.stage(2)
+async def test_a_failed_attempt_is_raised_at_once_not_retried(timeline: Timeline) -> None:
+    fetch, call = attempts_service(timeline, (FAST, FAST), failing=1)
+    try:
+        answer, _ = await with_retries(timeline, fetch, call)
+    except ConnectionError as error:
+        if error is not DOWN:
+            raise
+        if len(calls_made(timeline)) == 1:
+            return
+        ended = f"raised {error!r}"
+    else:
+        ended = f"returned {answer!r}"
+    made = calls_made(timeline)
+    first = timeline.span("fetch() #1")
+    failed = f"fetch() #1 failed with {DOWN!r} at {timeline.drawn(first.end or 0.0):.2f} s"
+    if len(made) > 1:
+        mistake = (
+            f"it retried after {failed}. Only a timeout earns another attempt: a call that "
+            "fails has an error the caller must see (the service may be down for good, or the "
+            "request wrong), and asking again only adds load to a service in trouble.\n"
+            "Likely mistake: `except Exception:` (or a bare `except:`) in the loop, where only "
+            "`except TimeoutError:` belongs."
+        )
+    else:
+        mistake = f"{failed}, and its error was swallowed."
+    fail(
+        f"{call} {ended} after {len(made)} call(s): {mistake}\nExpected: the ConnectionError of "
+        "fetch() #1 raised at once, as in stage 1, and no second call.\nTry: catch only "
+        "TimeoutError around each attempt's `async with asyncio.timeout(deadline)`; let every "
+        f"other error go on up.\n\n{timeline.draw()}"
+    )
 
 
 def reads(function: Callable[..., Any], name: str) -> bool:

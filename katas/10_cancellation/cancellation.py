@@ -41,6 +41,7 @@ async def stop(task: asyncio.Task[None]) -> None:
     """Cancel `task` and return once it has really finished (its cleanup done).
 
     The task was cancelled, not the caller: stop() returns normally. But if the caller itself is
-    cancelled while stop() waits, that CancelledError goes on up.
+    cancelled while stop() waits, that CancelledError goes on up. A task that had already ended
+    with an error (a failed job) has nothing left to cancel: stop() raises that error.
     """
     raise NotImplementedError("write stop(): cancel the task, then wait until it has finished")

@@ -277,6 +277,52 @@ async def test_stop_lets_a_cancellation_of_its_own_caller_through(timeline: Time
     )
 
 
+async def test_stop_raises_the_error_of_a_worker_that_had_already_failed(
+    timeline: Timeline,
+) -> None:
+    pool, jobs = FakePool(timeline, failing="job 2"), ["job 1", "job 2", "job 3"]
+    task = WatchedTask(cancellation.worker(pool, jobs), name="worker")
+    await asyncio.wait({task})
+    if task.cancelled() or not isinstance(task.exception(), JobFailed):
+        fail(
+            f"worker(pool, {jobs}), where job 2 raises JobFailed, {ending(task)}: make "
+            "test_a_failed_job_ends_the_worker_with_its_error_and_the_connection_goes_back "
+            "pass first."
+        )
+    failed = task.exception()
+    timeline.mark("stop(task)")
+    call = f"stop(task) on a worker that had already ended with {failed!r}"
+    try:
+        await cancellation.stop(task)
+    except JobFailed as error:
+        if error is failed:
+            return
+        raise
+    asked = task.asked
+    if asked.get("done") is True:
+        seen = (
+            "It asked task.done(), which answered True, and returned: a worker that is over "
+            "has nothing left to cancel, but how it ended still has to reach someone."
+        )
+    elif asked.get("cancel") is False:
+        seen = (
+            "It called task.cancel(), which answered False (the worker had already ended: "
+            "there was nothing to cancel), then waited for the worker without raising what it "
+            "ended with."
+        )
+    else:
+        seen = "It returned without raising the worker's error."
+    fail(
+        f"{call} returned normally: the worker's error was lost. Whoever stops a worker is "
+        f"the last one to hear how it ended; nobody else awaits that task.\n{seen}\n"
+        "Expected: stop(task) raises the JobFailed the worker ended with (a worker that "
+        "ended cancelled, or ran out of jobs, gives nothing to raise).\n"
+        "Try: `await task` after task.cancel() (which does nothing to a finished task): "
+        "awaiting a task that failed raises its error in you. Catch only "
+        f"asyncio.CancelledError around it.\n\n{timeline.draw()}"
+    )
+
+
 def whose_error(worker: asyncio.Task[None], stopper: WatchedTask) -> str:
     """What stop() asked before it swallowed the CancelledError, and why that did not tell."""
     asked = worker.asked if isinstance(worker, WatchedTask) else {}
@@ -383,7 +429,8 @@ class EndlessJobs:
 
 
 class WatchedTask(asyncio.Task[None]):
-    """A task that notes what cancellation.py asks it: cancelled(), or cancelling() of itself."""
+    """A task that notes what cancellation.py asks it: done(), cancel(), cancelled(), or
+    cancelling() of itself."""
 
     def __init__(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         super().__init__(coro, name=name)
@@ -392,6 +439,16 @@ class WatchedTask(asyncio.Task[None]):
     def _note(self, method: str, answer: object) -> None:
         if sys._getframe(2).f_globals.get("__name__") == cancellation.__name__:
             self.asked[method] = answer
+
+    def done(self) -> bool:
+        answer = super().done()
+        self._note("done", answer)
+        return answer
+
+    def cancel(self, msg: Any | None = None) -> bool:
+        answer = super().cancel(msg)
+        self._note("cancel", answer)
+        return answer
 
     def cancelled(self) -> bool:
         answer = super().cancelled()

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import shield
@@ -203,6 +207,50 @@ async def test_a_failed_commit_fails_the_request(timeline: Timeline) -> None:
     )
 
 
+async def test_a_commit_that_fails_after_its_request_was_cancelled_is_reported(
+    timeline: Timeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = OSError("disk full")
+    db = FakeDb(timeline, commit_error=error)
+    with reported_by_asyncio(error) as reports:
+        request = await cancelled_halfway_through(COMMITTING, db)
+        await db.commit_over.wait()
+        ended = outcome(request)
+        commit = timeline.span(COMMITTING).task
+        left = weakref.ref(commit) if commit is not None else None
+        # Nothing of the test may keep the commit task: asyncio reports its error once it is gone.
+        del request, commit
+        for span in timeline.spans:
+            span.task = None
+        timeline.mark("gc.collect()")
+        await collect_garbage()
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and mentions(r, error)]
+    if reports or logged:
+        return
+    if left is not None and left() is not None:
+        seen = (
+            "the commit task was still held after it had ended (by a list or a dict of your "
+            "own?), so asyncio has not reported its error yet, and no log record of yours did."
+        )
+    else:
+        seen = (
+            "the commit task is gone and nothing reported its error: neither asyncio (its "
+            "'Task exception was never retrieved', said of a failed task nobody awaited when "
+            "it is let go) nor a log record of yours. The error was swallowed on the way: "
+            "caught inside the commit's task, or read from the task (task.exception(), "
+            "task.result()) and dropped."
+        )
+    fail(
+        f"{CALL} was cancelled during the commit and {ended}; then {COMMITTING} failed with "
+        f"{error!r}, and {seen}\nThat order was paid for and never written, and nobody will "
+        "know.\nExpected: with nobody awaiting the commit any more, its error stays on the "
+        "commit task, where asyncio reports it once the task is gone (or your code logs it).\n"
+        "Try: leave the commit's error on its task: no `except` around the commit, no "
+        "task.exception() in a done callback just to keep asyncio quiet (if you read it "
+        f"there, log it).\n\n{timeline.draw()}"
+    )
+
+
 class FakeDb:
     """validate and commit as fake work on the timeline; the commit records what it saved.
 
@@ -223,6 +271,7 @@ class FakeDb:
         self._cancel = (call, request)
 
     def _cancel_request(self, request: asyncio.Task[str]) -> None:
+        self._cancel = None  # done with the plan: the request is not kept here any longer
         if not request.done():
             request.cancel()
             self.cancelled_the_request = True
@@ -298,3 +347,33 @@ async def cancelled_halfway_through(call: str, db: FakeDb) -> asyncio.Task[str]:
             + db.timeline.draw()
         )
     return request
+
+
+@contextmanager
+def reported_by_asyncio(error: BaseException) -> Iterator[list[dict[str, Any]]]:
+    """What the event loop's exception handler is told about `error` in this block (asyncio's
+    "Task exception was never retrieved", for one); what it is told about anything else goes on
+    to the handler as before."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    reports: list[dict[str, Any]] = []
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("exception") is error:
+            reports.append(context)
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    try:
+        yield reports
+    finally:
+        loop.set_exception_handler(previous)
+
+
+def mentions(record: logging.LogRecord, error: BaseException) -> bool:
+    """The log record carries `error`, or names it in its message."""
+    carried = record.exc_info[1] if record.exc_info else None
+    return carried is error or str(error) in record.getMessage()

@@ -193,6 +193,48 @@ async def test_a_failed_download_stops_the_others_before_its_error_goes_up(
     )
 
 
+async def test_an_error_in_on_progress_stops_the_downloads_and_goes_up(
+    timeline: Timeline,
+) -> None:
+    downloads = Downloads(timeline, broken="page small")
+    what = f"{CALL}, where on_progress('page small') raises BarBroken,"
+    try:
+        pages = await as_completed.download_all(downloads.fetch, URLS, downloads.on_progress)
+    except Exception as raised:
+        running = [s.label for s in timeline.spans if s.end is None]  # no await since it raised
+        error = raised
+    else:
+        fail(
+            f"{what} returned {pages!r}: on_progress('page small') raised {downloads.broke!r}, "
+            "and download_all carried on. The caller's code failed, and the caller never hears "
+            "of it: its progress bar is broken, and nothing says so.\n"
+            "Expected: download_all raises that error (alone, or in the ExceptionGroup of a "
+            "TaskGroup), once the downloads still running are cancelled and stopped.\n"
+            "Try: call on_progress(page) plainly inside the as_completed loop, in the TaskGroup, "
+            f"with no try/except around it.\n\n{timeline.draw()}"
+        )
+    if error is not downloads.broke and (
+        not isinstance(error, ExceptionGroup)
+        or error.subgroup(lambda e: e is downloads.broke) is None
+    ):
+        fail(f"{what} raised {error!r}, expected the {downloads.broke!r} of on_progress.")
+    if running:
+        fail(
+            f"{what} raised {error!r}, but {' and '.join(running)} {were(running)} still running "
+            "when download_all raised: nobody will read that page, and nothing stops it now.\n"
+            "Expected: when on_progress fails, the downloads still running are cancelled, and "
+            "have stopped before the error goes on up.\n"
+            "Try: call on_progress inside the `async with asyncio.TaskGroup() as tg:` block: an "
+            f"error there cancels the downloads, and the group waits for them.\n\n{timeline.draw()}"
+        )
+    timeline.expect_none_ran_on(
+        timeline.span("on_progress('page small')"),
+        what,
+        "call on_progress inside the `async with asyncio.TaskGroup() as tg:` block: an error "
+        "there cancels the downloads, and the group waits for them.",
+    )
+
+
 # Stage 2: the same downloads as a stream, read with `async for`.
 STREAM = "stream_downloads(fetch, ['/big' 0.3 s, '/small' 0.1 s, '/medium' 0.2 s])"
 YIELD_AS_COMPLETED = (
@@ -375,12 +417,18 @@ async def test_a_failed_download_ends_the_stream_with_the_others_stopped(
     timeline.expect_none_ran_on(timeline.span("fetch /medium"), what, YIELD_AS_COMPLETED)
 
 
+class BarBroken(Exception):
+    """What on_progress raises when the progress bar is gone."""
+
+
 class Downloads:
     """fetch() and on_progress() for download_all, on the timeline; notes when each report came."""
 
-    def __init__(self, timeline: Timeline, failing: str = "") -> None:
+    def __init__(self, timeline: Timeline, failing: str = "", broken: str = "") -> None:
         self.timeline = timeline
         self.failing = failing  # the url whose download fails with ConnectionError, if any
+        self.broken = broken  # the page whose report makes on_progress raise, if any
+        self.broke = BarBroken("the progress bar's window was closed")
         self.fetched: list[str] = []
         self.reports: list[object] = []  # what on_progress got, in the order it got it
         self.reported_at: list[float] = []  # when, on the timeline's clock
@@ -396,6 +444,8 @@ class Downloads:
         self.reports.append(page)
         self.reported_at.append(self.timeline.now())
         self.timeline.mark(f"on_progress({page!r})")
+        if page == self.broken:
+            raise self.broke
 
     async def download_all(self, urls: list[str] = URLS) -> list[str]:
         self.called_at = self.timeline.now()

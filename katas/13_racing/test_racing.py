@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import racing
-from harness import EARLY, Timeline, cancel_midway, fail, scaled, swap_in, were
+from harness import EARLY, Timeline, cancel_midway, fail, raised, scaled, settle, swap_in, were
 
 # Every race here is decided within 0.2 s: an answer that never gives the loop back fails in 2 s.
 pytestmark = pytest.mark.timeout(2)
@@ -122,6 +122,46 @@ async def test_an_error_of_the_first_finisher_is_raised_after_stopping_the_other
             f"error.\n\n{timeline.draw()}"
         )
     expect_stopped(timeline, LOSERS, call, "raised MirrorDown")
+
+
+async def test_a_race_of_no_mirrors_raises_value_error_at_once() -> None:
+    call = "first_answer([])"
+    race = asyncio.create_task(racing.first_answer([]))
+    await settle([race], within=1.0)
+    if not race.done():
+        race.cancel()
+        await asyncio.wait({race})
+        fail(
+            f"{call} was still waiting {scaled(1.0):.1f} s later: with no mirror to ask, no "
+            "answer will ever come.\nExpected: ValueError, at once: there is no first answer.\n"
+            "Try: check `if not mirrors:` first and raise ValueError (asyncio.wait raises it "
+            "by itself for an empty set of tasks)."
+        )
+    if raised(race, ValueError):
+        return
+    answer = race.result()  # its own error, if it raised another one
+    ended = (
+        "it reached its end with no answer to return (a loop over the tasks, "
+        "asyncio.as_completed's included, never runs when there are none)"
+        if answer is None
+        else "with no mirror to ask, there is no answer to give"
+    )
+    fail(
+        f"{call} returned {answer!r}: {ended}, and the caller, who expects a str, gets "
+        f"{answer!r}.\nExpected: ValueError, at once: there is no first answer.\n"
+        "Try: check `if not mirrors:` first and raise ValueError (asyncio.wait raises it by "
+        "itself for an empty set of tasks)."
+    )
+
+
+async def test_two_mirrors_answering_in_the_same_step_give_one_of_their_answers(
+    timeline: Timeline, waits: WaitSpy
+) -> None:
+    tied = together(timeline, ["mirror eu", "mirror us"], at=0.1)
+    call = "first_answer([eu 0.1 s, us 0.1 s, asia 0.3 s]), eu and us answering together"
+    race = racing.first_answer([*tied, request(timeline, "mirror asia", 0.3)])
+    await one_of_a_tie(race, call, ["mirror eu", "mirror us"], timeline, waits)
+    expect_stopped(timeline, ["mirror asia"], call, "returned", waits)  # no await in between
 
 
 async def hedge(timeline: Timeline, scenario: tuple[float, float, float]) -> tuple[str, float]:
@@ -284,6 +324,65 @@ async def test_a_primary_failing_after_the_hedge_is_raised_and_the_backup_stoppe
     expect_stopped(timeline, ["backup"], call, "raised MirrorDown")
 
 
+async def test_a_primary_failing_before_hedge_after_is_raised_at_once_without_a_backup(
+    timeline: Timeline,
+) -> None:
+    call = "hedged(primary fails at 0.1 s, backup 0.1 s, hedge_after=0.3)"
+    hedge_after = scaled(0.3)
+    called_at = timeline.now()
+    try:
+        answer = await racing.hedged(
+            request(timeline, "primary", 0.1, MirrorDown("primary is down")),
+            request(timeline, "backup", 0.1),
+            hedge_after,
+        )
+    except MirrorDown:
+        pass
+    except ExceptionGroup as group:  # a TaskGroup wraps the error: that is fine too
+        if group.subgroup(MirrorDown) is None:
+            raise
+    else:
+        fired = next((s for s in timeline.spans if s.label == "backup"), None)
+        asked = (
+            f"it called the backup at {fired.start - called_at:.2f} s, after the primary had "
+            "failed, and returned its answer: the failure was treated as a reason to ask "
+            "again."
+            if fired is not None
+            else "the error was lost."
+        )
+        fail(
+            f"{call} returned {answer!r}, expected it to raise MirrorDown('primary is down'): "
+            f"{asked} A failure counts as the first answer, and the backup is a hedge against "
+            "a primary that is slow, not one that fails.\nExpected: the primary's error raised "
+            "at once, and the backup never called.\n"
+            f"Try: {WAIT_WITH_A_LIMIT} A failed primary is in `done`: take its result.\n\n"
+            + timeline.draw()
+        )
+    took = timeline.now() - called_at
+    backup = next((s for s in timeline.spans if s.label == "backup"), None)
+    if backup is not None or took >= EARLY * hedge_after:
+        seen = (
+            f"it called the backup at {backup.start - called_at:.2f} s"
+            if backup is not None
+            else f"it raised only after {took:.2f} s, when hedge_after was up"
+        )
+        fail(
+            f"{call} raised MirrorDown, but {seen}, although the primary had failed at "
+            f"{timeline.drawn(timeline.span('primary').end or 0.0):.2f} s, within hedge_after "
+            f"({hedge_after:.2f} s).\nExpected: the error raised at once, and the backup "
+            f"never called.\nTry: {WAIT_WITH_A_LIMIT}\n\n{timeline.draw()}"
+        )
+
+
+async def test_a_primary_and_backup_answering_in_the_same_step_give_one_of_their_answers(
+    timeline: Timeline, waits: WaitSpy
+) -> None:
+    primary, backup = together(timeline, ["primary", "backup"], at=0.2)
+    call = "hedged(primary and backup both answering at 0.2 s, hedge_after=0.1)"
+    race = racing.hedged(primary, backup, scaled(0.1))
+    await one_of_a_tie(race, call, ["primary", "backup"], timeline, waits)
+
+
 class MirrorDown(Exception):
     """A server that failed instead of answering."""
 
@@ -301,6 +400,53 @@ def request(
         return str(await timeline.work(label, delay, answer_of(label), error=error))
 
     return ask
+
+
+def together(timeline: Timeline, labels: list[str], at: float) -> list[racing.Request]:
+    """Fake servers that all answer in the same step of the event loop, `at` seconds (scaled)
+    after this call: each waits on one event, set by a timer (a tie, forced)."""
+    arrived = asyncio.Event()
+    asyncio.get_running_loop().call_later(scaled(at), arrived.set)
+
+    def server(label: str) -> racing.Request:
+        async def ask() -> str:
+            with timeline.record(label):
+                await arrived.wait()
+            return answer_of(label)
+
+        return ask
+
+    return [server(label) for label in labels]
+
+
+async def one_of_a_tie(
+    race: Awaitable[str], call: str, tied: list[str], timeline: Timeline, waits: WaitSpy
+) -> str:
+    """The answer of `race`, where the requests `tied` answer in the same step: any of theirs."""
+    __tracebackhide__ = True
+    try:
+        answer = await race
+    except ValueError as caught:
+        error = caught
+    else:
+        if answer in [answer_of(label) for label in tied]:
+            return answer
+        fail(
+            f"{call} returned {answer!r}, expected the answer of {' or '.join(tied)}: they "
+            f"answered first, together.\n\n{timeline.draw()}"
+        )
+    seen = (
+        "so both tasks were done when asyncio.wait returned: `done` held two tasks, not one."
+        if waits.first_completed
+        else "so both tasks were done at once."
+    )
+    unpacked = "; do not unpack `done` as if it held exactly one" if "unpack" in str(error) else ""
+    fail(
+        f"{call} raised {error!r}. {' and '.join(tied).capitalize()} answered in the same step of "
+        f"the event loop, {seen}\nExpected: the answer of either (both came first).\n"
+        "Try: done.pop().result() takes one task out of `done`, however many it holds"
+        f"{unpacked}.\n\n{timeline.draw()}"
+    )
 
 
 class WaitSpy:
