@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ EQUAL = dict.fromkeys("abcdef", 0.1)
 # Three at a time, 'a' the slow one: b, c, d and e fit into the other two slots while 'a' runs,
 # so all is done in 0.4 s. Batches of three wait for their slowest: [a b c] 0.4 + [d e] 0.2 s.
 UNEQUAL = {"a": 0.4, "b": 0.2, "c": 0.1, "d": 0.2, "e": 0.1}
+# 'a' listed twice: two entries, two fetches, two pages.
+TWICE = ["a", "a", "b"]
 
 
 async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline) -> None:
@@ -36,6 +39,41 @@ async def test_the_pages_come_back_in_the_order_of_the_items(timeline: Timeline)
         "Try: keep one task per item in a list, in item order, and read the pages from those "
         "tasks (asyncio.gather does the same: it keeps the order of its arguments).\n\n"
         + timeline.draw()
+    )
+
+
+async def test_an_item_listed_twice_is_fetched_twice_and_has_a_page_in_both_places(
+    timeline: Timeline,
+) -> None:
+    site = Site(timeline, {"a": 0.1, "b": 0.1})
+    call = f"fetch_all_limited(fetch, {TWICE}, limit=2)"
+    pages = await semaphore.fetch_all_limited(site.fetch, list(TWICE), 2)
+    calls = Counter(timeline.started)
+    wanted = Counter(f"fetch({item!r})" for item in TWICE)
+    expected = [f"page {item}" for item in TWICE]
+    if calls == wanted and pages == expected:
+        return
+    made = ", ".join(f"{label} {n} time(s)" for label, n in sorted(calls.items())) or "no call"
+    if calls == wanted and sorted(pages) == sorted(set(expected)):
+        seen = (
+            f"Both 'a's were fetched, but it returned {pages}: one page per distinct item, as "
+            "a dict keyed by item (or a set) keeps them, where the second 'a' takes the place "
+            "of the first.\n"
+        )
+    elif calls["fetch('a')"] == 1:
+        seen = (
+            f"It fetched 'a' once for its two entries and returned {pages}: each distinct "
+            "item was fetched once (a set, or dict.fromkeys, of the items).\n"
+        )
+    else:
+        seen = f"It returned {pages}.\n"
+    fail(
+        f"{call} made these calls: {made}.\n{seen}"
+        f"Expected: fetch(item) once for every entry of the list, 'a' twice, and one page per "
+        f"entry, in the order of the entries: {expected}. The list says what to fetch; "
+        "fetch_all_limited does not second-guess it (a page may change between two fetches).\n"
+        "Try: one task per entry, kept in a list (`[tg.create_task(...) for item in items]`), "
+        f"and the pages read from that list, in its order.\n\n{timeline.draw()}"
     )
 
 

@@ -339,6 +339,62 @@ async def test_a_deposit_cancelled_midway_gives_the_lock_back(
     )
 
 
+async def test_a_deposit_whose_store_fails_raises_and_gives_the_lock_back(
+    timeline: Timeline, watch: Watch
+) -> None:
+    bank = Bank(timeline, watch)
+    await bank.deposit_all((10,))  # a deposit that works (the stub fails here)
+    broken = bank.broken = ConnectionError("the database went away")  # deposit(20)'s write
+    failed = asyncio.create_task(bank.account.deposit(20), name="deposit(20)")
+    await asyncio.wait({failed}, timeout=scaled(PATIENCE))
+    bank.broken = None
+    if not failed.done():
+        failed.cancel()
+        await asyncio.wait({failed})
+        fail(
+            f"deposit(20), whose write raises {broken!r}, was still running "
+            f"{scaled(PATIENCE):.1f} s later.\nWhat the store saw, in order:\n{bank.history()}\n"
+            "Expected: the store's error goes on up to the caller of deposit(), at once."
+        )
+    error = failed.exception()
+    if error is None:
+        fail(
+            f"deposit(20) returned {failed.result()!r} although its write raised {broken!r}: "
+            "the error was swallowed, and its caller believes the money is in.\n"
+            f"What the store saw, in order:\n{bank.history()}\n"
+            "Expected: the store's error goes on up to the caller of deposit().\n"
+            "Try: catch nothing around the read and the write; `async with self._lock:` gives "
+            "the lock back and lets the error through."
+        )
+    if error is not broken:
+        raise error
+    after = asyncio.create_task(bank.account.deposit(30), name="deposit(30)")
+    done, _ = await asyncio.wait({after}, timeout=scaled(PATIENCE))
+    if after in done:
+        after.result()
+        return
+    after.cancel()
+    await asyncio.wait({after})
+    held = [made.owner for made in watch.locks if made.locked() and made.owner is not None]
+    who = (
+        ": the lock was still held by deposit(20), which had ended with that error. Its way "
+        "out through the store's error skipped the release"
+        if failed in held
+        else ""
+    )
+    fail(
+        f"The write of deposit(20) raised {broken!r}, and deposit(20) passed it on, as it "
+        f"should. Then deposit(30) on the same account waited {scaled(PATIENCE):.1f} s "
+        f"without reading the balance{who}.\n"
+        f"What the store saw, in order:\n{bank.history()}\n"
+        "Expected: a deposit gives the lock back however it ends (returned, cancelled, or "
+        "raising the store's error); the next one goes on.\n"
+        "Try: `async with self._lock:` releases the lock on every way out of the block; an "
+        "`await lock.acquire()` needs its `lock.release()` in `finally:`, not in an `except` "
+        "for one kind of error."
+    )
+
+
 def _who() -> str:
     try:
         task = asyncio.current_task()
@@ -480,6 +536,7 @@ class Bank:
         self.log: list[str] = []  # what the store saw, in order: "deposit(20) read 100"
         self.held: list[bool] = []  # for each line of the log: the deposit held a lock then
         self.writes: list[int] = []
+        self.broken: Exception | None = None  # what a write raises, if anything
         self.receipts: list[tuple[int, int]] = []  # (amount, balance) of every receipt SENT
         self.everyone_arrived = asyncio.Event()
         self.read_asked = asyncio.Event()
@@ -500,6 +557,9 @@ class Bank:
         if self.slow:
             await self.timeline.work(f"{_who()} writes", self.slow)
         await asyncio.sleep(0)
+        if self.broken is not None:
+            self._note(f"failed to write {balance}: {self.broken!r}")
+            raise self.broken
         self.balance = balance
         self.writes.append(balance)
         self._note(f"wrote {balance}")

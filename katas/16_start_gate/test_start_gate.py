@@ -14,7 +14,9 @@ from harness import (
     loop_turns,
     scaled,
     started_tasks,
+    still_running,
     swap_in,
+    waiting_at,
 )
 
 # Every scenario is over within 0.5 s: a client stuck at a shut gate fails in 1 s, not 5.
@@ -215,6 +217,68 @@ async def test_a_burst_cancelled_before_go_leaves_no_client_running(
     )
 
 
+async def test_a_failing_go_leaves_no_client_waiting_at_the_gate(
+    timeline: Timeline, gates: Gates
+) -> None:
+    lost = ConnectionError("the operator's console went away")
+    test = LoadTest(timeline, gates, go_at=None, fails=lost)
+    call = f"burst([A, B, C], go), where go() raises {lost!r} once the clients are connected,"
+    before = asyncio.all_tasks()
+    raised: BaseException | None = None
+    replies: list[str] = []
+    with started_tasks() as started:
+        try:
+            async with asyncio.timeout(scaled(STUCK_AFTER)):
+                replies = await start_gate.burst(list(test.clients), test.go)
+        except Exception as error:
+            raised = error
+    left = still_running(before)
+    waiting = [f"{started.describe(t)}, waiting at {waiting_at(t, start_gate)[1]}" for t in left]
+    picture = timeline.draw()  # before the test stops what was left running
+    for task in left:  # reported below; stopped so the guard does not report them again
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    if isinstance(raised, ExceptionGroup) and raised.subgroup(ConnectionError) is not None:
+        raised = lost
+    if raised is lost and not left:
+        return
+    if raised is lost:
+        gathered = all(started.origins.get(t) == "asyncio.gather" for t in left)
+        fail(
+            f"{call} raised it, leaving {len(left)} task(s) it started still running: "
+            f"{'; '.join(waiting)}. go() has failed, so nobody will open the gate, and nothing "
+            "stops them now.\n"
+            + (
+                "asyncio.gather raised go()'s error as it came, and it cancels nothing: the "
+                "clients it gathered wait on.\n"
+                if gathered
+                else ""
+            )
+            + "Expected: when go() fails, the clients are cancelled, and have stopped, before "
+            "its error goes on up.\n"
+            "Try: start the clients in `async with asyncio.TaskGroup() as tg:` and await go() "
+            f"inside the block: its error cancels the clients, and the group waits for them."
+            f"\n\n{picture}"
+        )
+    if isinstance(raised, TimeoutError):
+        idle = [c.name for c in test.clients if c.connected_at is not None and not c.sends]
+        fail(
+            f"{call} was still running after {scaled(STUCK_AFTER):.1f} s: "
+            f"{listed(idle) or 'no client'} had connected and never sent, since go() had "
+            "failed and no gate would open for them, and burst was still waiting for them.\n"
+            "Expected: go()'s error goes on up at once, once the clients are cancelled.\n"
+            "Try: start the clients in `async with asyncio.TaskGroup() as tg:` and await go() "
+            f"inside the block.\n\n{timeline.draw()}"
+        )
+    if raised is not None:
+        raise raised
+    fail(
+        f"{call} returned {replies!r}: go()'s error never reached its caller, who believes the "
+        "burst was sent.\nExpected: burst raises that error (alone, or in the ExceptionGroup "
+        f"of a TaskGroup).\n\n{timeline.draw()}"
+    )
+
+
 class Gates:
     """Every asyncio.Event made while a test runs, with what was done to it."""
 
@@ -302,10 +366,17 @@ class LoadTest:
     tell "woke up at once" from "noticed later" without a clock.
     """
 
-    def __init__(self, timeline: Timeline, gates: Gates, go_at: float | None = GO_AT) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        gates: Gates,
+        go_at: float | None = GO_AT,
+        fails: Exception | None = None,
+    ) -> None:
         self.timeline = timeline
         self.gates = gates
         self.go_at = go_at  # None: connecting takes no time, and go comes a few turns after it
+        self.fails = fails  # what go() raises when its time comes, instead of the signal
         delays = CONNECT if go_at is not None else dict.fromkeys(CONNECT, 0.0)
         self.clients = [FakeClient(self, name, delay) for name, delay in delays.items()]
         self.begin = timeline.now()
@@ -334,6 +405,9 @@ class LoadTest:
         else:
             elapsed = self.timeline.now() - self.begin
             await asyncio.sleep(max(0.0, scaled(self.go_at) - elapsed))
+        if self.fails is not None:
+            self.timeline.mark("go() fails")
+            raise self.fails
         self.timeline.mark("go")
         self.turns = 0
         asyncio.get_running_loop().call_soon(self._count_turn)

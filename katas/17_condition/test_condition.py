@@ -275,6 +275,50 @@ async def test_a_put_cancelled_while_it_waits_leaves_the_buffer_usable(timeline:
             )
 
 
+async def test_a_get_cancelled_while_it_waits_takes_nothing_and_the_other_get_is_served(
+    timeline: Timeline,
+) -> None:
+    async with Buffer(timeline, capacity=1) as buffer:
+        other = buffer.getting()  # get() #1 waits on the empty buffer, and stays
+        await loop_turns(TURNS)
+        await cancel_midway(
+            buffer.buffer.get(),
+            after=QUIET,
+            what="get(), waiting on an empty buffer beside get() #1,",
+            timeline=timeline,
+        )
+        changed = buffer.buffer._changed
+        if changed.locked():
+            changed.release()  # so that get() #1 can be stopped when the test ends
+            fail(
+                "get() #1 and a second get() waited on an empty buffer, and the second one was "
+                "cancelled. Once it had ended, the lock of `self._changed` was still held, with "
+                "no call running inside it: the cancelled get() kept it on its way out, and "
+                "every put() and get() after it would wait for that lock for ever.\n"
+                "Expected: a cancelled get() gives the lock back; the buffer stays usable.\n"
+                "Try: `async with self._changed:` around the wait in get() too: it releases the "
+                "lock however the block is left, a cancellation too (a bare acquire() needs its "
+                f"release() in `finally:`).{buffer.picture()}"
+            )
+        putter = buffer.putting("x")
+        await buffer.expect_done(
+            [putter, other],
+            after="the other waiting get() was cancelled, then put('x') came",
+            likely="the cancelled get() left the buffer in a state no call can go on from.",
+            fix="wait with `await self._changed.wait_for(...)` inside `async with "
+            "self._changed:`, and change the items only once the wait is over.",
+        )
+        got = other.task.result()
+        if got != "x" or len(buffer.buffer):
+            fail(
+                "get() #1 and a second get() waited on an empty buffer, the second one was "
+                f"cancelled, then put('x'): get() #1 returned {got!r} and the buffer holds "
+                f"{len(buffer.buffer)} item(s); expected 'x' and an empty buffer: a cancelled "
+                f"get() takes nothing, and the item goes to a get() that still waits."
+                + buffer.picture()
+            )
+
+
 class CountedCondition(asyncio.Condition):
     """An asyncio.Condition that counts the waits on it (wait_for() waits through wait())."""
 

@@ -13,9 +13,12 @@ from harness import (
     Timeline,
     cancel_midway,
     fail,
+    listed,
     scaled,
     started_tasks,
+    still_running,
     swap_in,
+    waiting_at,
 )
 
 # The simulation is over in 0.6 s: workers stuck at a barrier fail in 1.4 s, not 5.
@@ -34,6 +37,14 @@ EVERYTHING = sum(sum(d) for d in DELAYS.values())  # 1.2 s: every phase of every
 # The simulation needs 0.6 s and everything in turn 1.2 s: still running after 1.4 s means stuck
 # (and the harness's own deadline, 0.8 x the timeout, comes 0.2 s later).
 STUCK_AFTER = 1.4
+# The failing-worker test: A's phase 2 raises at 0.1 s, while B's phase 2 would run until 0.3 s
+# and C waits at the barrier: stopping them costs nothing, waiting B out 0.2 s.
+CRASHING = "A phase 2"
+CRASH_DELAYS: dict[str, tuple[float, ...]] = {
+    "A": (0.0, 0.1, 0.0),
+    "B": (0.0, 0.3, 0.0),
+    "C": (0.0, 0.0, 0.0),
+}
 TURNS = 10  # loop turns within which the next phase must start once the last worker is done
 # A worker wakes once per phase for its work and once more at the barrier, and up to twice more
 # per phase under stress jitter: 3 x (1 + 1 + 2).
@@ -207,6 +218,72 @@ async def test_a_cancelled_simulation_leaves_no_worker_running(timeline: Timelin
     )
 
 
+async def test_a_failing_worker_stops_the_others_and_leaves_none_waiting_at_the_barrier(
+    timeline: Timeline,
+) -> None:
+    sim = Simulation(timeline, CRASH_DELAYS, crashing=CRASHING)
+    call = f"{CALL}, where {CRASHING} raises {sim.crash!r} after {scaled(0.1):.2f} s,"
+    before = asyncio.all_tasks()
+    raised: BaseException | None = None
+    reports: list[list[str]] = []
+    with started_tasks() as started:
+        try:
+            async with asyncio.timeout(scaled(STUCK_AFTER)):
+                reports = await barrier.simulate(list(sim.workers), PHASES)
+        except Exception as error:
+            raised = error
+    left = still_running(before)
+    where = [f"{started.describe(t)}, at {waiting_at(t, barrier)[1]}" for t in left]
+    picture = timeline.draw()  # before the test stops what was left running
+    for task in left:  # reported below; stopped so the guard does not report them again
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    if isinstance(raised, ExceptionGroup) and raised.subgroup(WorkerCrashed) is not None:
+        raised = sim.crash
+    if raised is sim.crash and not left:
+        timeline.expect_none_ran_on(
+            timeline.span(CRASHING),
+            call,
+            "run the workers in `async with asyncio.TaskGroup() as tg:`: a failure cancels "
+            "the others, and the group waits for them.",
+        )
+        return
+    if raised is sim.crash:
+        gathered = all(started.origins.get(t) == "asyncio.gather" for t in left)
+        fail(
+            f"{call} raised it, leaving {len(left)} worker task(s) it started still "
+            f"running: {'; '.join(where)}. The barrier waits for {len(sim.workers)} parties, "
+            "and A will never come: nothing stops them now.\n"
+            + (
+                "asyncio.gather raised A's error as it came, and it cancels nothing: the "
+                "workers it gathered go on.\n"
+                if gathered
+                else ""
+            )
+            + "Expected: when a worker fails, the others are cancelled, and have stopped, "
+            "before its error goes on up.\n"
+            "Try: run the workers in `async with asyncio.TaskGroup() as tg:`: a failure "
+            f"cancels the others, and the group waits for them.\n\n{picture}"
+        )
+    if isinstance(raised, TimeoutError):
+        waited = [w.name for w in sim.workers if w.name != "A" and w.finished >= 2]
+        fail(
+            f"{call} was still running after {scaled(STUCK_AFTER):.1f} s: "
+            f"{listed(waited) or 'the others'} had finished phase 2 and waited at the "
+            "barrier for A, which had failed: the barrier would never open, and simulate "
+            "waited for them.\n"
+            "Expected: A's error goes on up at once, once the other workers are cancelled.\n"
+            "Try: run the workers in `async with asyncio.TaskGroup() as tg:`: a failure "
+            f"cancels the others, and the group waits for them.\n\n{timeline.draw()}"
+        )
+    if raised is not None:
+        raise raised
+    fail(
+        f"{call} returned {reports!r}: A's error never reached its caller.\nExpected: "
+        "simulate raises it (alone, or in the ExceptionGroup of a TaskGroup).\n\n" + timeline.draw()
+    )
+
+
 @pytest.fixture(autouse=True)
 def barriers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """barrier.py gets a subclass of asyncio.Barrier that notes every Barrier made."""
@@ -223,6 +300,10 @@ def barriers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 class BadPhase(Exception):
     """run_phase() was called with a phase number the simulation does not have."""
+
+
+class WorkerCrashed(Exception):
+    """The phase the test makes fail raises this."""
 
 
 class FakeWorker:
@@ -244,7 +325,9 @@ class FakeWorker:
             raise BadPhase(self.sim.mistake)
         label = f"{self.name} phase {phase}"
         self.sim.turns_at[(label, "start")] = self.sim.turn
-        report = str(await self.sim.timeline.work(label, self.delays[phase - 1], label))
+        error = self.sim.crash if label == self.sim.crashing else None
+        delay = self.delays[phase - 1]
+        report = str(await self.sim.timeline.work(label, delay, label, error=error))
         self.sim.turns_at[(label, "end")] = self.sim.turn
         self.finished += 1
         return report
@@ -253,8 +336,15 @@ class FakeWorker:
 class Simulation:
     """The fake workers A, B and C, and what to say when simulate() never returns."""
 
-    def __init__(self, timeline: Timeline, delays: dict[str, tuple[float, ...]] = DELAYS) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        delays: dict[str, tuple[float, ...]] = DELAYS,
+        crashing: str = "",
+    ) -> None:
         self.timeline = timeline
+        self.crashing = crashing  # the phase ("A phase 2") that raises `crash`, if any
+        self.crash = WorkerCrashed(f"{crashing} crashed")
         self.workers = [FakeWorker(self, name, d) for name, d in delays.items()]
         self.mistake = ""
         self.barriers = BARRIERS  # every asyncio.Barrier made while the test ran

@@ -28,6 +28,9 @@ STREAM_CALL = (
     f"produce_and_consume(<stream of {STREAM}>, handle, workers={STREAM_WORKERS}, "
     f"maxsize={MAXSIZE})"
 )
+# The order test: three workers on items of 0.3, 0.2 and 0.1 s finish them c, a, b: neither
+# the order of the items (b, a, c) nor their sorted order (a, b, c).
+FINISH = {"b": 0.3, "a": 0.2, "c": 0.1}
 # The polling test: 4 items of 0.3 s, one worker, a queue of 1: the producer waits 0.6 s.
 POLL_ITEMS = list("wxyz")
 POLL_DELAY = 0.3
@@ -51,6 +54,39 @@ async def test_every_item_is_handled_exactly_once(timeline: Timeline) -> None:
     service = Service(timeline, ITEMS)
     results = await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
     expect_each_handled_once(service, results, CALL)
+
+
+async def test_the_results_come_back_in_the_order_the_handles_finished(
+    timeline: Timeline,
+) -> None:
+    items = list(FINISH)
+    shown = ", ".join(f"{item!r} {scaled(delay):.1f} s" for item, delay in FINISH.items())
+    for name in ("process_all", "produce_and_consume"):
+        service = Service(timeline, items, delays=FINISH)
+        if name == "process_all":
+            call = f"process_all([{shown}], handle, workers=3)"
+            work = worker_pool.process_all(items, service.handle, 3)
+        else:
+            call = f"produce_and_consume(<stream of [{shown}]>, handle, workers=3, maxsize=1)"
+            work = worker_pool.produce_and_consume(service.stream(), service.handle, 3, 1)
+        results = await finish(work, call, service)
+        expected = [f"done {item}" for item in service.finish_order]
+        if results == expected:
+            continue
+        if results == sorted(expected):
+            seen = "Likely mistake: the results were sorted before they were returned.\n"
+        elif results == [f"done {item}" for item in items]:
+            seen = "Those are the results in the order of the items, not of the finishes.\n"
+        else:
+            seen = ""
+        fail(
+            f"{call} returned {results!r}, but the handles finished in the order "
+            f"{', '.join(service.finish_order)}: expected {expected}, the results in the "
+            "order they were finished.\n"
+            f"{seen}"
+            "Try: return the list the workers append to, as it is: each worker appends its "
+            f"result the moment its handle returns.\n\n{timeline.draw()}"
+        )
 
 
 async def test_three_workers_handle_three_items_at_once(timeline: Timeline) -> None:
@@ -339,20 +375,27 @@ def count(what: str, item: Any = ...) -> int:
 
 
 class Service:
-    """The fake work on `items`: handle(item) takes 0.1 s on the timeline, returns "done <item>".
+    """The fake work on `items`: handle(item) takes 0.1 s (or its own delay) on the timeline,
+    returns "done <item>".
 
     `calls` counts the handle calls per item. `stream()` yields the items as the producer's
     source and records how many it had handed out that no worker had started yet (`most_ahead`).
     """
 
     def __init__(
-        self, timeline: Timeline, items: list[str], failing: str = "", delay: float = DELAY
+        self,
+        timeline: Timeline,
+        items: list[str],
+        failing: str = "",
+        delay: float = DELAY,
+        delays: dict[str, float] | None = None,
     ) -> None:
         self.timeline = timeline
         self.items = items
         self.failing = failing
-        self.delay = delay
+        self.delays = delays or dict.fromkeys(items, delay)  # seconds handle(item) takes
         self.calls: Counter[str] = Counter()
+        self.finish_order: list[str] = []  # the items whose handle returned, in that order
         self.taken = 0
         self.most_ahead = 0
 
@@ -362,10 +405,11 @@ class Service:
         error = ServiceDown(f"handle({item!r}) failed") if item == self.failing else None
         try:
             done = await self.timeline.work(
-                f"handle({item!r})", self.delay, f"done {item}", error=error
+                f"handle({item!r})", self.delays[item], f"done {item}", error=error
             )
         finally:
             EVENTS.append(("handled", item, _task()))
+        self.finish_order.append(item)
         return str(done)
 
     async def stream(self) -> AsyncIterator[str]:

@@ -152,6 +152,39 @@ async def test_first_n_of_more_items_than_there_are_returns_them_all(timeline: T
     await expect_closed_on_return("first_n(api, 10)", api, "leaving `async for` early")
 
 
+async def test_first_n_of_zero_items_fetches_no_page(timeline: Timeline) -> None:
+    api = FakeApi(timeline)
+    got = await call("first_n(api, 0)", pagination.first_n(api, 0))
+    if got == [] and not api.fetched and not api.still_open():
+        return
+    if got == ITEMS:
+        seen = (
+            f"It returned all {len(got)} items, fetching pages {api.fetched}: it took an item "
+            "before it compared the count with n, and after that first item the count was "
+            "already 1, past 0, so `len(found) == n` never matched and nothing stopped it."
+        )
+    elif api.fetched and got:
+        seen = (
+            f"It returned {got!r}, fetching pages {api.fetched}: it took an item before it "
+            "compared the count with n."
+        )
+    elif api.fetched:
+        seen = (
+            f"It returned {got!r}, but fetched pages {api.fetched} first: it asked the stream "
+            "for an item before it knew that none was wanted."
+        )
+    elif got:
+        seen = f"It returned {got!r}."
+    else:
+        seen = "It returned [], but left the stream's session open."
+    fail(
+        f"first_n(api, 0) asks for no item at all. {seen}\n"
+        "Expected: [] at once, with no page fetched and no session left open.\n"
+        "Try: `if n < 1: return []` before you open the stream: there is nothing to read.\n\n"
+        + timeline.draw()
+    )
+
+
 async def test_collect_matching_returns_the_matching_items_in_order(timeline: Timeline) -> None:
     api = FakeApi(timeline)
     odd = [item for item in ITEMS if int(item[-1]) % 2]

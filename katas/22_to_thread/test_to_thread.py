@@ -18,6 +18,9 @@ from harness import Span, Timeline, Wakeups, cancel_midway, fail, scaled
 FILES = dict.fromkeys(["a.txt", "b.txt", "c.txt", "d.txt"], 0.1)  # seconds hash_file blocks
 CALL = f"hash_all({list(FILES)}, hash_file)"
 TICK = 0.01  # the heartbeat: a task that ticks this often while the files are hashed
+# The failing-file test: b.txt, the slowest (0.2 s), raises once the others are hashed (0.1 s).
+FAILING = "b.txt"
+STUCK_AFTER = 1.0  # seconds: that test needs 0.2 s; still waiting after 1 s means it never ends
 
 
 REFUSED: list[str] = []  # the blocking waits refused on the loop's thread, as sentences
@@ -144,6 +147,54 @@ async def test_a_cancelled_hash_all_leaves_no_task_running(timeline: Timeline) -
     await asyncio.sleep(scaled(0.1))  # the threads finish their files (a thread cannot be stopped)
 
 
+async def test_a_file_that_fails_to_hash_raises_its_error_out_of_hash_all(
+    timeline: Timeline,
+) -> None:
+    disk = Disk(timeline, {**FILES, FAILING: 0.2}, failing=FAILING)
+    call = f"{CALL}, where hash_file({FAILING!r}) raises {disk.error!r} after {scaled(0.2):.2f} s,"
+    hashes: list[Any] = []
+    stuck = False
+    try:
+        async with asyncio.timeout(scaled(STUCK_AFTER)):
+            hashes = await hash_all(disk)
+    except TimeoutError:
+        stuck = True
+    except PermissionError as error:
+        if error is disk.error:
+            return
+        raise
+    except ExceptionGroup as group:
+        if group.subgroup(lambda error: error is disk.error) is not None:
+            return
+        raise
+    if stuck:
+        fail(
+            f"{call} was still waiting {scaled(STUCK_AFTER):.1f} s later: the thread that ran "
+            f"hash_file({FAILING!r}) ended with that error, and nothing handed it to hash_all, "
+            "which waited on for a hash that will never come.\n"
+            "Expected: the error raised in the thread comes out of hash_all, as if hash_file "
+            "had raised it right there.\n"
+            "Try: `await asyncio.to_thread(hash_file, path)`: it hands the loop whatever the "
+            "thread ends with, a result or an error (a thread of your own must catch the error "
+            "and hand it over too: loop.call_soon_threadsafe(future.set_exception, error))."
+            f"\n\n{timeline.draw()}"
+        )
+    if any(value is disk.error for value in hashes):
+        fail(
+            f"{call} returned {hashes}: the error came back as a value in the list, in "
+            f"{FAILING!r}'s place, as if it were its hash (what asyncio.gather(..., "
+            "return_exceptions=True) does), and hash_all's caller never hears of it.\n"
+            "Expected: hash_all raises that error (alone, or in the ExceptionGroup of a "
+            "TaskGroup).\n"
+            "Try: let the error go up: a TaskGroup of asyncio.to_thread calls, or "
+            f"asyncio.gather without return_exceptions.\n\n{timeline.draw()}"
+        )
+    fail(
+        f"{call} returned {hashes}: the error never reached its caller.\nExpected: hash_all "
+        "raises it (alone, or in the ExceptionGroup of a TaskGroup)."
+    )
+
+
 class RanOnTheLoop(Exception):
     """hash_file was called on the event loop's own thread."""
 
@@ -213,9 +264,11 @@ class Disk:
     can name the call that went wrong.
     """
 
-    def __init__(self, timeline: Timeline, delays: dict[str, float]) -> None:
+    def __init__(self, timeline: Timeline, delays: dict[str, float], failing: str = "") -> None:
         self.timeline = timeline
         self.delays = delays
+        self.failing = failing  # the path whose hash_file raises `error` at the end of its delay
+        self.error = PermissionError(f"{failing}: permission denied")
         self.loop_thread = threading.get_ident()  # made inside the test: the loop's thread
         self.calls: list[Call] = []
         self.mistake = ""
@@ -236,6 +289,9 @@ class Disk:
             raise span.error
         time.sleep(scaled(self.delays[path]))  # blocking on purpose: this is the blocking call
         span.end = self.timeline.now()
+        if path == self.failing:
+            span.error = self.error
+            raise self.error
         return f"hash of {path}"
 
     def _ran_on_the_loop(self, path: str, line: str, where: str) -> str:

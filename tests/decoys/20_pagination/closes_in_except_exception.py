@@ -66,14 +66,17 @@ async def iter_items(api: Api) -> AsyncGenerator[str, None]:
 
 
 async def first_n(api: Api, n: int) -> list[str]:
-    """The first `n` items (n >= 1; fewer if there are not that many), read from iter_items.
+    """The first `n` items (fewer if there are not that many), read from iter_items.
 
-    Fetches no page it does not need, and the stream's session is closed before it returns.
+    Fetches no page it does not need (none at all for n = 0), and the stream's session is
+    closed before it returns.
 
     >>> await first_n(api, 2)
     ['item 1', 'item 2']
     """
     found: list[str] = []
+    if n < 1:
+        return found  # nothing asked for: no session opened, no page fetched
     # aclosing closes the generator when the block ends, so its `finally` runs now, not at some
     # later garbage collection.
     async with contextlib.aclosing(iter_items(api)) as items:

@@ -63,9 +63,10 @@ async def iter_items(api: Api) -> list[str]:
 
 
 async def first_n(api: Api, n: int) -> list[str]:
-    """The first `n` items (n >= 1; fewer if there are not that many), read from iter_items.
+    """The first `n` items (fewer if there are not that many), read from iter_items.
 
-    Fetches no page it does not need, and the stream's session is closed before it returns.
+    Fetches no page it does not need (none at all for n = 0), and the stream's session is
+    closed before it returns.
 
     >>> await first_n(api, 2)
     ['item 1', 'item 2']
