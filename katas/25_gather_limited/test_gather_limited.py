@@ -268,37 +268,49 @@ async def test_a_cancelled_caller_stops_the_running_coroutines_and_closes_the_re
 
 
 async def test_a_limit_below_one_is_refused_with_valueerror(timeline: Timeline) -> None:
-    coros = Coros(timeline, {"a": 0.1, "b": 0.1})
-    wait = scaled(0.5)
-    hung, results = False, None
-    try:
-        async with asyncio.timeout(wait):
-            results = await coros.gather(limit=0)
-    except ValueError:
-        unclosed = coros.close_unstarted()
-        if not unclosed:
-            return
+    for limit in (0, -1):
+        coros = Coros(timeline, {"a": 0.1, "b": 0.1})
+        wait = scaled(0.5)
+        hung, results = False, None
+        try:
+            async with asyncio.timeout(wait):
+                results = await coros.gather(limit=limit)
+        except ValueError:
+            unclosed = coros.close_unstarted()
+            if not unclosed:
+                continue
+            fail(
+                f"{coros.call(limit)} raised ValueError, right, but left "
+                f"{' and '.join(unclosed)} unclosed: a coroutine dropped without running makes "
+                'Python warn "coroutine ... was never awaited".\n'
+                "Try: close every coroutine you were given before you raise (coro.close())."
+            )
+        except TimeoutError:
+            hung = True
+        coros.close_unstarted()
+        if hung:
+            fail(
+                f"{coros.call(limit)} was still waiting after {wait:.1f} s"
+                + (
+                    ": a Semaphore(0) has no free slot, so it waits for one forever (a silent "
+                    "deadlock).\n"
+                    if limit == 0
+                    else ".\n"
+                )
+                + "Expected: ValueError, at once.\n"
+                "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore."
+            )
         fail(
-            f"{coros.call(0)} raised ValueError, right, but left {' and '.join(unclosed)} "
-            'unclosed: a coroutine dropped without running makes Python warn "coroutine ... was '
-            'never awaited".\n'
-            "Try: close every coroutine you were given before you raise (coro.close())."
+            f"{coros.call(limit)} returned {results!r}; expected ValueError: with a limit of "
+            f"{limit} no coroutine may run, so the call cannot do its job.\n"
+            + (
+                "A limit of 0 was refused, but not this one: the check catches 0 only "
+                "(`limit == 0`, `not limit`), and a negative limit is no more usable.\n"
+                if limit < 0
+                else ""
+            )
+            + "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore."
         )
-    except TimeoutError:
-        hung = True
-    coros.close_unstarted()
-    if hung:
-        fail(
-            f"{coros.call(0)} was still waiting after {wait:.1f} s: a Semaphore(0) has no free "
-            "slot, so it waits for one forever (a silent deadlock).\n"
-            "Expected: ValueError, at once.\n"
-            "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore."
-        )
-    fail(
-        f"{coros.call(0)} returned {results!r}; expected ValueError: with a limit of 0 no "
-        "coroutine may run, so the call cannot do its job.\n"
-        "Try: `if limit < 1: raise ValueError(...)` before you create the semaphore."
-    )
 
 
 async def test_a_limit_of_one_is_legal_and_runs_them_one_at_a_time(timeline: Timeline) -> None:

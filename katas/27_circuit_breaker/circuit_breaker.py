@@ -28,7 +28,8 @@ class CircuitBreaker:
       While it runs, the other calls raise CircuitOpen at once: one probe, never more.
       The probe succeeds: closed again, count reset. It fails: open again, for a fresh cool-down.
     - A call whose caller is cancelled counts for nothing (a cancelled probe: the next call
-      probes). Any success closes the circuit, even of a call that began before it opened.
+      probes). Any success closes the circuit, even of a call that began before it opened;
+      a failure that ends while it is open keeps it open, for a fresh cool-down.
     - Stage 2: with `call_timeout`, a call still running after `call_timeout` seconds is
       cancelled and raises TimeoutError, which counts as a failure like any other.
     """

@@ -417,6 +417,68 @@ async def test_a_success_that_ends_after_the_circuit_opened_closes_it(
     )
 
 
+async def test_a_failure_that_ends_after_the_circuit_opened_restarts_the_cool_down(
+    timeline: Timeline,
+) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    error = ConnectionError("connection reset (the slow call)")
+    release = asyncio.Event()
+
+    async def fails_late() -> str:
+        with timeline.record("slow call"):
+            await release.wait()  # it fails when the test says, not on a timer
+            raise error
+
+    late = asyncio.create_task(breaker.call(fails_late))
+    await until_in_flight(timeline, late)
+    await open_circuit(breaker, service, threshold=2)  # at clock() = 1000
+    clock.advance(20)
+    release.set()
+    await asyncio.wait({late})
+    outcome = late.exception()
+    after_late = breaker.state
+    calls = service.calls
+    clock.advance(COOL_DOWN - 20)
+    early = await attempt(breaker, service)
+    reached = service.calls - calls
+    clock.advance(20)
+    later = breaker.state
+    right = outcome is error and after_late == "open" and isinstance(early, CircuitOpen)
+    if right and not reached and later == "half-open":
+        return
+    call = (
+        "CircuitBreaker(failure_threshold=2): a call is in flight when 2 quick failures open "
+        "the circuit at clock() = 1000, and that call fails 20 s later"
+    )
+    if outcome is not error:
+        fail(
+            f"{call}: it {'returned' if outcome is None else f'raised {outcome!r}'}; expected "
+            f"the very exception the service raised, {error!r}: the call was let through, so "
+            "it fails for the service's reason, "
+            "whatever the state is by then.\n"
+            "Try: count the failure, then a bare `raise` in the `except` block.\n\n"
+            + timeline.draw()
+        )
+    fail(
+        f"{call}: then breaker.state was {after_late!r}; 30 s after the circuit opened (10 s "
+        f"after the late failure) a call gave {early!r} ({reached} call(s) reached the "
+        f"service), and 20 s later breaker.state was {later!r}.\n"
+        + (
+            "The late failure left the cool-down where it was: it still counted from "
+            "clock() = 1000, when the circuit opened, so a probe went out 10 s after the "
+            "service had failed again.\n"
+            if after_late == "open" and reached
+            else ""
+        )
+        + "Expected: 'open', CircuitOpen without a call, then 'half-open': a failure that ends "
+        "while the circuit is open counts like any other, and starts a fresh cool-down from "
+        "that moment, as a failed probe does (the service was still failing at 1020).\n"
+        "Try: note the time on every failure that finds the count at the threshold or past "
+        "it: `if probe or failures >= failure_threshold: opened_at = clock()`.\n\n"
+        + timeline.draw()
+    )
+
+
 async def test_while_closed_the_service_error_reaches_the_caller_unchanged(
     timeline: Timeline,
 ) -> None:

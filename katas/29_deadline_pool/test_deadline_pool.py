@@ -13,6 +13,7 @@ from harness import (
     Timeline,
     cancel_midway,
     fail,
+    loop_turns,
     outcome,
     outcomes,
     raised,
@@ -487,6 +488,79 @@ async def test_submit_after_shutdown_raises_runtimeerror(timeline: Timeline) -> 
             "waits forever.\n"
             "Try: shutdown() marks the pool closed first; submit() checks that flag and "
             "raises RuntimeError."
+        )
+
+
+async def test_submit_while_shutdown_drains_raises_runtimeerror(timeline: Timeline) -> None:
+    call = "JobPool(1) running job 'first' (0.1 s): pool.shutdown() called, and while it drains"
+    async with open_pool(timeline, 1) as pool:
+        submitted({"first": pool.submit(job(timeline, "first"))})
+        await until_running(timeline, 1, "JobPool(1) with job 'first' submitted")
+        shutting = asyncio.create_task(pool.shutdown())
+        await loop_turns(3)  # shutdown() has begun: it waits for 'first'
+        try:
+            late = pool.submit(job(timeline, "late"))
+        except RuntimeError:
+            late = None
+        if late is not None and isinstance(late, asyncio.Future):
+            submitted({"late": late})
+        await settle([shutting], within=2 * STEP + STALL)
+        if late is None:
+            return
+        if inspect.iscoroutine(late):
+            late.close()
+        fail(
+            f"{call}, pool.submit(job 'late') returned a future instead of raising "
+            f"RuntimeError; when the drain ended, that future {outcome(late)}.\n"
+            "The drain took a new job: it waits for that one too, so a busy service that "
+            "keeps submitting never finishes shutting down, and a submit() a moment later "
+            "(once the workers are stopped) gets a future nobody will ever settle.\n"
+            "Expected: RuntimeError from the moment shutdown() is called.\n"
+            "Try: mark the pool closed first thing in shutdown(), before its first await.\n\n"
+            + timeline.draw()
+        )
+
+
+async def test_a_second_shutdown_during_the_drain_waits_for_it(timeline: Timeline) -> None:
+    call = (
+        "JobPool(1) running job 'first' (0.1 s): pool.shutdown() called, and, while it "
+        "drains, pool.shutdown() again"
+    )
+    async with open_pool(timeline, 1) as pool:
+        submitted({"first": pool.submit(job(timeline, "first"))})
+        await until_running(timeline, 1, "JobPool(1) with job 'first' submitted")
+        first_call = asyncio.create_task(pool.shutdown())
+        await loop_turns(3)  # the first shutdown() has begun: it waits for 'first'
+        await shut_down(pool, timeline)  # the second call
+        span = timeline.span("first")
+        running, cancelled = span.end is None, span.cancelled  # as the second call returned
+        left = [task for task in WORKER_TASKS.get(id(pool), []) if not task.done()]
+        await settle([first_call], within=STEP + STALL)
+        if not running and not cancelled and not left:
+            return
+        state = (
+            "was still running"
+            if running
+            else "had been cancelled"
+            if cancelled
+            else "had run to its end"
+        )
+        fail(
+            f"{call}: the second call returned while job 'first' {state}"
+            + (f", with {len(left)} worker task(s) still running" if left else "")
+            + ".\n"
+            + (
+                "The second shutdown() returned before the drain had ended: whoever calls it "
+                "(a signal handler, then leaving `async with`) takes its return for 'the pool "
+                "is stopped', and goes on to close what the job still uses.\n"
+                if running
+                else ""
+            )
+            + "Expected: a second shutdown() does nothing more, and returns only once the pool "
+            "is shut down: it waits for the same drain ('first' runs to its end), and then no "
+            "worker is left.\n"
+            "Try: do not return early when the pool is closed already: wait as the first call "
+            f"does (queue.join(), then the workers).\n\n{timeline.draw()}"
         )
 
 

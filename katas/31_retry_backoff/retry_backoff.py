@@ -28,7 +28,8 @@ async def get_with_retry(
 
     At most `attempts` requests in all. After the failure of attempt i (0, 1, 2, ...) wait
     `rng.uniform(0, base_delay * 2**i)` seconds, or the `Retry-After: <seconds>` the 503 gives
-    (a number, maybe with a fraction). Any other error status is final: raise it at once
+    (a number, maybe with a fraction; a header that is no number of seconds, 0 or more, is
+    ignored). Any other error status is final: raise it at once
     (`response.raise_for_status()`). When the last attempt fails too, raise GaveUp at once.
 
     >>> asyncio.run(get_with_retry(session, f"{url}/flaky", attempts=4, base_delay=0.1))

@@ -152,6 +152,58 @@ async def test_a_retry_after_header_sets_the_wait(
     )
 
 
+async def test_a_retry_after_that_is_no_number_of_seconds_is_ignored(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    # Each route answers 503 once, with a Retry-After the client cannot use, then 'hello'.
+    headers = {"/soon": "soon", "/negative": "-1"}
+    server = http_server([web.get(path, failing(1, retry_after=h)) for path, h in headers.items()])
+    rngs = {path: FixedRandom(1.0) for path in headers}
+    outcomes = await asyncio.gather(
+        *(
+            get_with_retry(
+                session, server.url + path, attempts=2, base_delay=scaled(BASE), rng=rngs[path]
+            )
+            for path in headers
+        ),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, NotImplementedError):
+            raise outcome
+    expected = (
+        f"Expected: 'hello' after a wait of {scaled(BASE):.2f} s, the client's own backoff "
+        "(every draw at its maximum): a Retry-After that is no number of seconds, 0 or more, "
+        "tells the client nothing it can use, so it backs off as if there were no header.\n"
+        "Try: read the header with float() inside `try: ... except ValueError:`, and use it "
+        "only if it is 0 or more; otherwise `rng.uniform(0, base_delay * 2**attempt)`.\n\n"
+    )
+    for (path, header), outcome in zip(headers.items(), outcomes, strict=True):
+        call = f"{retry_call(server.url + path, 2, BASE, rngs[path])}, `Retry-After: {header}`"
+        if isinstance(outcome, BaseException):
+            fail(
+                f"{call}: raised {outcome!r}: the client crashed on a header the server got "
+                "wrong, and its caller gets neither the page nor GaveUp.\n"
+                + expected
+                + timeline.draw()
+            )
+        measured = waits_seen(server.requests_to(path))
+        if outcome == "hello" and not wrong_waits(measured, [BASE]):
+            continue
+        fail(
+            f"{call}: returned {outcome!r} after a wait of {seconds(measured)}"
+            + (
+                ": it took the negative number for a wait, so it retried at once, as if the "
+                "server had asked for that"
+                if measured and max(measured) < EARLY * scaled(BASE) and header.startswith("-")
+                else ""
+            )
+            + ".\n"
+            + expected
+            + timeline.draw()
+        )
+
+
 async def test_a_404_is_final_and_never_retried(
     http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
 ) -> None:
@@ -367,16 +419,18 @@ class FixedRandom(random.Random):
 def failing(
     times: int,
     *,
-    retry_after: float | None = None,
+    retry_after: float | str | None = None,
     body: bytes = b"busy, try later",
     answered: Callable[[], object] = lambda: None,
 ) -> Handler:
     """A handler answering 503 to its first `times` requests, then 200 'hello'.
 
+    `retry_after` seconds (scaled) go out in a Retry-After header; a str goes out as it is.
     `answered` is called (in the server's thread) each time a 503 goes out.
     """
     seen = 0
-    headers = {"Retry-After": f"{scaled(retry_after):g}"} if retry_after is not None else {}
+    header = retry_after if isinstance(retry_after, str) else f"{scaled(retry_after or 0):g}"
+    headers = {"Retry-After": header} if retry_after is not None else {}
 
     async def handle(request: web.Request) -> web.Response:
         nonlocal seen

@@ -40,7 +40,9 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
     (the `host:port` of the URL) are in flight at a time. A page that answers an error status
     (404, 500) or cannot be fetched goes into `broken`, and the crawl goes on. When `deadline`
     seconds have passed, stop every request in flight and return what was crawled so far,
-    with `timed_out=True`.
+    with `timed_out=True`. Only http and https links are fetched (a mailto: link is no page).
+    A redirect is followed: the page is recorded under the URL that was linked, its links
+    resolved against where it led.
 
     >>> asyncio.run(crawl("http://127.0.0.1:8080/", max_depth=1, per_host=2, deadline=5))
     Crawl(pages={'http://127.0.0.1:8080/': ['http://127.0.0.1:8080/about'],

@@ -67,6 +67,16 @@ TIMED = {
 SLOW, DEADLINE = 1.0, 0.5
 # A/crash's server closes the connection without an answer (it crashed).
 CRASHING = {"A/": ["A/crash", "A/a1"], "A/crash": [], "A/a1": ["A/a2"], "A/a2": []}
+# Links that are no page to fetch (a mail address, a script, the page's own top), and a link
+# that moved: A/old redirects to A/docs/new, whose link "next" is relative (A/docs/next).
+ODD = {
+    "A/": ["A/old", "mailto:webmaster@example.com", "javascript:void(0)", "#top", "B/b1"],
+    "A/docs/new": ["next"],
+    "A/docs/next": [],
+    "B/b1": [],
+}
+MOVED = {"A/old": "A/docs/new"}
+NOT_PAGES = ["mailto:webmaster@example.com", "javascript:void(0)"]
 
 Servers = Callable[[Iterable[web.AbstractRouteDef]], HttpServer]  # the http_server fixture
 
@@ -163,6 +173,65 @@ async def test_a_server_that_hangs_up_is_a_broken_link_and_the_crawl_goes_on(
         "and the crawl going on past it: pages for ['A/', 'A/a1', 'A/a2'].\n"
         "Try: catch aiohttp.ClientError around the request of each page (a connection that "
         "fails or hangs up raises one) and put that URL in result.broken.",
+        site,
+    )
+
+
+async def test_only_web_links_are_crawled_and_a_redirect_is_followed(
+    http_server: Servers,
+) -> None:
+    site = Site(http_server, ODD, redirects=MOVED)
+    found = await site.crawl()
+    graph, broken = site.graph(found), {site.name(url) for url in found.broken}
+    expected = {
+        "A/": ["A/old", *NOT_PAGES, "A/", "B/b1"],
+        "A/old": ["A/docs/next"],
+        "B/b1": [],
+        "A/docs/next": [],
+    }
+    if graph == expected and not broken:
+        return
+    not_pages = sorted(broken & set(NOT_PAGES))
+    moved = graph.get("A/old")
+    if not_pages:
+        mistake = (
+            f"{not_pages} are in result.broken, yet they are no web pages: a link checker "
+            "would report every mail address and script of the site as broken. A crawler "
+            "fetches http and https links only; the others stay among the links of their page, "
+            "neither fetched nor broken (aiohttp refuses them with NonHttpUrlClientError, "
+            "before any request).\n"
+            "Try: put into the next level only the links whose `urlsplit(link).scheme` is "
+            "'http' or 'https'."
+        )
+    elif "A/docs/new" in graph and moved is None:
+        mistake = (
+            "the page A/old led to is recorded under A/docs/new, the URL the redirect led to, "
+            "so the start page links to A/old, which is neither a page nor broken.\n"
+            "Try: record each page under the URL that was linked, the one you fetched: "
+            "`result.pages[url]`."
+        )
+    elif moved == ["A/next"]:
+        mistake = (
+            "A/old has the links ['A/next']: the relative link 'next' of the page it led to "
+            "(A/docs/new) was resolved against A/old, the URL that was linked, instead of "
+            "the URL the page came from, so the crawler fetched a page that does not exist.\n"
+            "Try: `links_in(html, str(response.url))`: after a redirect, response.url is "
+            "where the page was found."
+        )
+    else:
+        mistake = (
+            f"A/old, which redirects (302) to A/docs/new, gave {moved!r}"
+            + (" and is in result.broken" if "A/old" in broken else "")
+            + ": a redirect is part of fetching a page, as aiohttp follows it by default.\n"
+            "Try: let session.get() follow the redirect, and record the page it led to "
+            "under the URL that was linked."
+        )
+    listing = "\n".join(f"  {name}: {links}" for name, links in expected.items())
+    fail(
+        f"returned pages for {sorted(graph)} and broken={sorted(broken)}, on a site whose "
+        "start page links to a mail address, a script, its own #top and A/old, which "
+        f"redirects to A/docs/new: {mistake}\nExpected result.pages, and nothing broken:\n"
+        f"{listing}",
         site,
     )
 
@@ -443,8 +512,10 @@ class Site:
         http_server: Servers,
         links: dict[str, list[str]],
         delays: dict[str, float] | None = None,
+        redirects: dict[str, str] | None = None,
     ) -> None:
         self.links, self.delays = links, delays or {}
+        self.redirects = redirects or {}  # page -> the page it redirects to (302)
         self.hosts = {host: http_server(self._routes(host)) for host in "AB"}
         self.timeline = self.hosts["A"].timeline
         self.hung_up: dict[str, float] = {}  # page -> when the client gave up on it
@@ -454,6 +525,8 @@ class Site:
     def _routes(self, host: str) -> list[web.RouteDef]:
         async def page(request: web.Request) -> web.Response:
             name = host + request.path
+            if name in self.redirects:
+                raise web.HTTPFound(self.href(host, self.redirects[name]))
             if name not in self.links:
                 raise web.HTTPNotFound()
             self.transports.append(request.transport)
@@ -482,7 +555,10 @@ class Site:
         return f"{self.hosts[host].url}/{path}"
 
     def href(self, host: str, to: str) -> str:
-        """A link as the page writes it: a path on its own host, a whole URL to the other."""
+        """A link as the page writes it: a path on its own host, a whole URL to the other;
+        anything else ("mailto:...", "#top", a relative "next") as it is."""
+        if not to.startswith(("A/", "B/")):
+            return to
         return to[1:] if to.startswith(host) else self.url(to)
 
     def name(self, url: str) -> str:
@@ -624,6 +700,16 @@ def raised_text(error: Exception, took: float) -> str:
         cause = (
             f"{BROKEN} answers 404 Not Found, and raise_for_status() turned the 404 into an "
             "exception that escaped the task of that page"
+        )
+    elif any(isinstance(e, aiohttp.NonHttpUrlClientError) for e in leaves):
+        return (
+            f"raised {shown}: a link that is no web page (mailto:, javascript:) was requested, "
+            "and aiohttp's refusal escaped the task of that page: the crawl ended and lost "
+            "every page found.\n"
+            "Expected: such links kept among the links of their page, neither fetched nor "
+            "broken.\n"
+            "Try: put into the next level only the links whose `urlsplit(link).scheme` is "
+            "'http' or 'https'."
         )
     elif any(isinstance(e, aiohttp.ClientError) for e in leaves):
         cause = (

@@ -12,7 +12,17 @@ from typing import Any
 
 import file_digests
 import pytest
-from harness import Span, Timeline, fail, instances_made, scaled, swap_in
+from harness import (
+    Span,
+    Timeline,
+    fail,
+    instances_made,
+    listed,
+    scaled,
+    started_tasks,
+    swap_in,
+    were,
+)
 
 SLOW = 0.2  # seconds a slow file takes to deliver its bytes (once it is opened)
 PIECES = 4  # ... in this many pieces, one at the start of each quarter
@@ -225,6 +235,80 @@ async def test_the_next_file_is_opened_as_soon_as_a_slot_is_free(
         "asyncio.Semaphore(limit): `async with slots: return await asyncio.to_thread(...)`."
         "\n\n" + timeline.draw()
     )
+
+
+async def test_a_file_that_cannot_be_read_stops_the_call_with_its_oserror(
+    disk: SlowDisk, timeline: Timeline
+) -> None:
+    (disk.folder / "folder").mkdir()
+    for bad, kind in (("gone.txt", FileNotFoundError), ("folder", IsADirectoryError)):
+        # The unreadable path first, one file at a time: the last one waits behind two others.
+        paths = [
+            disk.folder / bad,
+            disk.file(f"{bad}.next.txt", b"next\n"),
+            disk.slow_file(f"{bad}.last.bin", b"last\n"),
+        ]
+        call = digest_call(paths, 1)
+        what = f"{bad} {'is a folder' if kind is IsADirectoryError else 'does not exist'}"
+        raised: Exception | None = None
+        with started_tasks() as started:
+            try:
+                digests = await digest_all(paths, 1)
+            except NotImplementedError:
+                raise
+            except Exception as error:
+                raised = error
+        left = started.still_running()
+        for task in left:
+            task.cancel()
+        if left:
+            await asyncio.wait(left)
+        if raised is None:
+            fail(
+                f"{call} returned digests for {sorted(p.name for p in digests)} although {what}: "
+                "the caller was not told that a file could not be read, and a backup would go "
+                "on as if it were fine.\n"
+                f"Expected: the {kind.__name__} of opening {bad}, raised to the caller.\n"
+                "Try: let the error of reading a file go up: do not catch it in the task "
+                "that reads it."
+            )
+        if isinstance(raised, BaseExceptionGroup):
+            found = raised.subgroup(kind) is not None
+        else:
+            found = isinstance(raised, kind)
+        if not found:
+            fail(
+                f"{call} raised {raised!r} although {what}; expected the {kind.__name__} of "
+                f"opening {bad} (a TaskGroup raises it inside an ExceptionGroup: `except* "
+                "OSError` catches it either way)."
+            )
+        if left:
+            fail(
+                f"{call} raised {raised!r}, right, but {len(left)} task(s) it had started "
+                f"{were(left)} still running: {listed(started.describe(t) for t in left)}. "
+                "They go on opening and reading the other files after the call has failed, "
+                "for digests nobody will read.\n"
+                + (
+                    "Likely mistake: asyncio.gather without return_exceptions raises the first "
+                    "error at once, and leaves the other tasks running.\n"
+                    if any("gather" in started.origins.get(task, "") for task in left)
+                    else ""
+                )
+                + "Expected: once one file fails, the files still waiting for a slot are never "
+                "opened.\n"
+                "Try: run the tasks in an asyncio.TaskGroup: the first failure cancels the "
+                "tasks still waiting for a slot, and waits for them."
+            )
+        if paths[2] in disk.reads:
+            fail(
+                f"{call} raised {raised!r}, right, but only after it had opened "
+                f"{paths[2].name}, which was still waiting for a slot, behind {paths[1].name}, "
+                f"when {bad} failed: the other files were read before the error went up.\n"
+                "Expected: once one file fails, the files still waiting for a slot are never "
+                "opened.\n"
+                "Try: run the tasks in an asyncio.TaskGroup: the first failure cancels the "
+                "tasks still waiting for a slot.\n\n" + timeline.draw()
+            )
 
 
 class SlowDisk:

@@ -51,7 +51,7 @@ class Bank:
         raise NotImplementedError("write open(): one writer connection, `readers` readers")
 
     async def close(self) -> None:
-        """Close every connection this Bank opened."""
+        """Close every connection this Bank opened, once the transfer in flight (if any) ended."""
         raise NotImplementedError("write close(): close every connection open() opened")
 
     async def balance(self, account: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 import pytest
 from bank_db import Bank, InsufficientFunds, UnknownAccount
-from harness import Timeline, fail, scaled
+from harness import Timeline, fail, outcome, scaled
 
 CONNECT = sqlite3.connect  # the real one: the test's own connections are not watched
 ACCOUNTS = {"alice": 100, "bob": 100, "carol": 100, "dave": 100, "frozen": 100}
@@ -578,6 +578,63 @@ async def test_close_closes_every_connection(database: Database) -> None:
             "Likely mistake: close() closes the writer but forgets the readers (or the other "
             "way round).\n"
             "Try: keep every connection open() opens in a list, and close them all."
+        )
+
+
+async def test_close_waits_for_the_transfer_in_flight(database: Database) -> None:
+    bank = Bank(database.path)
+    await bank.open()
+    gate = database.hold(is_update)
+    transfer = asyncio.create_task(bank.transfer("alice", "bob", 10))
+    closing: asyncio.Task[None] | None = None
+    try:
+        if await reached(gate, transfer):
+            closing = asyncio.create_task(bank.close())
+            # A right close() waits for the transfer; a wrong one gets the time to close under it.
+            await asyncio.wait({closing}, timeout=scaled(HOLD))
+    finally:
+        gate.release()
+        await asyncio.wait({transfer, *([closing] if closing else [])})
+        if closing is None:
+            await bank.close()
+    call = (
+        "transfer('alice', 'bob', 10), halfway (its first UPDATE running) when close() was called"
+    )
+    in_file = balances_in(database.path)
+    expected = {**ACCOUNTS, "alice": 90, "bob": 110}
+    if transfer.cancelled() or transfer.exception() is not None:
+        closed = not transfer.cancelled() and isinstance(
+            transfer.exception(), ValueError | sqlite3.ProgrammingError
+        )
+        fail(
+            f"{call}, {outcome(transfer)}"
+            + (
+                ": close() closed the writer connection under it, so its next statement found "
+                "no connection (SQLite dropped its open transaction with the connection: "
+                "nothing of it reached the file, but its caller was told it failed)"
+                if closed and in_file == ACCOUNTS
+                else f", and the file holds {changes(ACCOUNTS, in_file)}"
+            )
+            + ".\nExpected: close() waits for the transfer in flight to commit (or roll back), "
+            "and only then closes the connections: the transfer returns, and the file holds "
+            "alice 90 and bob 110.\n"
+            "Try: take the transfers' lock in close(), `async with self._writing:` around "
+            "closing the connections: it waits for the transfer that holds it."
+        )
+    if in_file != expected:
+        fail(
+            f"{call}, returned, but the file holds {changes(ACCOUNTS, in_file)}; expected "
+            "alice -10 and bob +10: the transfer in flight finishes, and is committed, before "
+            "close() closes the writer."
+        )
+    if closing is not None and outcome(closing) != "returned None":
+        fail(f"{call}: the transfer went through, but close() {outcome(closing)}.")
+    still_open = database.open_connections()
+    if still_open:
+        fail(
+            f"{call}: the transfer went through, but after close() {len(still_open)} "
+            f"connection(s) were still open (connections {still_open}): close() closes every "
+            "one, also when it had to wait for a transfer first."
         )
 
 

@@ -27,8 +27,9 @@ class JobPool:
       running one runs to its end, its outcome dropped. The worker goes on either way.
     - shutdown() waits for every submitted job; shutdown(cancel_pending=True) cancels the
       running jobs and the queued ones (which then never start): their futures end cancelled.
-      Either way, no worker is left running once it returns. A submit() after shutdown()
-      raises RuntimeError; a second shutdown() does nothing more.
+      Either way, no worker is left running once it returns. A submit() once shutdown() is
+      called raises RuntimeError; a second shutdown() does nothing more, but it too returns
+      only once the pool is shut down.
     - Stage 2: shutdown(grace=...) waits for the jobs at most `grace` seconds, then cancels
       whatever is still running or queued, as shutdown(cancel_pending=True) does.
     """
@@ -56,7 +57,8 @@ class JobPool:
 
         The future gets what `await job()` returns, or raises what it raised. With a `timeout`,
         a job still running `timeout` seconds after a worker started it is cancelled, and its
-        future raises TimeoutError. After shutdown(), submit() raises RuntimeError.
+        future raises TimeoutError. Once shutdown() is called (its drain too), submit() raises
+        RuntimeError.
 
         >>> future = pool.submit(lambda: fetch("a"), timeout=0.5)
         >>> await future
@@ -80,7 +82,8 @@ class JobPool:
 
         If this call is cancelled mid-drain, it still cancels what is left and stops the
         workers before its CancelledError goes on. Calling it again (leaving `async with` after
-        an explicit shutdown) does nothing more.
+        an explicit shutdown) does nothing more; a second call made while the first drains
+        waits for that drain, and returns once no worker is left.
         """
         self._closed = True
         try:

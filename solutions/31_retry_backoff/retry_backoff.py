@@ -28,7 +28,8 @@ async def get_with_retry(
 
     At most `attempts` requests in all. After the failure of attempt i (0, 1, 2, ...) wait
     `rng.uniform(0, base_delay * 2**i)` seconds, or the `Retry-After: <seconds>` the 503 gives
-    (a number, maybe with a fraction). Any other error status is final: raise it at once
+    (a number, maybe with a fraction; a header that is no number of seconds, 0 or more, is
+    ignored). Any other error status is final: raise it at once
     (`response.raise_for_status()`). When the last attempt fails too, raise GaveUp at once.
 
     >>> asyncio.run(get_with_retry(session, f"{url}/flaky", attempts=4, base_delay=0.1))
@@ -48,10 +49,12 @@ async def get_with_retry(
         # The response is released before the wait: its connection serves the next attempt.
         if attempt == attempts - 1:
             break  # no wait after the last attempt: give up at once
-        if retry_after is not None:
+        try:
             # The server knows when it will be ready again: wait exactly that long.
-            delay = float(retry_after)
-        else:
+            delay = float(retry_after) if retry_after is not None else -1.0
+        except ValueError:
+            delay = -1.0  # no number (an HTTP date, text): of no use, like one below 0
+        if delay < 0:
             # Exponential backoff with full jitter: clients that failed together spread out.
             delay = rng.uniform(0, base_delay * 2**attempt)
         await asyncio.sleep(delay)

@@ -40,7 +40,9 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
     (the `host:port` of the URL) are in flight at a time. A page that answers an error status
     (404, 500) or cannot be fetched goes into `broken`, and the crawl goes on. When `deadline`
     seconds have passed, stop every request in flight and return what was crawled so far,
-    with `timed_out=True`.
+    with `timed_out=True`. Only http and https links are fetched (a mailto: link is no page).
+    A redirect is followed: the page is recorded under the URL that was linked, its links
+    resolved against where it led.
 
     >>> asyncio.run(crawl("http://127.0.0.1:8080/", max_depth=1, per_host=2, deadline=5))
     Crawl(pages={'http://127.0.0.1:8080/': ['http://127.0.0.1:8080/about'],
@@ -54,16 +56,18 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
         # Hold the host's slot for the whole request, body included.
         async with slots[urlsplit(url).netloc]:
             try:
+                # A redirect is followed (aiohttp's default); response.url is where it led.
                 async with session.get(url) as response:
                     if not response.ok:
                         result.broken.add(url)
                         return
-                    html = await response.text()
+                    html, found_at = await response.text(), str(response.url)
             except aiohttp.ClientError:
                 # A broken link is a result, not a reason to stop the crawl.
                 result.broken.add(url)
                 return
-        result.pages[url] = links_in(html, url)
+        # Under the URL that was linked; its relative links start from where the page was.
+        result.pages[url] = links_in(html, found_at)
 
     seen = {start}
     level = [start]
@@ -75,9 +79,11 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                 async with asyncio.TaskGroup() as tg:
                     for url in level:
                         tg.create_task(visit(session, url))
-                # The next level: the links on this level's pages that were never seen.
+                # The next level: the web links on this level's pages that were never seen
+                # (a mailto: or javascript: link is no page to fetch).
                 found = [link for url in level for link in result.pages.get(url, [])]
-                level = [link for link in dict.fromkeys(found) if link not in seen]
+                web = [link for link in found if urlsplit(link).scheme in ("http", "https")]
+                level = [link for link in dict.fromkeys(web) if link not in seen]
                 seen.update(level)
     except TimeoutError:
         # The TaskGroup cancelled the requests in flight: keep what was crawled.

@@ -11,7 +11,9 @@ async def digest_all(paths: list[Path], limit: int) -> dict[Path, str]:
     Reading a file blocks (a slow disk, a network share), so every file is read in a worker
     thread, never on the event loop's thread. At most `limit` files are open at once, and as
     many as `limit` are read side by side while files are waiting: four slow files of 0.2 s
-    with limit=2 take about 0.4 s.
+    with limit=2 take about 0.4 s. A file that cannot be read (missing, a folder) makes the call
+    raise its OSError (in a TaskGroup's ExceptionGroup); the files still waiting for a slot are
+    never opened.
 
     >>> asyncio.run(digest_all([Path("empty.txt")], limit=2))
     {PosixPath('empty.txt'): 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'}

@@ -51,10 +51,12 @@ async def get_with_retry(
             retry_after = response.headers.get("Retry-After")
             if attempt == attempts - 1:
                 break  # no wait after the last attempt: give up at once
-            if retry_after is not None:
+            try:
                 # The server knows when it will be ready again: wait exactly that long.
-                delay = float(retry_after)
-            else:
+                delay = float(retry_after) if retry_after is not None else -1.0
+            except ValueError:
+                delay = -1.0  # no number (an HTTP date, text): of no use, like one below 0
+            if delay < 0:
                 # Exponential backoff with full jitter: clients that failed together spread out.
                 delay = rng.uniform(0, base_delay * 2**attempt)
             await asyncio.sleep(delay)

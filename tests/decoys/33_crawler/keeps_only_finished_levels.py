@@ -61,11 +61,11 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                 async with session.get(url) as response:
                     if not response.ok:
                         return None
-                    html = await response.text()
+                    html, found_at = await response.text(), str(response.url)
             except aiohttp.ClientError:
                 # A broken link is a result, not a reason to stop the crawl.
                 return None
-        return links_in(html, url)
+        return links_in(html, found_at)
 
     seen = {start}
     level = [start]
@@ -82,9 +82,11 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                         result.broken.add(url)
                     else:
                         result.pages[url] = links
-                # The next level: the links on this level's pages that were never seen.
+                # The next level: the web links on this level's pages that were never seen
+                # (a mailto: or javascript: link is no page to fetch).
                 found = [link for url in level for link in result.pages.get(url, [])]
-                level = [link for link in dict.fromkeys(found) if link not in seen]
+                web = [link for link in found if urlsplit(link).scheme in ("http", "https")]
+                level = [link for link in dict.fromkeys(web) if link not in seen]
                 seen.update(level)
     except TimeoutError:
         # The TaskGroup cancelled the requests in flight: keep what was crawled.

@@ -64,15 +64,16 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                     if not response.ok:
                         result.broken.add(url)
                         return
-                    html = await response.text()
+                    html, found_at = await response.text(), str(response.url)
             except aiohttp.ClientError:
                 # A broken link is a result, not a reason to stop the crawl.
                 result.broken.add(url)
                 return
-        result.pages[url] = links_in(html, url)
+        # Under the URL that was linked; its relative links start from where the page was.
+        result.pages[url] = links_in(html, found_at)
         if depth < max_depth:
             for link in result.pages[url]:
-                if link not in seen:
+                if link not in seen and urlsplit(link).scheme in ("http", "https"):
                     seen.add(link)
                     tg.create_task(visit(tg, session, link, depth + 1))
 

@@ -7,7 +7,7 @@ says: one limit for all hosts
 import asyncio
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import aiohttp
 
@@ -60,12 +60,13 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                     if not response.ok:
                         result.broken.add(url)
                         return
-                    html = await response.text()
+                    html, found_at = await response.text(), str(response.url)
             except aiohttp.ClientError:
                 # A broken link is a result, not a reason to stop the crawl.
                 result.broken.add(url)
                 return
-        result.pages[url] = links_in(html, url)
+        # Under the URL that was linked; its relative links start from where the page was.
+        result.pages[url] = links_in(html, found_at)
 
     seen = {start}
     level = [start]
@@ -77,9 +78,11 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                 async with asyncio.TaskGroup() as tg:
                     for url in level:
                         tg.create_task(visit(session, url))
-                # The next level: the links on this level's pages that were never seen.
+                # The next level: the web links on this level's pages that were never seen
+                # (a mailto: or javascript: link is no page to fetch).
                 found = [link for url in level for link in result.pages.get(url, [])]
-                level = [link for link in dict.fromkeys(found) if link not in seen]
+                web = [link for link in found if urlsplit(link).scheme in ("http", "https")]
+                level = [link for link in dict.fromkeys(web) if link not in seen]
                 seen.update(level)
     except TimeoutError:
         # The TaskGroup cancelled the requests in flight: keep what was crawled.

@@ -61,8 +61,8 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                 if not response.ok:
                     result.broken.add(url)
                     return
-                html = await response.text()
-        result.pages[url] = links_in(html, url)
+                html, found_at = await response.text(), str(response.url)
+        result.pages[url] = links_in(html, found_at)
 
     seen = {start}
     level = [start]
@@ -74,9 +74,11 @@ async def crawl(start: str, *, max_depth: int, per_host: int, deadline: float) -
                 async with asyncio.TaskGroup() as tg:
                     for url in level:
                         tg.create_task(visit(session, url))
-                # The next level: the links on this level's pages that were never seen.
+                # The next level: the web links on this level's pages that were never seen
+                # (a mailto: or javascript: link is no page to fetch).
                 found = [link for url in level for link in result.pages.get(url, [])]
-                level = [link for link in dict.fromkeys(found) if link not in seen]
+                web = [link for link in found if urlsplit(link).scheme in ("http", "https")]
+                level = [link for link in dict.fromkeys(web) if link not in seen]
                 seen.update(level)
     except TimeoutError:
         # The TaskGroup cancelled the requests in flight: keep what was crawled.

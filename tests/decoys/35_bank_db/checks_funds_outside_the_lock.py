@@ -65,9 +65,11 @@ class Bank:
             self._idle_readers.put_nowait(reader)
 
     async def close(self) -> None:
-        """Close every connection this Bank opened."""
-        while self._connections:
-            await self._connections.pop().close()
+        """Close every connection this Bank opened, once the transfer in flight (if any) ended."""
+        # A transfer in flight holds the lock: wait for its commit or rollback, then close.
+        async with self._writing:
+            while self._connections:
+                await self._connections.pop().close()
 
     async def balance(self, account: str) -> int:
         """The account's committed balance, read on a reader connection; UnknownAccount if none."""

@@ -63,9 +63,10 @@ class Bank:
             self._idle_readers.put_nowait(reader)
 
     async def close(self) -> None:
-        """Close every connection this Bank opened."""
+        """Close every connection this Bank opened, once the transfer in flight (if any) ended."""
         assert self._writer is not None
-        await self._writer.close()
+        async with self._writing:
+            await self._writer.close()
 
     async def balance(self, account: str) -> int:
         """The account's committed balance, read on a reader connection; UnknownAccount if none."""
