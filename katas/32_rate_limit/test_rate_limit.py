@@ -23,6 +23,8 @@ PER = 0.3  # ...of this many seconds
 RESPONSE = 0.1  # how long the server takes to answer a request, unless ?delay= says otherwise
 # Longer than per / rate: requests spaced evenly overlap, requests one after another do not.
 SLOWER = 0.15
+# Two windows: a response this slow comes back after the next requests were due.
+SLOWEST = 2 * PER
 
 
 # ---------------------------------------------------------------- the server and its referee
@@ -222,6 +224,43 @@ async def test_the_limit_holds_when_the_system_clock_is_set_back(
         f"{scaled(PER):.2f} s and {scaled(2 * PER):.2f} s: a rate limit measures durations.\n"
         "Try: measure time with `asyncio.get_running_loop().time()` (or time.monotonic()), a "
         "clock that only moves forward, at its own pace.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_slow_response_does_not_hold_up_the_next_requests(
+    http_server: StartServer, timeline: Timeline
+) -> None:
+    server = api(http_server)
+    slow_first = [f"{server.url}/items/0?delay={SLOWEST}", *urls(server, 2 * RATE - 1, start=1)]
+    async with warm_session(server) as session:
+        await rate_limit.fetch_all_rate_limited(session, slow_first, RATE, scaled(PER))
+    late, delay = latest_start(server)
+    if delay <= scaled(MARGIN):
+        return
+    begin, started = starts(server)[0], starts(server)[late]
+    slow = server.requests_to("/items/0")[0]
+    seen = (
+        f"request {late + 1} started at {started - begin:.2f} s, {delay:.2f} s later than the "
+        "window allowed"
+    )
+    if slow.end is not None and started >= slow.end:
+        seen += (
+            f", only after the slow response of item 0 had come back (at {slow.end - begin:.2f} "
+            "s): the next requests were held up by the slow response.\n"
+            "Likely mistake: awaiting the responses of some requests (a group of `rate` "
+            "gathered, say) before sending the next ones."
+        )
+    else:
+        seen += "."
+    fail(
+        f"{limiter_call(2 * RATE)}, item 0 answering in {scaled(SLOWEST):.2f} s, the others in "
+        f"{scaled(RESPONSE):.2f} s: {seen}\n"
+        f"Expected: {RATE} requests at 0.00 s and {RATE} at {scaled(PER):.2f} s (within "
+        f"{scaled(MARGIN) * 1000:.0f} ms), while item 0's response is still on its way: the "
+        "window counts when requests start, not when they are answered.\n"
+        "Try: start one task per url at once (a TaskGroup), send each request inside `async "
+        "with` the limiter, and read the bodies from the tasks once they are all done.\n\n"
+        + timeline.draw()
     )
 
 

@@ -1,6 +1,7 @@
 """Kata 37: a TCP line server that holds a thousand connections at once."""
 
 import asyncio
+import contextlib
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -9,6 +10,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     Read a line, write it back upper-cased (b"hello\\n" -> b"HELLO\\n"), and again, until the
     client closes its side (readline() returns b""); then close the connection and wait until it
     is closed. When the handler is cancelled, it closes the connection too, and stays cancelled.
+    A client that resets the connection (ConnectionResetError) is gone: the handler ends quietly.
     """
     raise NotImplementedError(
         "write handle(): answer each line with reader.readline() / writer.write() until EOF, "

@@ -9,6 +9,7 @@ import linecache
 import logging
 import os
 import socket
+import struct
 import sys
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 
 import many_connections
 import pytest
-from harness import Timeline, fail, patiently, scaled, waiting_at
+from harness import Timeline, fail, outcome, patiently, raised, scaled, waiting_at
 
 try:
     import resource  # Unix: the limit of open files a process may hold
@@ -238,7 +239,7 @@ async def test_a_cancelled_handler_closes_its_connection_and_stays_cancelled(
             await answer_to(reader, LINES[0])  # handle() now waits for the next line
             handler = timeline.span("handle #1").task
             assert handler is not None
-            with quiet_cancelled_handlers():
+            with quiet_handler_errors(asyncio.CancelledError):
                 handler.cancel()  # what a server shutting down, or asyncio.run ending, does
                 done, _ = await asyncio.wait({handler}, timeout=scaled(PATIENCE))
                 await asyncio.sleep(0)  # let asyncio's own done-callback run meanwhile
@@ -391,6 +392,66 @@ async def test_a_client_that_stops_reading_holds_up_no_other_client(
             )
 
 
+async def test_a_client_that_resets_its_connection_disturbs_no_one(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with serving(timeline, monkeypatch) as served:
+        reader, writer = await asyncio.open_connection(*served.address)  # a client that stays
+        try:
+            writer.write(LINES[0])
+            await writer.drain()
+            await answer_to(reader, LINES[0])
+            with quiet_handler_errors(ConnectionError):  # this test reports them itself
+                await reset_after_a_line(served.address)
+                handler = timeline.span("handle #2").task
+                assert handler is not None
+                await asyncio.wait({handler}, timeout=scaled(PATIENCE))
+                await asyncio.sleep(0)  # let asyncio's own done-callback run meanwhile
+            reset = (
+                f"A client sent {LINES[0]!r}, got its answer, then reset the connection (an "
+                "RST, not the EOF of a clean close: a client that quits with answers unread, a "
+                "firewall dropping the connection)"
+            )
+            if not handler.done():
+                _, line = waiting_at(handler, many_connections)
+                fail(
+                    f"{reset}; {scaled(PATIENCE):.2f} s later its handle() was still running"
+                    f"{f' (at {line})' if line else ''}.\n"
+                    "Expected: handle() ends, its connection closed: the client is gone."
+                )
+            if raised(handler, Exception):
+                fail(
+                    f"{reset}; its handle() then {outcome(handler)}. An error that leaves "
+                    "handle() reaches no one who can catch it: asyncio can only log it, a "
+                    "traceback for every client that drops.\n"
+                    "Expected: handle() ends quietly, its connection closed: the client is "
+                    "gone, nobody is left to answer.\n"
+                    "After a reset, readline() (or drain()) raises ConnectionResetError, and "
+                    "`await writer.wait_closed()` raises it once more.\n"
+                    "Try: catch ConnectionError (a reset, a broken pipe) around the "
+                    "conversation, and around `await writer.wait_closed()` too "
+                    "(`with contextlib.suppress(ConnectionError):`); the `finally:` still closes "
+                    "the writer."
+                )
+            answers = {"a client connected before it": await exchange(reader, writer, LINES[1])}
+        finally:
+            await hang_up(writer)
+        reader, writer = await asyncio.open_connection(*served.address)
+        try:
+            answers["a client connecting after it"] = await exchange(reader, writer, LINES[2])
+        finally:
+            await hang_up(writer)
+    for (who, answer), sent in zip(answers.items(), LINES[1:], strict=True):
+        if answer != sent.upper():
+            fail(
+                f"A client reset its connection; then {who} sent {sent!r} and got "
+                f"{repr(answer) if answer else 'no answer'} within {scaled(PATIENCE):.2f} s; "
+                f"expected {sent.upper()!r}.\n"
+                "Expected: a client that drops changes nothing for the others: every other "
+                "connection is served as before, and new ones are accepted."
+            )
+
+
 @dataclass
 class Connection:
     """The server's end of one connection, as the test saw its handle() call."""
@@ -465,7 +526,7 @@ async def serving(timeline: Timeline, monkeypatch: pytest.MonkeyPatch) -> AsyncI
         # ... and left running: stopped here, while the big test still runs without debug mode
         # (cancelling ten thousand of them in debug mode takes long enough to look blocked).
         running = [s.task for s in timeline.spans if s.task is not None and not s.task.done()]
-        with quiet_cancelled_handlers():
+        with quiet_handler_errors(asyncio.CancelledError):
             for task in running:
                 task.cancel()
             if running:
@@ -489,6 +550,35 @@ async def hang_up(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
+
+
+async def reset_after_a_line(address: Address) -> None:
+    """A client that sends a line, reads its answer and resets the connection: SO_LINGER 0
+    makes its close send an RST, not a FIN (as a close with unread data does)."""
+    reader, writer = await asyncio.open_connection(*address)
+    answer = await exchange(reader, writer, LINES[0])
+    if answer != LINES[0].upper():  # else its handle() now waits for the next line
+        await hang_up(writer)
+        fail(
+            f"While a first client stayed connected, a second one sent {LINES[0]!r} and got "
+            f"{repr(answer) if answer else 'no answer'} within {scaled(PATIENCE):.2f} s; "
+            f"expected {LINES[0].upper()!r}.\n"
+            "Expected: every connection served at once, each by a handle() of its own."
+        )
+    linger = struct.pack("ii", 1, 0)  # on, 0 seconds
+    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    writer.transport.abort()
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: bytes
+) -> bytes | None:
+    """The server's answer to one line; None if none came in time or the connection broke."""
+    with contextlib.suppress(ConnectionError):
+        writer.write(line)
+        await writer.drain()
+        return await patiently(reader.readline(), PATIENCE)
+    return None
 
 
 async def answer_to(reader: asyncio.StreamReader, line: bytes) -> bytes:
@@ -745,14 +835,15 @@ async def clients_process(address: Address, count: int) -> AsyncIterator[Clients
 
 
 @contextmanager
-def quiet_cancelled_handlers() -> Iterator[None]:
-    """Python 3.11 and 3.12 log a cancelled connection handler as an error of asyncio's own (its
-    done-callback calls task.exception() on it; fixed in 3.13): keep just that one quiet."""
+def quiet_handler_errors(kind: type[BaseException]) -> Iterator[None]:
+    """Keep asyncio from logging a connection handler that ended with an error of this kind,
+    for a test that reports it itself. (Python 3.11 and 3.12 log a cancelled handler as an
+    error of asyncio's own, too: its done-callback calls task.exception() on it.)"""
     loop = asyncio.get_running_loop()
     previous = loop.get_exception_handler()
 
     def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), asyncio.CancelledError):
+        if isinstance(context.get("exception"), kind):
             return
         if previous is not None:
             previous(loop, context)

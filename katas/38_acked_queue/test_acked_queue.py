@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import sys
 from collections import Counter
@@ -14,6 +15,7 @@ import pytest
 from harness import Timeline, fail, scaled
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.client import JetStreamContext
 from servers import NatsServer
 
 STREAM, SUBJECT, DURABLE = "JOBS", "jobs", "workers"
@@ -21,6 +23,9 @@ STREAM, SUBJECT, DURABLE = "JOBS", "jobs", "workers"
 LONG_ACK_WAIT = 30.0
 # The kill test's ack_wait: a message killed in process comes back after this long.
 SHORT_ACK_WAIT = 0.3
+# In the quiet-spell test every fetch() gives up after this long at most (nats-py's default is
+# 5 s): an empty queue then makes the consumer meet its TimeoutErrors in a fraction of a second.
+QUICK_FETCH = 0.1
 # What to try, for the mistakes several tests can point at.
 TRY_WORKERS = (
     "Try: start `workers` worker tasks in an asyncio.TaskGroup, each one a loop that fetches "
@@ -272,6 +277,30 @@ async def test_a_cancelled_consumer_stops_and_closes_its_connection(
     )
 
 
+async def test_a_quiet_spell_does_not_stop_the_consumer(
+    nats_server: NatsServer, timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with broker(nats_server, timeline, ["m1"]) as side:
+        quick_fetches(monkeypatch, side)
+        work = Work(side)
+        async with consuming(side, work, workers=2) as consumer:
+            await consumer.until(side.all_acked, within=1.0)
+            # The queue is empty now: let every worker's fetch() give up twice.
+            await consumer.until(lambda: len(side.fetch_timeouts) >= 4, within=0.5)
+            timeline.mark("m2 published")
+            await side.publish("m2")
+            await consumer.until(side.all_acked, within=1.0)
+    if side.all_acked():
+        return
+    fail(
+        f"{consumer.call}: m1 was processed and acked; after a quiet spell "
+        f"({len(side.fetch_timeouts)} fetch() calls that found no message), m2 was published "
+        f"and not processed within {scaled(1.0):.1f} s, though consume() was still running.\n"
+        "Expected: each worker asks again after a fetch() that found nothing, and the next "
+        "message is processed as soon as it comes.\n\n" + timeline.draw()
+    )
+
+
 class ProcessFailed(Exception):
     """What the fake process() raises for a job that is set to fail."""
 
@@ -284,13 +313,15 @@ class Broker:
     received an ack for, `nakked` those it received a nak for. Both show on the timeline.
     """
 
-    def __init__(self, server: NatsServer, timeline: Timeline, jobs: list[str]) -> None:
-        self.url, self.timeline, self.jobs = server.url, timeline, jobs
+    def __init__(self, server: NatsServer, timeline: Timeline, js: JetStreamContext) -> None:
+        self.url, self.timeline, self.js = server.url, timeline, js
+        self.jobs: list[str] = []
         self.by_sequence: dict[int, str] = {}
         self.acked: list[str] = []
         self.nakked: list[str] = []
         self.unconfirmed: list[str] = []  # acked without asking for the server's confirmation
         self.batches: list[int] = []  # how many messages each pull request of the consumer asked
+        self.fetch_timeouts: list[TimeoutError] = []  # raised by fetch(), once quick_fetches()
         self.changed = asyncio.Event()  # set on every ack and every call of process()
 
     async def on_ack(self, msg: Msg) -> None:
@@ -313,6 +344,11 @@ class Broker:
     def all_acked(self) -> bool:
         return len(self.acked) == len(self.jobs)
 
+    async def publish(self, job: str) -> None:
+        """Publish one more job to the stream."""
+        self.by_sequence[(await self.js.publish(SUBJECT, job.encode())).seq] = job
+        self.jobs.append(job)
+
 
 @asynccontextmanager
 async def broker(
@@ -325,11 +361,11 @@ async def broker(
         await js.add_stream(name=STREAM, subjects=[SUBJECT])
         config = ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait)
         await js.add_consumer(STREAM, config, durable_name=DURABLE)
-        side = Broker(server, timeline, jobs)
+        side = Broker(server, timeline, js)
         await nc.subscribe(f"$JS.ACK.{STREAM}.{DURABLE}.>", cb=side.on_ack)
         await nc.subscribe(f"$JS.API.CONSUMER.MSG.NEXT.{STREAM}.{DURABLE}", cb=side.on_pull)
         for job in jobs:
-            side.by_sequence[(await js.publish(SUBJECT, job.encode())).seq] = job
+            await side.publish(job)
         yield side
     finally:
         await nc.close()
@@ -423,7 +459,19 @@ class Consumer:
         error = None if self.task.cancelled() else self.task.exception()
         if isinstance(error, NotImplementedError):
             raise error
+        timeouts = self.broker.fetch_timeouts
         if error is None:
+            if timeouts:
+                fail(
+                    f"{self.call} returned while it was still meant to consume, after "
+                    f"{len(timeouts)} of its fetch() calls had found no message and raised "
+                    f"TimeoutError (the test cuts every fetch's timeout to "
+                    f"{scaled(QUICK_FETCH):.2f} s; nats-py's default is 5 s): it took an empty "
+                    "queue for the end of the work. A queue is empty now and then; the next "
+                    "message may come any time.\n"
+                    "Try: `except TimeoutError: continue` around the fetch: no message yet, ask "
+                    f"again.\n\n{self.broker.timeline.draw()}"
+                )
             fail(
                 f"{self.call} returned while it was still meant to consume: it must run until "
                 "it is cancelled (each worker a `while True` loop), fetching the next message "
@@ -432,6 +480,18 @@ class Consumer:
         first = error
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]
+        if any(first is timeout for timeout in timeouts):
+            fail(
+                f"{self.call} stopped with {type(error).__name__} ({type(first).__name__}"
+                f"{f': {first}' if str(first) else ''}): a fetch() found no message within its "
+                f"timeout (the test cuts every fetch's timeout to {scaled(QUICK_FETCH):.2f} s; "
+                "nats-py's default is 5 s) and raised TimeoutError, and nothing caught it: the "
+                "first quiet moment of the queue ended the consumer.\n"
+                "Expected: a fetch() that found nothing is asked again; the consumer runs until "
+                "it is cancelled.\n"
+                "Try: `except TimeoutError: continue` around the fetch.\n\n"
+                + self.broker.timeline.draw()
+            )
         failed = isinstance(first, ProcessFailed)
         fail(
             f"{self.call} stopped with {type(error).__name__}"
@@ -485,6 +545,30 @@ async def consuming(broker: Broker, work: Work, workers: int) -> AsyncIterator[C
         await asyncio.wait({task}, timeout=scaled(0.4))
         if task.done() and not task.cancelled():
             task.exception()  # retrieved: the test reports it, or already has
+
+
+def quick_fetches(monkeypatch: pytest.MonkeyPatch, broker: Broker) -> None:
+    """Make every fetch() of a pull subscription give up after QUICK_FETCH s (scaled) at most,
+    whatever timeout it was given: a quiet spell then costs a fraction of a second, not 5 s.
+    Each TimeoutError a fetch() raises is kept in `broker.fetch_timeouts`."""
+    subscription = JetStreamContext.PullSubscription
+    original = subscription.fetch
+    signature = inspect.signature(original)
+
+    async def fetch(*args: Any, **kwargs: Any) -> list[Msg]:
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        if call.arguments["timeout"] is not None:  # None waits for the next message, however long
+            call.arguments["timeout"] = min(call.arguments["timeout"], scaled(QUICK_FETCH))
+        try:
+            return await original(*call.args, **call.kwargs)
+        except TimeoutError as error:
+            broker.fetch_timeouts.append(error)
+            broker.timeline.mark("fetch(): no message")
+            broker.changed.set()
+            raise
+
+    monkeypatch.setattr(subscription, "fetch", fetch)
 
 
 def names(jobs: Collection[str]) -> str:

@@ -1,6 +1,7 @@
 """Kata 37: a TCP line server that holds a thousand connections at once."""
 
 import asyncio
+import contextlib
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -9,16 +10,20 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     Read a line, write it back upper-cased (b"hello\\n" -> b"HELLO\\n"), and again, until the
     client closes its side (readline() returns b""); then close the connection and wait until it
     is closed. When the handler is cancelled, it closes the connection too, and stays cancelled.
+    A client that resets the connection (ConnectionResetError) is gone: the handler ends quietly.
     """
     try:
         # One line in, one answer out; b"" means the client has closed its side.
         while line := await reader.readline():
             writer.write(line.upper())
             await writer.drain()  # wait here while the client is slow to read
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         # Also when cancelled: close this connection, and wait until it is closed.
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):  # a reset is reported here once more
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

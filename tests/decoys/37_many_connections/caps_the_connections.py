@@ -5,6 +5,7 @@ says: a cap of 100 connections
 """
 
 import asyncio
+import contextlib
 
 SLOTS = asyncio.Semaphore(100)
 
@@ -15,10 +16,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             while line := await reader.readline():
                 writer.write(line.upper())
                 await writer.drain()
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         # Also when cancelled: close this connection, and wait until it is closed.
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

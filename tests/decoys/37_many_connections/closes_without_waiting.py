@@ -12,6 +12,8 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         while line := await reader.readline():
             writer.write(line.upper())
             await writer.drain()
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         writer.close()  # closed: nothing more to wait for
 

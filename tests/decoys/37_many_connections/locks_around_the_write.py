@@ -5,6 +5,7 @@ says: holds across its drain()
 """
 
 import asyncio
+import contextlib
 
 LOCK = asyncio.Lock()
 
@@ -15,9 +16,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             async with LOCK:  # one answer at a time on the server
                 writer.write(line.upper())
                 await writer.drain()
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

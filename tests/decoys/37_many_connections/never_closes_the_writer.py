@@ -8,9 +8,12 @@ import asyncio
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while line := await reader.readline():
-        writer.write(line.upper())
-        await writer.drain()
+    try:
+        while line := await reader.readline():
+            writer.write(line.upper())
+            await writer.drain()
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     # the client is gone: nothing left to do
 
 

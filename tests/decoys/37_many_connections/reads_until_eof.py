@@ -5,6 +5,7 @@ says: reads until EOF
 """
 
 import asyncio
+import contextlib
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -13,10 +14,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         for line in data.splitlines(keepends=True):
             writer.write(line.upper())
         await writer.drain()
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         # Also when cancelled: close this connection, and wait until it is closed.
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

@@ -5,6 +5,7 @@ says: came without a newline and got no answer
 """
 
 import asyncio
+import contextlib
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -16,9 +17,12 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 break  # EOF: the client is done
             writer.write(line.upper())
             await writer.drain()
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

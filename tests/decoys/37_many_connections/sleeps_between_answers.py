@@ -5,6 +5,7 @@ says: The event loop was blocked
 """
 
 import asyncio
+import contextlib
 import time
 
 
@@ -15,10 +16,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             writer.write(line.upper())
             await writer.drain()
             time.sleep(0.2)  # pace a chatty client: at most five lines a second
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         # Also when cancelled: close this connection, and wait until it is closed.
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

@@ -5,6 +5,7 @@ says: swallowed the CancelledError
 """
 
 import asyncio
+import contextlib
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -15,10 +16,13 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             await writer.drain()
     except asyncio.CancelledError:
         pass  # the server is shutting down: nothing to report
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         # Also when cancelled: close this connection, and wait until it is closed.
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:

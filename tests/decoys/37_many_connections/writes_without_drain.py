@@ -5,15 +5,19 @@ says: writer.write() without `await writer.drain()`
 """
 
 import asyncio
+import contextlib
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while line := await reader.readline():
             writer.write(line.upper())  # write() does not block: no need to wait
+    except ConnectionError:
+        pass  # the client reset the connection: nobody is left to answer
     finally:
         writer.close()
-        await writer.wait_closed()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 async def start(host: str, port: int) -> asyncio.Server:
