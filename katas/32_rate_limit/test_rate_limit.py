@@ -5,6 +5,7 @@ import contextlib
 import itertools
 import time
 import types
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -528,6 +529,17 @@ def why_crowded(watch: Watch, timeline: Timeline, requests: int, per: float) -> 
             "average rate, but the full bucket's burst and the refills land in one window.\n"
             "Try: keep a log of the last `rate` passages instead (a deque of loop.time()), and "
             "let the next one go only once the oldest is `per` seconds old."
+        )
+    per_tick = Counter(int(p.at // per) for p in watch.passages)
+    if len({int(p.at // per) for p in crowd}) > 1 and max(per_tick.values()) <= RATE:
+        return (
+            f"{len(crowd)} callers went within one window of {per:.2f} s, across a multiple of "
+            f"`per` on the loop's clock, yet no stretch between two such multiples held more "
+            f"than {RATE}: a counter reset on a clock tick (`loop.time() // per`), a fixed "
+            "window. A burst just before a tick and another right after it are only moments "
+            "apart, yet counted apart.\n"
+            "Try: let the window slide with each request: remember when the last `rate` went "
+            "(a deque), and let the next one go only once the oldest is `per` seconds old."
         )
     return (
         "Try: remember when the last `rate` requests went (a deque of loop.time()), and let "
