@@ -187,10 +187,11 @@ def _leftovers(sandbox: Path, expected: set[Path]) -> list[str]:
     return written + running
 
 
-def run_kata(tmp: Path, kata: Kata, answer: Path | None, only: str = "") -> Run:
-    """The kata's tests (or just the test `only`) with `answer` in place of its stub."""
+def run_kata(tmp: Path, kata: Kata, answer: Path | None, only: str = "", stop: bool = False) -> Run:
+    """The kata's tests (or just the test `only`) with `answer` in place of its stub; with
+    `stop`, up to the first failure (pytest -x)."""
     target = f"katas/{kata.name}/{kata.tests.name}::{only}" if only else f"katas/{kata.name}"
-    return run(build(tmp, kata, answer), target)
+    return run(build(tmp, kata, answer), target, *(["-x"] if stop else []))
 
 
 @dataclass

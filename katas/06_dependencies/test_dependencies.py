@@ -57,10 +57,19 @@ async def test_news_and_weather_start_at_once_without_waiting_for_the_user(
     api = FakeApi(timeline)
     await build(api)
     late = [f"{n}()" for n in ("fetch_news", "fetch_weather") if api.ended_before("fetch_user", n)]
+    if late and timeline.peak == 1:
+        seen = (
+            "and no two calls were ever in flight together: build_dashboard awaited the four "
+            "calls one after another, so their times add up."
+        )
+    else:
+        seen = (
+            ": build_dashboard waited for the user before asking for things that do not need "
+            "the user."
+        )
     if late:
         fail(
-            f"{' and '.join(late)} started only after fetch_user() had returned: build_dashboard "
-            "waited for the user before asking for things that do not need the user.\n"
+            f"{' and '.join(late)} started only after fetch_user() had returned{seen}\n"
             "Expected: fetch_news() and fetch_weather() in flight while fetch_user() runs.\n"
             "Try: only fetch_orders() needs the user. Put fetch_user -> fetch_orders in one small "
             "coroutine and start it together with fetch_news() and fetch_weather() "
@@ -127,10 +136,19 @@ async def test_a_failing_service_stops_the_calls_still_running(timeline: Timelin
         return
     names = " and ".join(s.label for s in left)
     kinds = {origins.get(s.task) for s in left if s.task is not None}
+    stopped = [s.label for s in timeline.spans if s.cancelled]
     if kinds == {"asyncio.gather"}:
         seen = (
             "they ran in tasks started by asyncio.gather, which passes the first error on at "
             "once and leaves the other tasks running."
+        )
+    elif stopped and kinds and kinds <= {"asyncio.create_task", "loop.create_task"}:
+        seen = (
+            f"{' and '.join(stopped)} {'was' if len(stopped) == 1 else 'were'} cancelled when "
+            f"the error came, but {names} ran in "
+            f"{'a task of its own' if len(left) == 1 else 'tasks of their own'} made with "
+            "asyncio.create_task, apart from the others, and nothing "
+            f"cancelled {'it' if len(left) == 1 else 'them'}."
         )
     elif kinds and kinds <= {"asyncio.create_task", "loop.create_task"}:
         seen = (

@@ -132,13 +132,19 @@ async def test_or_fail_cancels_the_other_fetches_when_one_fails(timeline: Timeli
         if s is not failed and not s.cancelled and s.end and failed.end and s.end > failed.end
     ]
     if late:
-        origin = origins.get(late[0].task) if late[0].task is not None else None
+        one = len(late) == 1
+        kinds = {origins.get(s.task) for s in late if s.task is not None}
+        origin = kinds.pop() if len(kinds) == 1 else None
+        every = len(late) == len(timeline.spans) - 1  # every other fetch ran to its end
         fail(
-            f"{late[0].label} ran to its end"
-            + (f" in a task started by {origin}" if origin else "")
-            + f" at {timeline.drawn(late[0].end or 0):.2f} s, although fetch({BROKEN!r}) had "
-            f"failed at {timeline.drawn(failed.end or 0):.2f} s: {call} waited for a page "
-            "nobody will use.\nExpected: once a fetch fails, every other fetch cancelled, and "
+            " and ".join(f"{s.label} (at {timeline.drawn(s.end or 0):.2f} s)" for s in late)
+            + f" ran to {'its' if one else 'their'} end"
+            + (f" in {'a task' if one else 'tasks'} started by {origin}" if origin else "")
+            + f", although fetch({BROKEN!r}) had failed at "
+            f"{timeline.drawn(failed.end or 0):.2f} s: {call} "
+            + ("waited for every fetch to end before it raised, for " if every else "waited for ")
+            + f"{'a page' if one else 'pages'} nobody will use.\nExpected: once a fetch fails, "
+            "every other fetch cancelled, and "
             "done cancelling, before the error reaches the caller.\n"
             "Try: an asyncio.TaskGroup, which cancels the other tasks the moment one fails.\n\n"
             + timeline.draw()

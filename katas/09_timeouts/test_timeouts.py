@@ -141,7 +141,7 @@ async def test_a_cancelled_fetch_or_fallback_leaves_no_call_running(timeline: Ti
 
 async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline) -> None:
     fetches, call = airlines(timeline, AIRLINES)
-    fares, _ = await batch(timeline, fetches, call)
+    fares, took = await batch(timeline, fetches, call)
     if fares == IN_TIME:
         return
     lost = [name for name in IN_TIME if name not in fares]
@@ -162,9 +162,16 @@ async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline
             "each task), or read the results of the tasks that are done."
         )
     elif kept_late:
+        slowest = max(delay for delay, _ in AIRLINES.values())
+        waited = (
+            f" It returned after {took:.2f} s: it waited for the slowest call ({slowest} s), "
+            "as if there were no deadline."
+            if took >= EARLY * scaled(slowest)
+            else ""
+        )
         mistake = (
-            f"it kept {' and '.join(kept_late)}, which answered only after the deadline.\n"
-            "Try: stop waiting at the deadline and cancel what is still running."
+            f"it kept {' and '.join(kept_late)}, which answered only after the deadline."
+            f"{waited}\nTry: stop waiting at the deadline and cancel what is still running."
         )
     else:
         mistake = "each key is an airline, each value the fare its fetch() returned."
@@ -176,7 +183,22 @@ async def test_the_batch_keeps_the_fares_that_arrived_in_time(timeline: Timeline
 
 async def test_every_airline_is_asked_at_once(timeline: Timeline) -> None:
     fetches, call = airlines(timeline, AIRLINES)
-    await batch(timeline, fetches, call)
+    _, took = await batch(timeline, fetches, call)
+    cut = [  # cancelled a whole deadline after their own start: a deadline each
+        s
+        for s in timeline.spans
+        if s.cancelled and s.end is not None and s.end - s.start >= EARLY * scaled(DEADLINE)
+    ]
+    if timeline.peak == 1 and len(cut) > 1:
+        fail(
+            f"{call} asked the airlines one after another, never two at once, and cancelled "
+            f"{' and '.join(s.label for s in cut)} each {DEADLINE} s after its own start: one "
+            f"deadline per call, in turn, so the deadlines add up (it returned after "
+            f"{took:.2f} s).\nExpected: every airline asked at once, under ONE deadline of "
+            f"{DEADLINE} s for the whole batch.\nTry: start every call first (tasks in a "
+            "TaskGroup) and put one `async with asyncio.timeout(deadline)` around waiting for "
+            f"all of them.\n\n{timeline.draw()}"
+        )
     timeline.expect_all_started_before_any_finished("fetch_batch_within's calls")
     asked = Counter(timeline.started)
     again = [f"{name} {asked[name]} times" for name in AIRLINES if asked[name] > 1]
@@ -270,10 +292,24 @@ async def test_a_cancelled_batch_leaves_no_call_running(timeline: Timeline) -> N
 
 async def test_an_empty_batch_returns_at_once_with_no_fares(timeline: Timeline) -> None:
     call = f"fetch_batch_within({{}}, {DEADLINE})"
-    with timeline.expect_duration(
-        0, what=call, advice="return at once: there is nothing to wait for."
-    ):
-        fares = await timeouts.fetch_batch_within({}, scaled(DEADLINE))
+    started = timeline.now()
+    fares = await timeouts.fetch_batch_within({}, scaled(DEADLINE))
+    took = timeline.now() - started
+    if took > scaled(MARGIN):
+        fail(
+            f"{call} returned after {took:.2f} s.\nExpected: at once (within "
+            f"{scaled(MARGIN):.2f} s): there is nothing to wait for.\n"
+            + (
+                f"It waited out the whole {DEADLINE} s deadline with no call to wait for: "
+                "nothing but a sleep takes that long. Likely mistake: asyncio.sleep(deadline), "
+                "then taking the calls that are done.\n"
+                if took >= EARLY * scaled(DEADLINE)
+                else ""
+            )
+            + "Try: wait for the calls themselves (none here) and let the deadline only cut "
+            "that wait short: asyncio.timeout around the TaskGroup, or "
+            "asyncio.wait(tasks, timeout=deadline) when there are tasks."
+        )
     if fares != {}:
         fail(f"{call} returned {fares!r}, expected {{}}: no airlines, no fares.")
 

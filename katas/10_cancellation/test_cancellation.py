@@ -52,48 +52,6 @@ async def test_the_worker_runs_its_jobs_on_one_connection_and_gives_it_back(
     )
 
 
-async def test_a_failed_job_ends_the_worker_with_its_error_and_the_connection_goes_back(
-    timeline: Timeline,
-) -> None:
-    pool, jobs = FakePool(timeline, failing="job 2"), ["job 1", "job 2", "job 3"]
-    call = f"worker(pool, {jobs}), where job 2 raises JobFailed,"
-    error: Exception | None = None
-    try:
-        await cancellation.worker(pool, jobs)
-    except Exception as raised:
-        error = raised
-    ran = pool.handed_out[0].done if pool.handed_out else []
-    if not isinstance(error, JobFailed):
-        went_on = "ran job 3 after it and " if "job 3" in ran else ""
-        ended = f"ended with {error!r}" if error is not None else "returned normally"
-        fail(
-            f"{call} {went_on}{ended}: the JobFailed of job 2 never reached whoever awaits "
-            "the worker.\n"
-            "Expected: a failed job ends the worker; its JobFailed goes on up once the "
-            "connection is released (job 3 does not run).\n"
-            "Try: no `try/except` around `await conn.execute(job)`: let the error leave the "
-            f"loop, and release in `finally:`, which runs on that way out too.\n\n{timeline.draw()}"
-        )
-    conn = pool.handed_out[0]
-    if pool.given_back == [conn]:
-        return
-    releases = pool.given_back.count(conn)
-    lost = (
-        "the connection is lost to the pool for good.\nA release after the loop, or in "
-        "`except asyncio.CancelledError:`, is skipped when a job raises: the error jumps past "
-        "both."
-        if releases == 0
-        else "a connection given back twice may be handed to two users at once."
-    )
-    fail(
-        f"{call} ended with {error!r}, as it should, but pool.release() was called {releases} "
-        f"time(s) for {conn}: {lost}\n"
-        "Expected: pool.release(conn) awaited once on the way out, then JobFailed going on up."
-        f"\nTry: {TRY_FINALLY}: `finally` runs on every way out, a failed job's included.\n\n"
-        f"{timeline.draw()}"
-    )
-
-
 async def test_a_cancelled_worker_gives_its_connection_back(timeline: Timeline) -> None:
     pool, jobs = FakePool(timeline), EndlessJobs()
     task = await start_worker(pool, jobs, pool.busy)
@@ -151,6 +109,48 @@ async def test_a_cancelled_worker_ends_cancelled_instead_of_carrying_on(
         "Expected: the task ends cancelled (task.cancelled() is True) once its cleanup is done."
         "\nTry: clean up in `finally:`, which lets the CancelledError go on up by itself; if you "
         "catch `asyncio.CancelledError`, end that block with a bare `raise`.\n\n" + timeline.draw()
+    )
+
+
+async def test_a_failed_job_ends_the_worker_with_its_error_and_the_connection_goes_back(
+    timeline: Timeline,
+) -> None:
+    pool, jobs = FakePool(timeline, failing="job 2"), ["job 1", "job 2", "job 3"]
+    call = f"worker(pool, {jobs}), where job 2 raises JobFailed,"
+    error: Exception | None = None
+    try:
+        await cancellation.worker(pool, jobs)
+    except Exception as raised:
+        error = raised
+    ran = pool.handed_out[0].done if pool.handed_out else []
+    if not isinstance(error, JobFailed):
+        went_on = "ran job 3 after it and " if "job 3" in ran else ""
+        ended = f"ended with {error!r}" if error is not None else "returned normally"
+        fail(
+            f"{call} {went_on}{ended}: the JobFailed of job 2 never reached whoever awaits "
+            "the worker.\n"
+            "Expected: a failed job ends the worker; its JobFailed goes on up once the "
+            "connection is released (job 3 does not run).\n"
+            "Try: no `try/except` around `await conn.execute(job)`: let the error leave the "
+            f"loop, and release in `finally:`, which runs on that way out too.\n\n{timeline.draw()}"
+        )
+    conn = pool.handed_out[0]
+    if pool.given_back == [conn]:
+        return
+    releases = pool.given_back.count(conn)
+    lost = (
+        "the connection is lost to the pool for good.\nA release after the loop, or in "
+        "`except asyncio.CancelledError:`, is skipped when a job raises: the error jumps past "
+        "both."
+        if releases == 0
+        else "a connection given back twice may be handed to two users at once."
+    )
+    fail(
+        f"{call} ended with {error!r}, as it should, but pool.release() was called {releases} "
+        f"time(s) for {conn}: {lost}\n"
+        "Expected: pool.release(conn) awaited once on the way out, then JobFailed going on up."
+        f"\nTry: {TRY_FINALLY}: `finally` runs on every way out, a failed job's included.\n\n"
+        f"{timeline.draw()}"
     )
 
 

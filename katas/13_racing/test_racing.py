@@ -50,7 +50,11 @@ async def test_the_fastest_mirrors_answer_wins(timeline: Timeline, waits: WaitSp
             "does) and then picked an answer by its place in the list, not by time."
         )
     elif timeline.started == ["mirror eu"]:
-        mistake = "It asked only mirror eu, the first in the list, and waited for its answer."
+        mistake = (
+            "It asked only mirror eu, the first in the list, waited for its answer and returned "
+            "it: the mirrors were tried one after another, so the faster ones further down the "
+            "list never got their chance."
+        )
     else:
         mistake = "Is another mirror's answer returned, or a task instead of its result?"
     fail(
@@ -93,15 +97,6 @@ async def test_the_losers_are_cancelled_and_finished_before_it_returns(
     expect_stopped(timeline, LOSERS, RACE, "returned", waits)  # no await in between
 
 
-async def test_a_race_cancelled_halfway_stops_every_mirror(timeline: Timeline) -> None:
-    await cancel_midway(
-        racing.first_answer(mirrors(timeline)),
-        after=0.05,  # every mirror still on its way
-        what=RACE,
-        timeline=timeline,
-    )
-
-
 async def test_an_error_of_the_first_finisher_is_raised_after_stopping_the_others(
     timeline: Timeline,
 ) -> None:
@@ -122,6 +117,15 @@ async def test_an_error_of_the_first_finisher_is_raised_after_stopping_the_other
             f"error.\n\n{timeline.draw()}"
         )
     expect_stopped(timeline, LOSERS, call, "raised MirrorDown")
+
+
+async def test_a_race_cancelled_halfway_stops_every_mirror(timeline: Timeline) -> None:
+    await cancel_midway(
+        racing.first_answer(mirrors(timeline)),
+        after=0.05,  # every mirror still on its way
+        what=RACE,
+        timeline=timeline,
+    )
 
 
 async def test_a_race_of_no_mirrors_raises_value_error_at_once() -> None:

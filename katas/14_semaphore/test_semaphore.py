@@ -127,14 +127,16 @@ async def test_limit_fetches_run_at_once_not_one_at_a_time(
     if not timeline.spans:
         fail(f"{site.call(2)} never called fetch: call fetch(item) once per item.")
     held = (
-        "The semaphore was there, but a loop that awaits each fetch before it starts the next "
-        "never has a second fetch to let in."
+        "the fetches ran one at a time. The semaphore was there, but a loop that awaits each "
+        "fetch before it starts the next never has a second fetch to let in."
         if spy.created
-        else "Awaiting each fetch before starting the next keeps the others waiting."
+        else "no semaphore was created, and each fetch started only once the one before it "
+        "had finished: the fetches ran one after another, so their delays add up (six fetches "
+        f"of 0.1 s: {scaled(0.6):.1f} s instead of three rounds, {scaled(0.3):.1f} s)."
     )
     fail(
         f"{site.call(2)}: only one fetch was in flight at a time, although the limit allows 2: "
-        f"the fetches ran one at a time.\n{held}\n"
+        f"{held}\n"
         "Expected: 2 fetches in flight together.\n"
         "Try: start every fetch as a task (in an asyncio.TaskGroup) and let each task wait for "
         "the shared semaphore: `async with slots: return await fetch(item)`.\n\n" + timeline.draw()

@@ -167,96 +167,6 @@ def _reachable(bank: Bank) -> list[object]:
     return [*vars(bank.account).values(), *vars(type(bank.account)).values(), *vars(lock).values()]
 
 
-async def test_each_deposit_returns_and_receipts_the_balance_its_own_update_left(
-    bank: Bank, timeline: Timeline
-) -> None:
-    results = await bank.deposit_all()
-    expected = OPENING + sum(AMOUNTS)
-    call = f"{len(AMOUNTS)} deposits at once into an account holding {OPENING}"
-    if bank.balance != expected:
-        fail(
-            f"{call} left {bank.balance} in the store, not {expected}: updates were lost, so "
-            "the deposits cannot report their balances. Make "
-            "test_five_deposits_at_once_lose_no_update pass first."
-        )
-    returned = dict(zip(AMOUNTS, results, strict=True))
-    history = [OPENING, *bank.writes]
-    left = {after - before: after for before, after in itertools.pairwise(history)}
-    if returned != left:
-        fail(
-            f"{call} returned {returned} (amount: balance returned), but the balance went "
-            f"{' -> '.join(map(str, history))}, so each deposit's own write left {left}.\n"
-            "Expected: each deposit returns balance + amount, the balance it wrote itself.\n"
-            "Likely mistake: returning the balance it read instead of the new one, or reading "
-            "the balance again after the lock was released (another deposit may have changed "
-            "it by then).\n"
-            "Try: new_balance = balance + amount inside the lock; write it, then return it."
-        )
-    sent, wanted = sorted(bank.receipts), sorted(left.items())
-    if sent != wanted:
-        fail(
-            f"{call} sent the receipts {sent} (amount, balance); expected one per deposit, "
-            f"with its amount and the balance it returned: {wanted}.\n"
-            "Try: `await self.send_receipt(amount, new_balance)` once per deposit, after the "
-            f"write, and return only then.\n\n{timeline.draw()}"
-        )
-
-
-async def test_receipts_are_sent_outside_the_lock_so_they_overlap(
-    bank: Bank, timeline: Timeline
-) -> None:
-    await bank.deposit_all()
-    if timeline.peak > 1:
-        return
-    if not timeline.spans:
-        fail(
-            f"{len(AMOUNTS)} deposits at once sent no receipt at all.\n"
-            "Try: `await self.send_receipt(amount, new_balance)` once the balance is written."
-        )
-    fail(
-        f"{len(AMOUNTS)} deposits at once sent their receipts one after another: never more "
-        "than one receipt in flight, although a receipt does not touch the balance.\n"
-        "Expected: the receipts in flight together; only the read and the write of the balance "
-        "wait for the lock.\n"
-        "Likely mistake: sending the receipt inside `async with self._lock:` (the lock held "
-        "around the whole deposit): each deposit then waits for the previous one's 0.1 s "
-        "receipt too.\n"
-        "Try: keep only the read and the write inside `async with self._lock:`, and await "
-        f"send_receipt(...) after that block.\n\n{timeline.draw()}"
-    )
-
-
-async def test_five_deposits_with_slow_receipts_take_about_one_receipt(
-    bank: Bank, timeline: Timeline
-) -> None:
-    with timeline.expect_duration(
-        RECEIPT,
-        delays=(RECEIPT,) * len(AMOUNTS),
-        what=f"{len(AMOUNTS)} deposits at once, each sending a 0.1 s receipt,",
-        advice="hold the lock only around the read and the write of the balance and send the "
-        "receipt after `async with self._lock:` ends: the receipts then go out together, "
-        f"about 0.1 s in all, not {len(AMOUNTS)} x 0.1 s.",
-        too_early="each deposit awaits its receipt before it returns.",
-    ):
-        await bank.deposit_all()
-
-
-async def test_a_deposit_waits_for_the_lock_without_polling(
-    timeline: Timeline, watch: Watch
-) -> None:
-    bank = Bank(timeline, watch, slow=SLOW_STORE)  # the last deposit waits 4 x 0.2 s
-    with started_tasks(count_wakeups=True) as started:
-        await bank.deposit_all()
-    # A deposit wakes once for the lock, five times in the store and the receipt, and up to
-    # twice more per timed call (read, write, receipt) under stress jitter: 1 + 5 + 3 x 2.
-    started.expect_no_polling(
-        most=12,
-        what=f"{len(AMOUNTS)} deposits on one account whose store takes {SLOW_STORE} s to read",
-        wait_on="the account's asyncio.Lock (`async with self._lock:`)",
-        timeline=timeline,
-    )
-
-
 async def test_deposits_on_two_accounts_do_not_wait_for_each_other(
     timeline: Timeline, watch: Watch
 ) -> None:
@@ -305,6 +215,96 @@ async def test_deposits_on_two_accounts_do_not_wait_for_each_other(
         + "Expected: each account its own lock; deposits on different accounts run together.\n"
         "Try: create the lock in __init__ (`self._lock = asyncio.Lock()`), once per account."
     )
+
+
+async def test_each_deposit_returns_and_receipts_the_balance_its_own_update_left(
+    bank: Bank, timeline: Timeline
+) -> None:
+    results = await bank.deposit_all()
+    expected = OPENING + sum(AMOUNTS)
+    call = f"{len(AMOUNTS)} deposits at once into an account holding {OPENING}"
+    if bank.balance != expected:
+        fail(
+            f"{call} left {bank.balance} in the store, not {expected}: updates were lost, so "
+            "the deposits cannot report their balances. Make "
+            "test_five_deposits_at_once_lose_no_update pass first."
+        )
+    returned = dict(zip(AMOUNTS, results, strict=True))
+    history = [OPENING, *bank.writes]
+    left = {after - before: after for before, after in itertools.pairwise(history)}
+    if returned != left:
+        fail(
+            f"{call} returned {returned} (amount: balance returned), but the balance went "
+            f"{' -> '.join(map(str, history))}, so each deposit's own write left {left}.\n"
+            "Expected: each deposit returns balance + amount, the balance it wrote itself.\n"
+            "Likely mistake: returning the balance it read instead of the new one, or reading "
+            "the balance again after the lock was released (another deposit may have changed "
+            "it by then).\n"
+            "Try: new_balance = balance + amount inside the lock; write it, then return it."
+        )
+    sent, wanted = sorted(bank.receipts), sorted(left.items())
+    if sent != wanted:
+        fail(
+            f"{call} sent the receipts {sent} (amount, balance); expected one per deposit, "
+            f"with its amount and the balance it returned: {wanted}.\n"
+            "Try: `await self.send_receipt(amount, new_balance)` once per deposit, after the "
+            f"write, and return only then.\n\n{timeline.draw()}"
+        )
+
+
+async def test_a_deposit_waits_for_the_lock_without_polling(
+    timeline: Timeline, watch: Watch
+) -> None:
+    bank = Bank(timeline, watch, slow=SLOW_STORE)  # the last deposit waits 4 x 0.2 s
+    with started_tasks(count_wakeups=True) as started:
+        await bank.deposit_all()
+    # A deposit wakes once for the lock, five times in the store and the receipt, and up to
+    # twice more per timed call (read, write, receipt) under stress jitter: 1 + 5 + 3 x 2.
+    started.expect_no_polling(
+        most=12,
+        what=f"{len(AMOUNTS)} deposits on one account whose store takes {SLOW_STORE} s to read",
+        wait_on="the account's asyncio.Lock (`async with self._lock:`)",
+        timeline=timeline,
+    )
+
+
+async def test_receipts_are_sent_outside_the_lock_so_they_overlap(
+    bank: Bank, timeline: Timeline
+) -> None:
+    await bank.deposit_all()
+    if timeline.peak > 1:
+        return
+    if not timeline.spans:
+        fail(
+            f"{len(AMOUNTS)} deposits at once sent no receipt at all.\n"
+            "Try: `await self.send_receipt(amount, new_balance)` once the balance is written."
+        )
+    fail(
+        f"{len(AMOUNTS)} deposits at once sent their receipts one after another: never more "
+        "than one receipt in flight, although a receipt does not touch the balance.\n"
+        "Expected: the receipts in flight together; only the read and the write of the balance "
+        "wait for the lock.\n"
+        "Likely mistake: sending the receipt inside `async with self._lock:` (the lock held "
+        "around the whole deposit): each deposit then waits for the previous one's 0.1 s "
+        "receipt too.\n"
+        "Try: keep only the read and the write inside `async with self._lock:`, and await "
+        f"send_receipt(...) after that block.\n\n{timeline.draw()}"
+    )
+
+
+async def test_five_deposits_with_slow_receipts_take_about_one_receipt(
+    bank: Bank, timeline: Timeline
+) -> None:
+    with timeline.expect_duration(
+        RECEIPT,
+        delays=(RECEIPT,) * len(AMOUNTS),
+        what=f"{len(AMOUNTS)} deposits at once, each sending a 0.1 s receipt,",
+        advice="hold the lock only around the read and the write of the balance and send the "
+        "receipt after `async with self._lock:` ends: the receipts then go out together, "
+        f"about 0.1 s in all, not {len(AMOUNTS)} x 0.1 s.",
+        too_early="each deposit awaits its receipt before it returns.",
+    ):
+        await bank.deposit_all()
 
 
 async def test_a_deposit_cancelled_midway_gives_the_lock_back(

@@ -103,6 +103,18 @@ async def test_the_clients_connect_at_once_while_waiting_for_go(
         )
 
 
+async def test_a_second_burst_holds_its_clients_until_its_own_go(
+    timeline: Timeline, gates: Gates
+) -> None:
+    call = "a second burst([A, B, C], go), right after the first one"
+    await run(LoadTest(timeline, gates, go_at=None), "the first burst([A, B, C], go)")
+    timeline.mark("second burst")
+    test = LoadTest(timeline, gates, go_at=None)
+    await run(test, call)
+    if any(c.sent_before_go for c in test.clients):
+        fail(f"{test.sent_early(call)}\n\n{timeline.draw()}")
+
+
 async def test_no_request_is_sent_before_go(timeline: Timeline, gates: Gates) -> None:
     test = LoadTest(timeline, gates)
     await run(test)
@@ -117,16 +129,18 @@ async def test_no_request_is_sent_before_go(timeline: Timeline, gates: Gates) ->
         fail(f"{test.sent_early(CALL)}\n\n{timeline.draw()}")
 
 
-async def test_a_second_burst_holds_its_clients_until_its_own_go(
-    timeline: Timeline, gates: Gates
-) -> None:
-    call = "a second burst([A, B, C], go), right after the first one"
-    await run(LoadTest(timeline, gates, go_at=None), "the first burst([A, B, C], go)")
-    timeline.mark("second burst")
-    test = LoadTest(timeline, gates, go_at=None)
-    await run(test, call)
-    if any(c.sent_before_go for c in test.clients):
-        fail(f"{test.sent_early(call)}\n\n{timeline.draw()}")
+async def test_a_client_waits_at_the_gate_without_polling(timeline: Timeline, gates: Gates) -> None:
+    test = LoadTest(timeline, gates, go_at=SLOW_GO_AT)
+    with started_tasks(count_wakeups=True) as started:
+        await run(test, call_text(SLOW_GO_AT))
+    # A client wakes once after connecting, once at go, once after sending, and up to twice
+    # more per call (connect, send) under stress jitter: 3 + 2 x 2.
+    started.expect_no_polling(
+        most=7,
+        what=f"{call_text(SLOW_GO_AT)}, where A waits {scaled(SLOW_GO_AT - 0.1):.2f} s at the gate",
+        wait_on="the gate, `await gate.wait()` on one asyncio.Event",
+        timeline=timeline,
+    )
 
 
 async def test_every_request_is_sent_the_moment_go_is_given(
@@ -163,20 +177,6 @@ async def test_every_request_is_sent_the_moment_go_is_given(
         f"millisecond, {names} had still not sent: {mistake}\n"
         "Expected: every request sent in the same instant, right after go.\n"
         f"Try: {advice}\n\n{timeline.draw()}"
-    )
-
-
-async def test_a_client_waits_at_the_gate_without_polling(timeline: Timeline, gates: Gates) -> None:
-    test = LoadTest(timeline, gates, go_at=SLOW_GO_AT)
-    with started_tasks(count_wakeups=True) as started:
-        await run(test, call_text(SLOW_GO_AT))
-    # A client wakes once after connecting, once at go, once after sending, and up to twice
-    # more per call (connect, send) under stress jitter: 3 + 2 x 2.
-    started.expect_no_polling(
-        most=7,
-        what=f"{call_text(SLOW_GO_AT)}, where A waits {scaled(SLOW_GO_AT - 0.1):.2f} s at the gate",
-        wait_on="the gate, `await gate.wait()` on one asyncio.Event",
-        timeline=timeline,
     )
 
 

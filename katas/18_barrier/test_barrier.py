@@ -121,41 +121,15 @@ async def test_each_worker_runs_all_its_phases_in_one_task_of_its_own(timeline: 
             )
 
 
-async def test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_each_phase(
-    timeline: Timeline,
-) -> None:
+async def test_a_worker_waits_for_the_others_without_polling(timeline: Timeline) -> None:
     sim = Simulation(timeline)
-    began = timeline.now()
-    await run_simulation(sim)
-    took = timeline.now() - began
-    expect_lockstep(sim)
-    # The slowest call of each phase as measured, added up: the time the simulation needs.
-    slowest = [max((s.end or 0.0) - s.start for s in sim.phase(k)) for k in (1, 2, 3)]
-    ideal = sum(slowest)
-    if took <= ideal + scaled(MARGIN):
-        return
-    if took >= EARLY * scaled(EVERYTHING):
-        verdict = (
-            f"the SUM of every phase of every worker ({scaled(EVERYTHING):.2f} s): everything "
-            "ran one after another, nothing at the same time."
-        )
-    else:
-        gaps = [
-            (min(s.start for s in sim.phase(k)) - max(s.end or 0.0 for s in sim.phase(k - 1)), k)
-            for k in range(2, PHASES + 1)
-        ]
-        gap, k = max(gaps)
-        verdict = (
-            f"longer than needed: phase {k} began {gap:.2f} s after the last worker had "
-            f"finished phase {k - 1}, so the workers that were ready waited that long for "
-            "nothing."
-        )
-    parts = " + ".join(f"{t:.3f}" for t in slowest)
-    fail(
-        f"{CALL} took {took:.2f} s, {verdict}\nExpected: the slowest worker of each phase, "
-        f"added up: {parts} = {ideal:.3f} s as measured (at most "
-        f"{ideal + scaled(MARGIN):.2f} s).\nTry: {ONE_BARRIER} The barrier opens the moment "
-        f"the last worker arrives, so each phase starts right then.\n\n{timeline.draw()}"
+    with started_tasks(count_wakeups=True) as started:
+        await run_simulation(sim)
+    started.expect_no_polling(
+        most=MOST_WAKEUPS,
+        what=f"{CALL}, where each worker waits up to {scaled(0.1):.2f} s a phase for the others",
+        wait_on="one asyncio.Barrier shared by all the workers (`await barrier.wait()`)",
+        timeline=timeline,
     )
 
 
@@ -194,15 +168,41 @@ async def test_the_next_phase_starts_the_moment_the_last_worker_has_finished(
         )
 
 
-async def test_a_worker_waits_for_the_others_without_polling(timeline: Timeline) -> None:
+async def test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_each_phase(
+    timeline: Timeline,
+) -> None:
     sim = Simulation(timeline)
-    with started_tasks(count_wakeups=True) as started:
-        await run_simulation(sim)
-    started.expect_no_polling(
-        most=MOST_WAKEUPS,
-        what=f"{CALL}, where each worker waits up to {scaled(0.1):.2f} s a phase for the others",
-        wait_on="one asyncio.Barrier shared by all the workers (`await barrier.wait()`)",
-        timeline=timeline,
+    began = timeline.now()
+    await run_simulation(sim)
+    took = timeline.now() - began
+    expect_lockstep(sim)
+    # The slowest call of each phase as measured, added up: the time the simulation needs.
+    slowest = [max((s.end or 0.0) - s.start for s in sim.phase(k)) for k in (1, 2, 3)]
+    ideal = sum(slowest)
+    if took <= ideal + scaled(MARGIN):
+        return
+    if took >= EARLY * scaled(EVERYTHING):
+        verdict = (
+            f"the SUM of every phase of every worker ({scaled(EVERYTHING):.2f} s): everything "
+            "ran one after another, nothing at the same time."
+        )
+    else:
+        gaps = [
+            (min(s.start for s in sim.phase(k)) - max(s.end or 0.0 for s in sim.phase(k - 1)), k)
+            for k in range(2, PHASES + 1)
+        ]
+        gap, k = max(gaps)
+        verdict = (
+            f"longer than needed: phase {k} began {gap:.2f} s after the last worker had "
+            f"finished phase {k - 1}, so the workers that were ready waited that long for "
+            "nothing."
+        )
+    parts = " + ".join(f"{t:.3f}" for t in slowest)
+    fail(
+        f"{CALL} took {took:.2f} s, {verdict}\nExpected: the slowest worker of each phase, "
+        f"added up: {parts} = {ideal:.3f} s as measured (at most "
+        f"{ideal + scaled(MARGIN):.2f} s).\nTry: {ONE_BARRIER} The barrier opens the moment "
+        f"the last worker arrives, so each phase starts right then.\n\n{timeline.draw()}"
     )
 
 

@@ -52,8 +52,10 @@ QUEUES: list[Any] = []  # every asyncio.Queue made
 
 async def test_every_item_is_handled_exactly_once(timeline: Timeline) -> None:
     service = Service(timeline, ITEMS)
+    before = asyncio.all_tasks()
     results = await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
     expect_each_handled_once(service, results, CALL)
+    expect_no_worker_left(before)  # the guard would fail the test too, without saying why
 
 
 async def test_the_results_come_back_in_the_order_the_handles_finished(
@@ -137,6 +139,12 @@ async def test_no_worker_is_left_running_after_it_returns(timeline: Timeline) ->
     service = Service(timeline, ITEMS)
     before = asyncio.all_tasks()
     await finish(worker_pool.process_all(ITEMS, service.handle, WORKERS), CALL, service)
+    expect_no_worker_left(before)
+
+
+def expect_no_worker_left(before: set[asyncio.Task[Any]]) -> None:
+    """Probe, right after process_all returned: no task it started is still running."""
+    __tracebackhide__ = True
     left = still_running(before)
     if not left:
         return

@@ -123,7 +123,9 @@ async def test_first_n_returns_the_first_items_from_only_the_pages_they_are_on(
     got = await call("first_n(api, 5)", pagination.first_n(api, 5))
     expect_items("first_n(api, 5)", got, ITEMS[:5], timeline)
     expect_pages("first_n(api, 5)", api, 5, pulls)
-    await expect_closed_on_return("first_n(api, 5)", api, "a `break` out of `async for`")
+    await expect_closed_on_return(
+        "first_n(api, 5)", api, "a `break` out of `async for`", held=pulls
+    )
 
 
 async def test_first_n_stopping_at_the_end_of_a_page_fetches_no_further_page(
@@ -134,7 +136,9 @@ async def test_first_n_stopping_at_the_end_of_a_page_fetches_no_further_page(
     got = await call("first_n(api, 3)", pagination.first_n(api, 3))
     expect_items("first_n(api, 3)", got, ITEMS[:3], timeline)
     expect_pages("first_n(api, 3)", api, 3, pulls)
-    await expect_closed_on_return("first_n(api, 3)", api, "a `break` out of `async for`")
+    await expect_closed_on_return(
+        "first_n(api, 3)", api, "a `break` out of `async for`", held=pulls
+    )
 
 
 async def test_first_n_closes_the_session_before_it_returns(timeline: Timeline) -> None:
@@ -427,8 +431,14 @@ async def closed_later(api: FakeApi) -> bool:
     return not api.still_open()
 
 
-async def expect_closed_on_return(call: str, api: FakeApi, how: str) -> None:
-    """The session is closed already, as `call` returns (or raises)."""
+async def expect_closed_on_return(
+    call: str, api: FakeApi, how: str, held: list[Pulls] | None = None
+) -> None:
+    """The session is closed already, as `call` returns (or raises).
+
+    `held`: the generators `call` used, which the test keeps (count_pulls), so no collector
+    closes them: one still paused at its `yield` was left there by `call`.
+    """
     __tracebackhide__ = True
     if api.sessions and not api.still_open():
         return
@@ -439,7 +449,17 @@ async def expect_closed_on_return(call: str, api: FakeApi, how: str) -> None:
         "raises GeneratorExit at the paused `yield`, so the generator's `finally` runs there "
         "and then."
     )
-    if await closed_later(api):
+    paused = [p for p in held or [] if p.pulled and getattr(p.inner, "ag_frame", None)]
+    if paused:
+        what = (
+            f"was never closed: {call} took its items and left the generator paused at its "
+            "`yield` (this test still holds it, so not even the garbage collector finalises "
+            f"it). Likely mistake: {how} leaves the generator paused at its `yield`; "
+            "its `finally` runs only once the generator is garbage-collected (at once in "
+            "CPython when nothing refers to it any more, much later on other Pythons, never if "
+            "the loop is closed first)."
+        )
+    elif await closed_later(api):
         what = (
             "was closed only afterwards, when the event loop finalised the generator that "
             f"{call} had abandoned. Likely mistake: {how} leaves the generator paused at its "

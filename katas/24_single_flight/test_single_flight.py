@@ -106,6 +106,28 @@ async def test_a_failed_fetch_raises_its_error_in_every_caller(timeline: Timelin
     )
 
 
+async def test_a_call_after_a_finished_fetch_fetches_again(timeline: Timeline) -> None:
+    flight = single_flight.SingleFlight()
+    first = await flight.do(KEY, fetcher(timeline, result="Ada"))
+    second = await flight.do(KEY, fetcher(timeline, result="Ada Lovelace"))
+    if fetches(timeline) == 1:
+        fail(
+            f"flight.do({KEY!r}, fetch) returned {first!r}; the next call, made after that "
+            f"fetch had ended, returned {second!r} without fetching: the finished fetch was "
+            "remembered, which turns single-flight into a cache that never expires (the "
+            "user's new name never shows up).\n"
+            "Expected: the key forgotten once its fetch has ended, so the next call fetches "
+            "again and returns 'Ada Lovelace'. Only callers arriving WHILE a fetch runs share "
+            f"it.\n{FORGET}\n\n{timeline.draw()}"
+        )
+    if (first, second) != ("Ada", "Ada Lovelace") or fetches(timeline) != 2:
+        fail(
+            f"Two calls of flight.do({KEY!r}, fetch), one after the other, returned {first!r} "
+            f"and {second!r} with {fetches(timeline)} fetches; expected 'Ada' and then 'Ada "
+            f"Lovelace', each from its own fetch.\n\n{timeline.draw()}"
+        )
+
+
 async def test_a_call_after_a_failed_fetch_fetches_again(timeline: Timeline) -> None:
     flight = single_flight.SingleFlight()
     error = ConnectionError("the user service is down")
@@ -135,28 +157,6 @@ async def test_a_call_after_a_failed_fetch_fetches_again(timeline: Timeline) -> 
         + "Expected: the key forgotten once its fetch has ended, so the next call fetches "
         f"again and returns 'Ada'.\n{FORGET}\n\n{timeline.draw()}"
     )
-
-
-async def test_a_call_after_a_finished_fetch_fetches_again(timeline: Timeline) -> None:
-    flight = single_flight.SingleFlight()
-    first = await flight.do(KEY, fetcher(timeline, result="Ada"))
-    second = await flight.do(KEY, fetcher(timeline, result="Ada Lovelace"))
-    if fetches(timeline) == 1:
-        fail(
-            f"flight.do({KEY!r}, fetch) returned {first!r}; the next call, made after that "
-            f"fetch had ended, returned {second!r} without fetching: the finished fetch was "
-            "remembered, which turns single-flight into a cache that never expires (the "
-            "user's new name never shows up).\n"
-            "Expected: the key forgotten once its fetch has ended, so the next call fetches "
-            "again and returns 'Ada Lovelace'. Only callers arriving WHILE a fetch runs share "
-            f"it.\n{FORGET}\n\n{timeline.draw()}"
-        )
-    if (first, second) != ("Ada", "Ada Lovelace") or fetches(timeline) != 2:
-        fail(
-            f"Two calls of flight.do({KEY!r}, fetch), one after the other, returned {first!r} "
-            f"and {second!r} with {fetches(timeline)} fetches; expected 'Ada' and then 'Ada "
-            f"Lovelace', each from its own fetch.\n\n{timeline.draw()}"
-        )
 
 
 async def test_a_caller_cancelled_mid_fetch_does_not_cancel_the_others(timeline: Timeline) -> None:

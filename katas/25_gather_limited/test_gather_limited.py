@@ -130,36 +130,6 @@ async def test_only_limit_tasks_exist_at_once_however_many_coroutines() -> None:
     )
 
 
-async def test_the_first_failure_is_raised_itself_at_about_its_time(timeline: Timeline) -> None:
-    coros = Coros(timeline, FAILING, broken=BROKEN)
-    with timeline.expect_duration(
-        0.1,
-        what=f"{coros.call(2)} (raising {BROKEN}'s error)",
-        too_slow=f"{BROKEN}'s error reached the caller late: other coroutines were waited for "
-        "(or run first) instead of being cancelled.",
-        advice="raise as soon as one coroutine fails, and cancel the others instead of waiting "
-        "for them: a TaskGroup does both.",
-    ):
-        error = await coros.failure(limit=2)
-        if error is not coros.error:
-            wrapped = isinstance(error, BaseExceptionGroup) and error.subgroup(
-                lambda e: e is coros.error
-            )
-            fail(
-                f"{coros.call(2)} raised {error!r}; expected {coros.error!r}, the very exception "
-                f"{BROKEN} raised, so that the caller's `except ConnectionError:` catches it.\n"
-                + (
-                    "It came wrapped in an ExceptionGroup: that is what a TaskGroup raises, and "
-                    "a plain `except ConnectionError:` does not catch it.\n"
-                    "Try: `except* Exception as group:` around the TaskGroup, then "
-                    "`raise group.exceptions[0] from None`."
-                    if wrapped
-                    else "Try: let the coroutine's own exception through, unchanged."
-                )
-                + f"\n\n{timeline.draw()}"
-            )
-
-
 async def test_a_failure_cancels_the_running_coroutines_and_waits_for_them(
     timeline: Timeline,
 ) -> None:
@@ -214,6 +184,36 @@ async def test_a_failure_cancels_the_running_coroutines_and_waits_for_them(
         "Try: run the tasks in an asyncio.TaskGroup: the first failure cancels the others and "
         f"waits for them.\n\n{timeline.draw()}"
     )
+
+
+async def test_the_first_failure_is_raised_itself_at_about_its_time(timeline: Timeline) -> None:
+    coros = Coros(timeline, FAILING, broken=BROKEN)
+    with timeline.expect_duration(
+        0.1,
+        what=f"{coros.call(2)} (raising {BROKEN}'s error)",
+        too_slow=f"{BROKEN}'s error reached the caller late: other coroutines were waited for "
+        "(or run first) instead of being cancelled.",
+        advice="raise as soon as one coroutine fails, and cancel the others instead of waiting "
+        "for them: a TaskGroup does both.",
+    ):
+        error = await coros.failure(limit=2)
+        if error is not coros.error:
+            wrapped = isinstance(error, BaseExceptionGroup) and error.subgroup(
+                lambda e: e is coros.error
+            )
+            fail(
+                f"{coros.call(2)} raised {error!r}; expected {coros.error!r}, the very exception "
+                f"{BROKEN} raised, so that the caller's `except ConnectionError:` catches it.\n"
+                + (
+                    "It came wrapped in an ExceptionGroup: that is what a TaskGroup raises, and "
+                    "a plain `except ConnectionError:` does not catch it.\n"
+                    "Try: `except* Exception as group:` around the TaskGroup, then "
+                    "`raise group.exceptions[0] from None`."
+                    if wrapped
+                    else "Try: let the coroutine's own exception through, unchanged."
+                )
+                + f"\n\n{timeline.draw()}"
+            )
 
 
 async def test_a_failure_closes_the_coroutines_it_never_started(timeline: Timeline) -> None:

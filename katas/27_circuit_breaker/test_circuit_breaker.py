@@ -60,19 +60,30 @@ async def test_the_circuit_opens_after_exactly_threshold_failures_in_a_row(
     fourth = await attempt(breaker, service)
     if after_three == "open" and isinstance(fourth, CircuitOpen) and service.calls == 3:
         return
+    advice = (
+        "Try: count the failures in a row; the moment the count reaches failure_threshold, "
+        "note the time the circuit opened, clock()."
+    )
+    mistake = ""
+    if after_three == "closed" and service.calls == 4:
+        mistake = "The circuit opened one failure late, an off-by-one: `>` where `>=` belongs?\n"
+    elif after_three == "open" and isinstance(fourth, CircuitOpen) and service.calls == 4:
+        mistake = (
+            "The circuit did open, and the 4th call ended in CircuitOpen, but it still reached "
+            "the service first (4 calls): the breaker called fn() and refused only after the "
+            "call had failed, so a service that is down keeps getting every call.\n"
+        )
+        advice = (
+            "Try: check the state at the very start of call(), and raise CircuitOpen before "
+            "`await fn()`."
+        )
     fail(
         "CircuitBreaker(failure_threshold=3): 4 calls while the service refused connections.\n"
         f"  the 3rd call: {third!r}, then breaker.state was {after_three!r}\n"
         f"  the 4th call: {fourth!r}; calls that reached the service: {service.calls}\n"
         "Expected: the 3rd failure opens the circuit (state 'open') and the 4th call raises "
-        "CircuitOpen without reaching the service (3 calls in all).\n"
-        + (
-            "The circuit opened one failure late, an off-by-one: `>` where `>=` belongs?\n"
-            if after_three == "closed" and service.calls == 4
-            else ""
-        )
-        + "Try: count the failures in a row; the moment the count reaches failure_threshold, "
-        "note the time the circuit opened, clock().\n\n" + timeline.draw()
+        f"CircuitOpen without reaching the service (3 calls in all).\n{mistake}{advice}\n\n"
+        + timeline.draw()
     )
 
 
@@ -141,25 +152,48 @@ async def test_after_the_cool_down_only_one_of_five_callers_probes(timeline: Tim
     await open_circuit(breaker, service, threshold=2)
     service.down = False
     clock.advance(COOL_DOWN)
-    outcomes = await asyncio.gather(*(attempt(breaker, service) for _ in range(5)))
+    calls = [asyncio.create_task(attempt(breaker, service)) for _ in range(5)]
+    await until_in_flight(timeline, calls[0])
+    during = breaker.state  # while the first call that went through is still in flight
+    outcomes = await asyncio.gather(*calls)
     probes = service.calls - 2
     call = (
         f"The circuit opened, the fake clock moved on by the cool-down ({COOL_DOWN:.0f} s), "
         "then 5 callers called at once"
     )
     if probes == 0:
+        reads = clock.reads  # before the state is read again below
+        clock.advance(1)
+        later = breaker.state
         fail(
             f"{call}: none of them reached the service ({shown(outcomes)}): no probe was sent, "
             "although the cool-down had passed.\n"
             + (
                 "Your breaker never read the clock it was given (0 reads): it reads the time "
                 "itself (time.monotonic()), which the test cannot move on.\n"
-                if clock.reads == 0
+                if reads == 0
+                else f"1 s later breaker.state was {later!r}: at exactly {COOL_DOWN:.0f} s "
+                "the circuit stayed open one moment too long, an off-by-one (`<=` where `<` "
+                "belongs: open while clock() - opened_at < cool_down).\n"
+                if later == "half-open"
                 else ""
             )
             + "Expected: one of them goes to the service (the probe).\n"
             "Try: note clock() when the circuit opens; once clock() - that >= cool_down, the "
             "circuit is half-open and the next call goes through.\n\n" + timeline.draw()
+        )
+    if probes > 1 and during == "closed":
+        fail(
+            f"{call}: {probes} of them reached the service; expected exactly 1, the probe. "
+            "While the first of them was still in flight, breaker.state was already 'closed': "
+            "the circuit closed as soon as the probe went out, before it had answered, so the "
+            "callers after it went through as if the service were well again: half-open "
+            "handled as closed.\n"
+            "Expected: 'half-open' while the probe runs, the others refused with CircuitOpen; "
+            "closed only once the probe has succeeded.\n"
+            "Try: when the cool-down has passed, let one call through as the probe and keep "
+            "refusing the others; close the circuit on the probe's success, not before.\n\n"
+            + timeline.draw()
         )
     if probes > 1:
         fail(
@@ -273,6 +307,7 @@ async def test_a_failed_probe_opens_the_circuit_again_for_a_fresh_cool_down(
     clock.advance(COOL_DOWN)
     probe = await attempt(breaker, service)
     after_probe = breaker.state
+    reached = service.calls - 2  # the probe, if it went to the service
     if not isinstance(probe, ConnectionError) or after_probe != "open":
         if after_probe == "closed":
             mistake = (
@@ -285,6 +320,14 @@ async def test_a_failed_probe_opens_the_circuit_again_for_a_fresh_cool_down(
                 "The circuit reopened, but the cool-down did not start again: it still counts "
                 "from the time the circuit first opened, so it is over already.\n"
                 "Try: when the probe fails, note the time again: `opened_at = clock()`."
+            )
+        elif isinstance(probe, CircuitOpen) and reached:
+            mistake = (
+                "The probe reached the service and failed there, yet its caller got "
+                "CircuitOpen, not the service's error: CircuitOpen is only for calls the "
+                "breaker refused without calling; a call that reached the service fails for "
+                "the service's reason.\n"
+                "Try: count the failure, then a bare `raise` in the `except` block."
             )
         else:
             mistake = (

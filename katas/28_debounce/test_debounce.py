@@ -100,6 +100,36 @@ async def test_bursts_further_apart_than_the_quiet_period_make_a_call_each(
     )
 
 
+async def test_aclose_waits_for_a_call_in_progress(timeline: Timeline) -> None:
+    calls = Calls(timeline, takes=0.1)
+    debouncer = debounce.Debouncer(calls.action, scaled(QUIET))
+    calls.push(debouncer, 1)
+    called = await calls.until_called(1, within=QUIET + 2 * MARGIN)
+    check(
+        called,
+        f"push(1) to Debouncer(action, quiet={QUIET}): action was not called within "
+        f"{QUIET + 2 * MARGIN:.2f} s.\nExpected: action(1), {QUIET:.2f} s after the push.\n\n"
+        + timeline.draw(),
+    )
+    await debouncer.aclose()
+    check(
+        timeline.span("action(1)").end is not None,
+        "push(1), then aclose() while action(1) was running: aclose() returned while "
+        "action(1) was still running. Whoever closes the debouncer expects its work to be done "
+        "(the last search sent, the draft saved), and the call goes on behind their back.\n"
+        "Expected: aclose() returns once every call of action has finished.\n"
+        "Try: keep the task of every call (a set; a done callback removes it) and await them "
+        f"in aclose(): `await asyncio.gather(*calls)`.\n\n{timeline.draw()}",
+    )
+    check(
+        not timeline.span("action(1)").cancelled,
+        "aclose(), called while action(1) was running, cancelled that call: closing must let "
+        "the calls in progress finish (their work is wanted: a save, a search).\n"
+        "Try: keep the task of every call and await them in aclose() "
+        f"(asyncio.gather(*calls)); cancel only the timer.\n\n{timeline.draw()}",
+    )
+
+
 async def test_aclose_sends_the_value_still_waiting_at_once_and_nothing_after(
     timeline: Timeline,
 ) -> None:
@@ -130,36 +160,6 @@ async def test_aclose_sends_the_value_still_waiting_at_once_and_nothing_after(
         )
     # The test ends here: a timer of yours still armed, or a task still waiting to send, is
     # reported by the harness (it would fire after aclose(), into a closed debouncer).
-
-
-async def test_aclose_waits_for_a_call_in_progress(timeline: Timeline) -> None:
-    calls = Calls(timeline, takes=0.1)
-    debouncer = debounce.Debouncer(calls.action, scaled(QUIET))
-    calls.push(debouncer, 1)
-    called = await calls.until_called(1, within=QUIET + 2 * MARGIN)
-    check(
-        called,
-        f"push(1) to Debouncer(action, quiet={QUIET}): action was not called within "
-        f"{QUIET + 2 * MARGIN:.2f} s.\nExpected: action(1), {QUIET:.2f} s after the push.\n\n"
-        + timeline.draw(),
-    )
-    await debouncer.aclose()
-    check(
-        timeline.span("action(1)").end is not None,
-        "push(1), then aclose() while action(1) was running: aclose() returned while "
-        "action(1) was still running. Whoever closes the debouncer expects its work to be done "
-        "(the last search sent, the draft saved), and the call goes on behind their back.\n"
-        "Expected: aclose() returns once every call of action has finished.\n"
-        "Try: keep the task of every call (a set; a done callback removes it) and await them "
-        f"in aclose(): `await asyncio.gather(*calls)`.\n\n{timeline.draw()}",
-    )
-    check(
-        not timeline.span("action(1)").cancelled,
-        "aclose(), called while action(1) was running, cancelled that call: closing must let "
-        "the calls in progress finish (their work is wanted: a save, a search).\n"
-        "Try: keep the task of every call and await them in aclose() "
-        f"(asyncio.gather(*calls)); cancel only the timer.\n\n{timeline.draw()}",
-    )
 
 
 async def test_a_push_during_a_call_does_not_cancel_it(timeline: Timeline) -> None:

@@ -352,6 +352,33 @@ CANCEL_CALL = (
 )
 
 
+async def test_a_cancelling_shutdown_cancels_the_queued_jobs_before_they_start(
+    timeline: Timeline,
+) -> None:
+    async with open_pool(timeline, 2) as pool:
+        futures = await cancel_with_jobs_running(timeline, pool)
+        queued = {label: futures[label] for label in "cd"}
+        started = [label for label in queued if timeline.find(label) is not None]
+        if started:
+            fail(
+                f"{CANCEL_CALL}: queued job(s) {', '.join(started)} started after all.\n"
+                "Expected: the queued jobs never start.\n"
+                "Try: take every job left in the queue out of it (queue.get_nowait() until "
+                f"queue.empty()) and cancel its future.\n\n{timeline.draw()}"
+            )
+        if not all(f.cancelled() for f in queued.values()):
+            fail(
+                f"{CANCEL_CALL}: the queued jobs c and d never started (right), but their "
+                f"futures were:\n{job_outcomes(queued)}\n"
+                "The shutdown left the futures of the queued jobs pending: whoever awaits them "
+                "waits forever, for a job no worker will ever run.\n"
+                "Expected: their futures cancelled.\n"
+                "Try: take every job left in the queue out of it (queue.get_nowait() until "
+                "queue.empty()), cancel its future, and call queue.task_done() for it.\n\n"
+                + timeline.draw()
+            )
+
+
 async def test_a_cancelling_shutdown_cancels_the_running_jobs(timeline: Timeline) -> None:
     async with open_pool(timeline, 2) as pool:
         futures = await cancel_with_jobs_running(timeline, pool)
@@ -383,33 +410,6 @@ async def test_a_cancelling_shutdown_cancels_the_running_jobs(timeline: Timeline
                 "Expected: their futures cancelled too.\n"
                 "Try: in the worker, `except asyncio.CancelledError: future.cancel(); raise` "
                 f"around `await job()`.\n\n{timeline.draw()}"
-            )
-
-
-async def test_a_cancelling_shutdown_cancels_the_queued_jobs_before_they_start(
-    timeline: Timeline,
-) -> None:
-    async with open_pool(timeline, 2) as pool:
-        futures = await cancel_with_jobs_running(timeline, pool)
-        queued = {label: futures[label] for label in "cd"}
-        started = [label for label in queued if timeline.find(label) is not None]
-        if started:
-            fail(
-                f"{CANCEL_CALL}: queued job(s) {', '.join(started)} started after all.\n"
-                "Expected: the queued jobs never start.\n"
-                "Try: take every job left in the queue out of it (queue.get_nowait() until "
-                f"queue.empty()) and cancel its future.\n\n{timeline.draw()}"
-            )
-        if not all(f.cancelled() for f in queued.values()):
-            fail(
-                f"{CANCEL_CALL}: the queued jobs c and d never started (right), but their "
-                f"futures were:\n{job_outcomes(queued)}\n"
-                "The shutdown left the futures of the queued jobs pending: whoever awaits them "
-                "waits forever, for a job no worker will ever run.\n"
-                "Expected: their futures cancelled.\n"
-                "Try: take every job left in the queue out of it (queue.get_nowait() until "
-                "queue.empty()), cancel its future, and call queue.task_done() for it.\n\n"
-                + timeline.draw()
             )
 
 
@@ -815,6 +815,24 @@ async def open_pool(timeline: Timeline, workers: int) -> AsyncIterator[deadline_
     if why is not None:
         what = f"Leaving `async with JobPool({workers})` (a drain: shutdown())"
         await fail_stalled(pool, timeline, what, why)
+    left = [task for task in started.tasks if not task.done()]
+    if left:
+        stopped = [task for task in left if task.cancelling()]
+        await stop(left)
+        fail(
+            f"Leaving `async with JobPool({workers})` (a drain: shutdown()) returned, but "
+            f"{len(left)} worker task(s) were still running: "
+            + (
+                "they had been cancelled, but nothing waited for them to stop (task.cancel() "
+                "only asks).\n"
+                if stopped
+                else "nothing had cancelled them. A worker waiting in `await queue.get()` "
+                "never stops on its own: it waits for jobs forever, behind the pool owner's "
+                "back.\n"
+            )
+            + "Expected: no worker left running once shutdown() returns.\n"
+            f"Try: after the drain, {STOP_THE_WORKERS}\n\n{timeline.draw()}"
+        )
 
 
 def workers_of(pool: deadline_pool.JobPool) -> Callable[[], list[asyncio.Task[Any]]]:

@@ -46,7 +46,18 @@ async def test_every_digest_is_the_sha256_of_the_file_bytes(disk: SlowDisk) -> N
         expected = sha256(content)
         if got == expected:
             continue
-        if got is None:
+        advice = (
+            "open the file in binary mode and hash every byte: "
+            "`with path.open('rb') as file: hashlib.file_digest(file, 'sha256').hexdigest()`."
+        )
+        as_text = next((key for key in (str(path), path.name) if key in digests), None)
+        if got is None and as_text is not None:
+            mistake = (
+                f"its digest is under the key {as_text!r}, a str, and a str never equals a Path: "
+                "the dict is keyed by text, not by the paths given."
+            )
+            advice = "key each digest by the very `path` you read it from."
+        elif got is None:
             mistake = f"there is no digest for it at all (the keys are {list(digests)})."
         elif got in (sha256(str(path).encode()), sha256(path.name.encode())):
             mistake = (
@@ -67,8 +78,7 @@ async def test_every_digest_is_the_sha256_of_the_file_bytes(disk: SlowDisk) -> N
         fail(
             f"{digest_call(paths, LIMIT)} gave {path.name} the digest {got!r}; expected "
             f"{expected!r}, hashlib.sha256(<its {len(content)} bytes>).hexdigest(): {mistake}\n"
-            "Try: open the file in binary mode and hash every byte: "
-            "`with path.open('rb') as file: hashlib.file_digest(file, 'sha256').hexdigest()`."
+            f"Try: {advice}"
         )
 
 

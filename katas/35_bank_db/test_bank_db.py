@@ -297,21 +297,38 @@ async def test_the_funds_are_checked_inside_the_transfer_s_transaction(
     in_file = balances_in(database.path)
     if len(refused) == 1 and in_file["alice"] == 40:
         return
+    # Both went through, yet alice shows a single debit: money made from nothing.
+    overwritten = not refused and sum(in_file.values()) > sum(ACCOUNTS.values())
     fail(
         "transfer('alice', 'bob', 60) and transfer('alice', 'carol', 60), alice holding 100, "
         f"the second made while the first was halfway: {2 - len(refused)} went through, and "
         f"the file holds {changes(ACCOUNTS, in_file)}; expected one InsufficientFunds and "
         "alice at 40.\n"
         + (
+            "Updates were lost: two debits of 60 went through, yet alice is down 60 only. "
+            f"Each transfer wrote alice's new balance ({in_file['alice']}) computed from the "
+            "100 it had read, so the second write overwrote the first one's debit.\n"
+            "Try: let the database do the arithmetic (`SET balance = balance - ?`), and read "
+            "and check the source's balance inside the transaction, under the lock: one "
+            "transfer at a time."
+            if overwritten
+            else ""
+        )
+        + (
             "The second transfer read alice's balance on another connection while the first "
             "was halfway (debited, not yet committed): it saw the committed 100, and decided "
             "on it. It checked the funds outside the transfer's transaction and lock: by "
             "the time it debits, the balance it checked is gone.\n"
-            if read_meanwhile
+            if read_meanwhile and not overwritten
             else ""
         )
-        + "Try: take the lock, BEGIN, and only then read the source's balance on the writer "
-        "connection: the check and both updates in one transaction, one transfer at a time."
+        + (
+            ""
+            if overwritten
+            else "Try: take the lock, BEGIN, and only then read the source's balance on the "
+            "writer connection: the check and both updates in one transaction, one transfer at "
+            "a time."
+        )
     )
 
 

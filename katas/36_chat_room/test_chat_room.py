@@ -146,11 +146,21 @@ async def test_a_member_cut_off_in_the_middle_of_a_send_leaves_quietly() -> None
         if chat.errors:
             chat.fail(f"{cut}; her handler raised that error instead of returning.")
         if not gone:
+            returned, kept = carol.port not in chat.serving, chat.outbox_of(carol) is not None
             chat.fail(
                 f"{cut}; {chat.waited:.2f} s later her handler "
-                + ("was still running" if carol.port in chat.serving else "had returned")
-                + (", and she was still in room.members" if chat.outbox_of(carol) else "")
+                + ("had returned" if returned else "was still running")
+                + (", and she was still in room.members" if kept else "")
                 + ": a member whose connection is cut must leave the room like one who leaves."
+                + (
+                    "\nLikely mistake: no cleanup when the member's connection ends: the room "
+                    "keeps filling the outbox of a connection that is gone.\n"
+                    "Try: wrap the member's `async for message in websocket:` loop in "
+                    "try/finally and, in the finally, delete it from self.members and stop its "
+                    "sender task."
+                    if returned and kept
+                    else ""
+                )
             )
         said = [f"alice {n:02d}" for n in range(3)]
         if not await chat.talk(alice, said, bob):

@@ -31,6 +31,8 @@ TRY_WORKERS = (
     "Try: start `workers` worker tasks in an asyncio.TaskGroup, each one a loop that fetches "
     "one message, processes it and acks it."
 )
+# When the consumer acked a message whose process() had not finished.
+BEFORE, CANCELLED = "before its process() started", "after its process() had been cancelled"
 TRY_ACK_AFTER = (
     "Try: `try: await process(msg.data)` / `except Exception: await msg.nak()` / "
     "`else: await msg.ack_sync()`."
@@ -43,8 +45,11 @@ async def test_every_message_is_processed_and_then_acked(
     jobs = [f"m{i}" for i in range(1, 7)]
     async with broker(nats_server, timeline, jobs) as side:
         work = Work(side)
+        ours = nats_tasks()
         async with consuming(side, work, workers=2) as consumer:
             await consumer.until(lambda: side.all_acked() and not work.lost(), within=1.0)
+        await asyncio.sleep(0)  # let the cancelled tasks of a closed connection finish
+        left = nats_tasks() - ours
     if not work.lost() and side.all_acked() and max(work.calls.values()) == 1:
         if side.unconfirmed:
             fail(
@@ -59,8 +64,15 @@ async def test_every_message_is_processed_and_then_acked(
                 "Try: `await msg.ack_sync()`: it returns once the server has the ack.\n\n"
                 + timeline.draw()
             )
+        if left:
+            fail(
+                f"{consumer.call} on 6 messages: each was processed once, then acked; but "
+                + left_open(left)
+            )
         return
     unacked = [job for job in jobs if job not in side.acked]
+    never_acked = [job for job in unacked if job in work.completed]
+    asked = max(side.batches, default=1)
     fail(
         f"{consumer.call} on 6 messages: processed {names(work.completed)}; the server received "
         + (f"an ack for {names(side.acked)}" if side.acked else "no ack at all")
@@ -75,7 +87,14 @@ async def test_every_message_is_processed_and_then_acked(
             "Likely mistake: the messages are never acked, so the server keeps them as pending "
             "and delivers them again when their ack_wait runs out (processed twice).\n"
             "Try: `await msg.ack_sync()` once `await process(msg.data)` has returned.\n\n"
-            if unacked
+            if never_acked
+            else f"{names(unacked)} were not even processed within {scaled(1.0):.1f} s, and "
+            f"the consumer asked the server for up to {asked} messages per pull request: the "
+            "messages one pull hands to a worker wait for that worker, however long it takes "
+            "to get to them, while another worker may be free.\n"
+            "Try: each worker fetches one message at a time, `fetch(1)`, processes it, acks "
+            "it, and only then fetches the next.\n\n"
+            if unacked and asked > 1
             else "Try: fetch each message once, process it once, then ack it.\n\n"
         )
         + timeline.draw()
@@ -177,12 +196,13 @@ async def test_one_slow_message_does_not_hold_up_the_other_workers(
 
 
 async def test_a_consumer_killed_mid_message_loses_none_and_repeats_none(
-    nats_server: NatsServer, timeline: Timeline
+    nats_server: NatsServer, timeline: Timeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jobs = [f"m{i}" for i in range(1, 7)]
     held = ["m3", "m4"]
     async with broker(nats_server, timeline, jobs, ack_wait=scaled(SHORT_ACK_WAIT)) as side:
         work = Work(side, hold=held)
+        watch_acks(monkeypatch, work)
         async with consuming(side, work, workers=2) as first:
             await first.until_in_process(work, held)
             await first.kill()  # while m3 and m4 are in process
@@ -194,20 +214,34 @@ async def test_a_consumer_killed_mid_message_loses_none_and_repeats_none(
     lost = work.lost()
     if lost:
         early = [job for job in lost if job in side.acked]
-        fail(
-            f"{call}: {names(lost)} never finished processing: lost.\n"
-            + (
+        when = {work.acked_early.get(job) for job in early}
+        if when == {BEFORE}:
+            seen = (
+                f"The consumer acked {names(early)} before their process() had even started, "
+                "so the server did not deliver them again after the kill.\n"
+                "Likely mistake: acking a message as soon as it is fetched, before process() "
+                "has finished.\n"
+                "Try: `await process(msg.data)` first, and only then `await msg.ack_sync()`."
+            )
+        elif when == {CANCELLED}:
+            seen = (
+                f"The consumer acked {names(early)} after their process() had been cancelled "
+                "by the kill, so the server did not deliver them again.\n"
+                "Likely mistake: the ack in a `finally:`, which runs whether process() "
+                f"returned, raised or was cancelled.\n{TRY_ACK_AFTER}"
+            )
+        else:
+            seen = (
                 f"The server had an ack for {names(early)} although their process() never "
                 "finished, so it did not deliver them again after the kill.\n"
                 if early
                 else ""
-            )
-            + "Expected: a message killed in process is not acked, so JetStream delivers it "
+            ) + "Try: `await process(msg.data)` first, and only then `await msg.ack_sync()`."
+        fail(
+            f"{call}: {names(lost)} never finished processing: lost.\n"
+            "Expected: a message killed in process is not acked, so JetStream delivers it "
             "again (after ack_wait) and the restarted consumer processes it to the end.\n"
-            "Likely mistake: acking a message before process() has finished: as soon as it "
-            "is fetched, or in a `finally:` (which runs when process() is cancelled, too).\n"
-            "Try: `await process(msg.data)` first, and only then `await msg.ack_sync()`.\n\n"
-            + timeline.draw()
+            f"{seen}\n\n{timeline.draw()}"
         )
     again = [job for job in done_before if work.calls[job] > 1]
     if again:
@@ -267,14 +301,7 @@ async def test_a_cancelled_consumer_stops_and_closes_its_connection(
         left = nats_tasks() - ours
     if not left:
         return
-    fail(
-        f"{consumer.call} stopped when cancelled, but its connection to NATS is still open: "
-        f"{len(left)} task(s) of the NATS client still running "
-        f"({names(sorted(t.get_coro().__qualname__ for t in left))}).\n"
-        "Expected: the connection closed when consume() ends, also when it is cancelled.\n"
-        "Try: `async with await nats.connect(url) as nc:` around the work (or `finally: "
-        "await nc.close()`)."
-    )
+    fail(f"{consumer.call} stopped when cancelled, but {left_open(left)}")
 
 
 async def test_a_quiet_spell_does_not_stop_the_consumer(
@@ -393,6 +420,8 @@ class Work:
         self.calls: Counter[str] = Counter()
         self.completed: list[str] = []  # the jobs whose process() returned, in that order
         self.running: set[str] = set()
+        self.cancelled: set[str] = set()  # the jobs whose process() was cancelled
+        self.acked_early: dict[str, str] = {}  # job -> when the consumer acked it, unfinished
 
     async def process(self, data: bytes) -> None:
         job = data.decode()
@@ -412,12 +441,40 @@ class Work:
                 if first and job in self.fail:
                     raise ProcessFailed(f"{job} failed")
             self.completed.append(job)
+        except asyncio.CancelledError:
+            self.cancelled.add(job)
+            raise
         finally:
             self.running.discard(job)
             self.broker.changed.set()
 
     def lost(self) -> list[str]:
         return [job for job in self.broker.jobs if job not in self.completed]
+
+    def note_ack(self, job: str) -> None:
+        """The consumer acks `job`: note how far its process() had got, if not to the end."""
+        if job in self.completed or job in self.acked_early:
+            return
+        if not self.calls[job]:
+            self.acked_early[job] = BEFORE
+        elif job in self.running:
+            self.acked_early[job] = "while its process() ran"
+        elif job in self.cancelled:
+            self.acked_early[job] = CANCELLED
+        else:
+            self.acked_early[job] = "after its process() had raised"
+
+
+def watch_acks(monkeypatch: pytest.MonkeyPatch, work: Work) -> None:
+    """Have every ack the consumer sends (msg.ack(), msg.ack_sync()) noted by `work` first."""
+    for name in ("ack", "ack_sync"):
+        original = getattr(Msg, name)
+
+        async def noted(msg: Msg, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            work.note_ack(msg.data.decode())
+            return await _original(msg, *args, **kwargs)
+
+        monkeypatch.setattr(Msg, name, noted)
 
 
 class Consumer:
@@ -573,6 +630,17 @@ def quick_fetches(monkeypatch: pytest.MonkeyPatch, broker: Broker) -> None:
 
 def names(jobs: Collection[str]) -> str:
     return ", ".join(jobs) or "none"
+
+
+def left_open(left: Collection[asyncio.Task[Any]]) -> str:
+    """What the test says of a consume() that ended with its NATS connection still open."""
+    return (
+        f"its connection to NATS is still open: {len(left)} task(s) of the NATS client still "
+        f"running ({names(sorted(t.get_coro().__qualname__ for t in left))}).\n"
+        "Expected: the connection closed when consume() ends, also when it is cancelled.\n"
+        "Try: `async with await nats.connect(url) as nc:` around the work (or `finally: "
+        "await nc.close()`)."
+    )
 
 
 def nats_tasks() -> set[asyncio.Task[Any]]:

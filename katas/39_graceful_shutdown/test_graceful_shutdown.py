@@ -387,15 +387,28 @@ class Service:
             self.returned = self.timeline.now()
             self.timeline.mark("run_service returned")
             if self.outlived:
+                left_open = await self.open_connections()
                 fail(
                     f"{self.call()} returned while {len(self.outlived)} task(s) it had started "
                     f"were still running: {', '.join(f'{n}()' for n in self.outlived)}. "
                     "Whoever awaits run_service (asyncio.run, a supervisor) goes on, or closes "
                     "the loop, under them.\n"
-                    "Expected: nothing the service started outlives it: the workers, and the "
-                    "connection handlers too.\n"
-                    "Try: start the workers in a TaskGroup; close every client's connection, "
-                    "and wait for its handler to end, before you return.\n\n" + self.timeline.draw()
+                    + (
+                        f"{left_open} client connection(s) were still open when it returned: "
+                        "the service left them open, and their handlers wait on them for a next "
+                        "line (server.close() stops accepting, but does not close the "
+                        "connections it already has).\n"
+                        "Expected: every client's connection closed on the signal, and its "
+                        "handler ended, before run_service returns.\n"
+                        "Try: keep the writers of the connections in a set, and close each one "
+                        "when the signal comes.\n\n"
+                        if left_open
+                        else "Expected: nothing the service started outlives it: the workers, "
+                        "and the connection handlers too.\n"
+                        "Try: start the workers in a TaskGroup; close every client's "
+                        "connection, and wait for its handler to end, before you return.\n\n"
+                    )
+                    + self.timeline.draw()
                 )
             return summary
         cancelled = [s.label for s in self.timeline.spans if s.cancelled]
@@ -420,6 +433,14 @@ class Service:
             f"{self.call()} was still running {waited:.2f} s after SIGTERM, past its grace of "
             f"{self.grace:.2f} s.\n{mistake}\n\n{self.timeline.draw()}"
         )
+
+    async def open_connections(self) -> int:
+        """How many clients' connections the service has not closed (each gets MARGIN s)."""
+        still_open = 0
+        for client in self.clients:
+            with contextlib.suppress(ConnectionError):  # reset: not open either
+                still_open += await patiently(client.reader.read(), MARGIN) is None
+        return still_open
 
     def expect_no_error(self) -> None:
         """run_service ended by raising: say what, and when (a failed job first)."""

@@ -1,6 +1,6 @@
 """Returns "Hello Ada!" without the comma: close to the greeting, but not the one asked for.
 
-caught by: test_awaiting_greet_gives_the_greeting
+caught by: test_calling_greet_gives_a_coroutine_that_runs_only_when_awaited
 says: mind the comma
 """
 

@@ -1,6 +1,6 @@
 """Prints the greeting inside greet instead of returning it, so awaiting greet gives None.
 
-caught by: test_awaiting_greet_gives_the_greeting
+caught by: test_calling_greet_gives_a_coroutine_that_runs_only_when_awaited
 says: print the greeting instead of returning it
 """
 

@@ -1,6 +1,6 @@
 """Waits with time.sleep instead of await asyncio.sleep, which freezes the whole event loop.
 
-caught by: test_delayed_message_lets_other_tasks_run_while_it_waits
+caught by: test_delayed_message_waits_its_delay_then_returns_the_message
 says: time.sleep()
 """
 

@@ -1,6 +1,6 @@
 """Takes the loop from asyncio.get_event_loop() instead of creating a new one.
 
-caught by: test_legacy_main_runs_the_greetings_on_a_new_loop_of_its_own
+caught by: test_legacy_main_returns_a_greeting_for_every_name
 says: called asyncio.get_event_loop()
 """
 

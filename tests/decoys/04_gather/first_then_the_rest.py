@@ -1,7 +1,7 @@
 """Awaits the first task alone, then gathers the rest: the first delay is added to the total.
 
-caught by: test_every_task_starts_before_any_finishes
-says: started only after another call had finished
+caught by: test_three_tasks_finish_in_about_the_longest_delay
+says: some calls waited for others before they started
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Waits with time.sleep instead of await asyncio.sleep, which freezes the whole event loop.
 
-caught by: test_three_tasks_finish_in_about_the_longest_delay
+caught by: test_a_task_waits_its_delay_then_returns_its_result
 says: time.sleep()
 """
 

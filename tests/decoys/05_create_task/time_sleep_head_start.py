@@ -1,6 +1,6 @@
 """Gives the new coffee task a head start with time.sleep, which freezes the whole event loop.
 
-caught by: test_breakfast_takes_as_long_as_the_coffee_not_both
+caught by: test_breakfast_is_the_toast_and_the_coffee
 says: time.sleep()
 """
 

@@ -1,7 +1,7 @@
 """Starts each branch with asyncio.create_task and awaits them in turn: cancelled, they run on.
 
-caught by: test_a_cancelled_build_leaves_no_call_running
-says: it had started were still running
+caught by: test_a_failing_service_stops_the_calls_still_running
+says: made with asyncio.create_task, and nothing cancelled them
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Waits for the weather with asyncio.wait(timeout=deadline) and never cancels it: it runs on.
 
-caught by: test_the_late_weather_call_is_cancelled_not_left_running
-says: still running when build_dashboard returned
+caught by: test_a_failing_service_stops_the_calls_still_running
+says: apart from the others, and nothing cancelled it
 """
 
 import asyncio

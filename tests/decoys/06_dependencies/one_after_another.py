@@ -1,7 +1,7 @@
 """Awaits the four calls one after another, so their times add up to 0.7 s.
 
-caught by: test_the_dashboard_is_ready_in_the_time_of_the_slowest_branch
-says: one after another
+caught by: test_news_and_weather_start_at_once_without_waiting_for_the_user
+says: awaited the four calls one after another
 """
 
 from dataclasses import dataclass

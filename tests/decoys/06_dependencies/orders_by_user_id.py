@@ -1,6 +1,6 @@
 """Gathers all four calls at once, passing the user id to fetch_orders instead of the User it needs.
 
-caught by: test_orders_are_fetched_only_after_the_user_arrived_with_that_user
+caught by: test_the_dashboard_holds_the_user_their_orders_the_news_and_the_weather
 says: data dependency
 """
 

@@ -1,6 +1,6 @@
 """Cancels the other tasks when one fails, but raises at once without waiting for them to stop.
 
-caught by: test_or_fail_cancels_the_other_fetches_when_one_fails
+caught by: test_or_fail_raises_the_failed_fetchs_own_error
 says: only requests the cancellation
 """
 

@@ -1,6 +1,6 @@
 """Fails with a plain asyncio.gather: the first error is raised, but the other fetches run on.
 
-caught by: test_or_fail_cancels_the_other_fetches_when_one_fails
+caught by: test_or_fail_raises_the_failed_fetchs_own_error
 says: asyncio.gather raises the first error at once, but does not cancel
 """
 

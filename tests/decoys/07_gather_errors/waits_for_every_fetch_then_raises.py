@@ -1,7 +1,7 @@
 """Gathers every result with return_exceptions=True, then raises the first error: after the slowest.
 
-caught by: test_or_fail_raises_as_soon_as_a_fetch_fails_not_after_the_slowest
-says: waited for every fetch
+caught by: test_or_fail_cancels_the_other_fetches_when_one_fails
+says: waited for every fetch to end before it raised
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Catches the group with a plain `except ExceptionGroup` and explains only its first error.
 
-caught by: test_a_sold_out_hotel_and_a_declined_card_are_both_explained
-says: explains one of the two errors the group held
+caught by: test_every_sold_out_service_is_named
+says: no except* clause split the group
 """
 
 import asyncio

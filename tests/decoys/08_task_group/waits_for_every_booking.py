@@ -1,7 +1,7 @@
 """Gathers with return_exceptions=True and raises afterwards: a failure waits for the slowest.
 
-caught by: test_the_failure_reaches_the_caller_when_it_happens_not_at_the_end
-says: only then did book_trip pass on the error
+caught by: test_a_failed_booking_cancels_the_bookings_still_running
+says: raised the hotel's SoldOut only once they were done
 """
 
 import asyncio

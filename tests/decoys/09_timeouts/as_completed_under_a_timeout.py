@@ -1,6 +1,6 @@
 """Collects the fares in an as_completed loop under asyncio.timeout: the late calls keep running.
 
-caught by: test_the_late_calls_are_cancelled_when_the_batch_returns
+caught by: test_the_batch_keeps_the_fares_that_arrived_in_time
 says: started by asyncio.as_completed
 """
 

@@ -1,6 +1,6 @@
 """Cancels the pending calls at the deadline but returns without awaiting them, so they still run.
 
-caught by: test_the_late_calls_are_cancelled_when_the_batch_returns
+caught by: test_the_batch_keeps_the_fares_that_arrived_in_time
 says: cancel() without awaiting the cancelled tasks
 """
 

@@ -1,7 +1,7 @@
 """Awaits the calls one after another inside one asyncio.timeout, so the later ones start too late.
 
-caught by: test_every_airline_is_asked_at_once
-says: did not all run at the same time
+caught by: test_the_batch_keeps_the_fares_that_arrived_in_time
+says: the calls ran one after another, so by the time
 """
 
 import asyncio

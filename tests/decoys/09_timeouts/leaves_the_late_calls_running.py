@@ -1,6 +1,6 @@
 """Uses asyncio.wait(timeout=deadline) and keeps what is done, but never cancels the pending calls.
 
-caught by: test_the_late_calls_are_cancelled_when_the_batch_returns
+caught by: test_the_batch_keeps_the_fares_that_arrived_in_time
 says: made with asyncio.create_task, and nothing cancelled
 """
 

@@ -1,6 +1,6 @@
 """Waits with asyncio.wait(timeout=deadline) and returns the fallback, but never cancels the call.
 
-caught by: test_the_slow_call_is_cancelled_not_left_running
+caught by: test_a_slow_call_gives_the_fallback
 says: made with asyncio.create_task, and nothing cancelled
 """
 

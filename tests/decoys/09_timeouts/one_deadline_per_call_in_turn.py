@@ -1,7 +1,7 @@
 """Gives each call its own wait_for(deadline), one call after another, so the deadlines add up.
 
-caught by: test_the_batch_returns_at_the_deadline
-says: one after another, each with a deadline of its own
+caught by: test_every_airline_is_asked_at_once
+says: one deadline per call, in turn
 """
 
 import asyncio

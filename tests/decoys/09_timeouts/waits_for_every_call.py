@@ -1,6 +1,6 @@
 """Gathers every fare with no deadline at all, so the batch waits for the slowest airline.
 
-caught by: test_the_batch_returns_at_the_deadline
+caught by: test_the_batch_keeps_the_fares_that_arrived_in_time
 says: waited for the slowest call
 """
 

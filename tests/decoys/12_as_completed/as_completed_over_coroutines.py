@@ -1,7 +1,7 @@
-"""Hands the fetch coroutines straight to as_completed: a failed download leaves the others running.
+"""Hands the fetch coroutines straight to as_completed: on a cancel or a failure its tasks run on.
 
-caught by: test_a_failed_download_stops_the_others_before_its_error_goes_up
-says: still running when download_all raised
+caught by: test_a_cancelled_download_all_stops_every_download
+says: started by asyncio.as_completed
 """
 
 import asyncio

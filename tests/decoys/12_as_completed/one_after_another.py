@@ -1,6 +1,6 @@
 """Downloads the urls one after another in a for loop, so the delays add up.
 
-caught by: test_all_downloads_finish_in_about_the_longest_delay
+caught by: test_progress_is_reported_fastest_first
 says: one after another
 """
 

@@ -1,6 +1,6 @@
 """Polls the download tasks every 10 ms with time.sleep, which freezes the loop: nothing downloads.
 
-caught by: test_all_downloads_finish_in_about_the_longest_delay
+caught by: test_progress_is_reported_fastest_first
 says: time.sleep()
 """
 

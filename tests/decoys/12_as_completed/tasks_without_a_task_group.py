@@ -1,7 +1,7 @@
 """Starts a task per download and takes them from as_completed, with no TaskGroup to clean up.
 
 caught by: test_a_cancelled_download_all_stops_every_download
-says: task(s) it had started were still running
+says: were still running: fetch() (started by asyncio.create_task)
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Cancels the losing mirrors but returns at once, before they have actually stopped.
 
-caught by: test_the_losers_are_cancelled_and_finished_before_it_returns
+caught by: test_the_fastest_mirrors_answer_wins
 says: cancel() only asks
 """
 

@@ -1,6 +1,6 @@
 """Returns the first answer but never cancels the other mirrors: they keep running.
 
-caught by: test_the_losers_are_cancelled_and_finished_before_it_returns
+caught by: test_the_fastest_mirrors_answer_wins
 says: and it cancels nothing
 """
 

@@ -1,7 +1,7 @@
 """Tries the mirrors one after another (failover), so the later ones never get a chance.
 
-caught by: test_every_mirror_is_asked_at_once
-says: one after another
+caught by: test_the_fastest_mirrors_answer_wins
+says: asked only mirror eu
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """Awaits each fetch in turn in a for loop: never over the limit, but the delays add up.
 
-caught by: test_six_fetches_two_at_a_time_take_three_rounds
-says: SUM of the delays
+caught by: test_limit_fetches_run_at_once_not_one_at_a_time
+says: the fetches ran one after another
 """
 
 from collections.abc import Awaitable, Callable

@@ -1,6 +1,6 @@
 """Calls gate.wait() without await, so it only builds a coroutine and nobody waits at the gate.
 
-caught by: test_no_request_is_sent_before_go
+caught by: test_every_client_connects_once_sends_once_and_the_replies_come_in_order
 says: wait() was called but never awaited
 """
 

@@ -1,6 +1,6 @@
 """Skips the Condition and loops on 'while full: await asyncio.sleep(0)', polling the buffer.
 
-caught by: test_a_put_on_a_full_buffer_waits_until_a_get_makes_room
+caught by: test_a_get_on_an_empty_buffer_waits_for_the_next_put
 says: busy-waits
 """
 

@@ -1,6 +1,6 @@
 """Calls every worker of every phase in turn, in one task: right order, but nothing runs at once.
 
-caught by: test_the_workers_of_a_phase_run_together_so_it_takes_the_slowest_of_each_phase
+caught by: test_each_worker_runs_all_its_phases_in_one_task_of_its_own
 says: one after another
 """
 

@@ -1,7 +1,7 @@
-"""Cancels its bare worker tasks only after join(): a cancelled process_all leaves them running.
+"""Runs bare worker tasks, cancelled only after join(): a failed handle's error is lost with them.
 
-caught by: test_a_cancelled_call_leaves_no_worker_running
-says: it had started were still running
+caught by: test_an_error_in_one_handle_stops_every_worker_and_propagates
+says: ended with the ServiceDown, and nobody awaited it
 """
 
 import asyncio

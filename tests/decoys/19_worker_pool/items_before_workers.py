@@ -1,6 +1,6 @@
 """Puts every item of the stream into the bounded queue before starting the workers: put() hangs.
 
-caught by: test_every_item_of_a_stream_is_handled_exactly_once
+caught by: test_the_results_come_back_in_the_order_the_handles_finished
 says: no worker task had been started yet
 """
 

@@ -1,6 +1,6 @@
 """Lets the workers catch up with time.sleep when the queue is full, which freezes them too.
 
-caught by: test_the_queue_never_holds_more_than_maxsize_items
+caught by: test_the_results_come_back_in_the_order_the_handles_finished
 says: time.sleep()
 """
 

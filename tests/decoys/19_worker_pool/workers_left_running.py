@@ -1,6 +1,6 @@
 """Waits for queue.join() and returns, but never stops the workers: they wait in get() forever.
 
-caught by: test_no_worker_is_left_running_after_it_returns
+caught by: test_every_item_is_handled_exactly_once
 says: Nothing stopped them
 """
 

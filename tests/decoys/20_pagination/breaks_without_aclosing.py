@@ -1,6 +1,6 @@
 """Breaks out of `async for` over iter_items(api) without aclosing: closed later, by the GC.
 
-caught by: test_first_n_closes_the_session_before_it_returns
+caught by: test_first_n_returns_the_first_items_from_only_the_pages_they_are_on
 says: a `break` out of `async for` leaves the generator paused
 """
 

@@ -1,6 +1,6 @@
 """Guards the pool with an asyncio.Lock, so users go one at a time although `size` may be out.
 
-caught by: test_never_more_than_size_connections_out_and_the_others_wait[asynccontextmanager]
+caught by: test_never_more_than_size_connections_out_and_the_others_wait[class]
 says: one at a time
 """
 

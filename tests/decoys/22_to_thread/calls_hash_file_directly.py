@@ -1,6 +1,6 @@
 """Calls hash_file(path) right in the coroutine, so each blocking call freezes the event loop.
 
-caught by: test_hash_file_runs_in_worker_threads_not_on_the_loop_thread
+caught by: test_the_hashes_come_back_in_the_order_of_the_paths
 says: It called hash_file(path) itself, in the coroutine
 """
 

@@ -1,6 +1,6 @@
 """Writes asyncio.to_thread(hash_file(path)), which calls hash_file first, on the loop itself.
 
-caught by: test_hash_file_runs_in_worker_threads_not_on_the_loop_thread
+caught by: test_the_hashes_come_back_in_the_order_of_the_paths
 says: asyncio.to_thread(hash_file(path))
 """
 

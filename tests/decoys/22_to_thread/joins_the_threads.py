@@ -1,6 +1,6 @@
 """Starts a threading.Thread per file and join()s them: the threads overlap, join blocks the loop.
 
-caught by: test_the_loop_keeps_ticking_while_the_files_are_hashed
+caught by: test_the_hashes_come_back_in_the_order_of_the_paths
 says: thread.join() was called on the event loop's thread
 """
 

@@ -1,7 +1,7 @@
 """Awaits each asyncio.to_thread call before starting the next, so the files take turns.
 
-caught by: test_four_files_take_about_as_long_as_one
-says: one after another
+caught by: test_the_four_files_are_hashed_at_the_same_time
+says: each call was started only once the previous one had returned
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Submits the files to a thread pool, then waits for them in a time.sleep polling loop on the loop.
 
-caught by: test_the_loop_keeps_ticking_while_the_files_are_hashed
+caught by: test_the_hashes_come_back_in_the_order_of_the_paths
 says: time.sleep(0.01) was called on the event loop's thread
 """
 

@@ -1,6 +1,6 @@
 """Uses a thread-safe queue.Queue and its blocking get() in the coroutine, which freezes the loop.
 
-caught by: test_the_loop_keeps_ticking_while_receive_waits
+caught by: test_the_messages_arrive_in_the_order_they_were_sent
 says: the event loop was blocked
 """
 

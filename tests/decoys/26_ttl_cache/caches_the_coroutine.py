@@ -1,6 +1,6 @@
 """Caches the coroutine object itself, and every caller awaits it: a coroutine runs only once.
 
-caught by: test_five_callers_of_a_missing_key_share_one_call
+caught by: test_a_second_call_within_the_ttl_comes_from_the_cache
 says: a coroutine can be awaited only once
 """
 

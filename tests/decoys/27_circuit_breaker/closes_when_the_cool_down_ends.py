@@ -1,6 +1,6 @@
 """Closes with a fresh count when the cool-down ends: a failed probe is 1 failure of N.
 
-caught by: test_a_failed_probe_opens_the_circuit_again_for_a_fresh_cool_down
+caught by: test_after_the_cool_down_only_one_of_five_callers_probes
 says: half-open handled as closed
 """
 

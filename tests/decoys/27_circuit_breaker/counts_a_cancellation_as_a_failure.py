@@ -1,7 +1,7 @@
 """Counts every exception as a failure, a CancelledError too: a caller that gives up opens it.
 
-caught by: test_a_cancelled_call_counts_neither_as_a_failure_nor_as_a_success
-says: the cancelled call was counted as a failure
+caught by: test_a_cancelled_probe_lets_the_next_call_probe
+says: cancelled probe was counted as a failed probe
 """
 
 import asyncio

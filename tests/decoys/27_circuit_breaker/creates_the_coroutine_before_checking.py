@@ -1,6 +1,6 @@
 """Calls fn() before checking the state: a refused call leaves a coroutine never awaited.
 
-caught by: test_while_open_calls_fail_fast_without_reaching_the_service
+caught by: test_the_circuit_opens_after_exactly_threshold_failures_in_a_row
 says: was called but never awaited
 """
 

@@ -1,6 +1,6 @@
 """Stays open while clock() - opened_at <= cool_down: at exactly the cool-down it still refuses.
 
-caught by: test_the_state_is_half_open_from_the_very_end_of_the_cool_down
+caught by: test_after_the_cool_down_only_one_of_five_callers_probes
 says: one moment too long
 """
 

@@ -1,6 +1,6 @@
 """Reads the time with time.monotonic() instead of the clock it was given.
 
-caught by: test_a_successful_probe_closes_the_circuit
+caught by: test_after_the_cool_down_only_one_of_five_callers_probes
 says: never read the clock it was given
 """
 

@@ -1,7 +1,7 @@
 """Waits with asyncio.wait(timeout=...) and raises TimeoutError, but never cancels the slow call.
 
-caught by: test_a_call_slower_than_call_timeout_is_cancelled_with_timeouterror
-says: left running
+caught by: test_a_cancelled_probe_lets_the_next_call_probe
+says: it had started were still running
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Raises CircuitOpen from the failure that opens the circuit, instead of the service's own error.
 
-caught by: test_while_closed_the_service_error_reaches_the_caller_unchanged
+caught by: test_a_failed_probe_opens_the_circuit_again_for_a_fresh_cool_down
 says: CircuitOpen is only for calls the breaker refused
 """
 

@@ -1,7 +1,7 @@
 """aclose() cancels all that is pending, the timer and the calls in progress, and sends nothing.
 
-caught by: test_a_push_during_a_call_does_not_cancel_it
-says: but aclose() cancelled it
+caught by: test_aclose_waits_for_a_call_in_progress
+says: aclose(), called while action(1) was running, cancelled that call
 """
 
 import asyncio

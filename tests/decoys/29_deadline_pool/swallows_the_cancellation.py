@@ -1,6 +1,6 @@
 """Cancels the job's future when its worker is cancelled, but swallows the CancelledError.
 
-caught by: test_a_cancelling_shutdown_cancels_the_running_jobs
+caught by: test_a_cancelling_shutdown_cancels_the_queued_jobs_before_they_start
 says: caught the CancelledError and went back to its loop
 """
 

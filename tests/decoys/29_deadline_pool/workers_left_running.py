@@ -1,6 +1,6 @@
 """Returns from a drain once queue.join() is done, leaving the idle workers waiting in get().
 
-caught by: test_no_worker_is_left_running_after_shutdown
+caught by: test_every_future_gets_the_result_of_its_job
 says: never stops on its own
 """
 

@@ -1,6 +1,6 @@
 """Creates the ClientSession without `async with` and never closes it: its connections leak.
 
-caught by: test_the_session_is_closed_when_the_call_returns
+caught by: test_the_results_come_back_in_the_order_of_the_urls
 says: never closed
 """
 

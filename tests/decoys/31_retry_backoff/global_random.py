@@ -1,6 +1,6 @@
 """Draws the jitter from the random module instead of the rng it was given.
 
-caught by: test_clients_that_fail_together_retry_at_different_moments
+caught by: test_each_wait_doubles_the_one_before
 says: another random source
 """
 

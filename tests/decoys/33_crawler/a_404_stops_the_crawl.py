@@ -1,6 +1,6 @@
 """Calls response.raise_for_status() and lets the error out: one 404 stops the whole crawl.
 
-caught by: test_a_broken_link_is_reported_and_the_crawl_goes_on
+caught by: test_the_crawl_returns_the_page_graph
 says: raise_for_status() turned the 404
 """
 

@@ -1,7 +1,7 @@
 """Returns when asyncio.wait(timeout=...) runs out, without cancelling the pending fetches.
 
-caught by: test_nothing_is_left_running_after_the_deadline
-says: task(s) running
+caught by: test_a_crawl_cancelled_by_its_caller_ends_cancelled
+says: it had started were still running
 """
 
 import asyncio

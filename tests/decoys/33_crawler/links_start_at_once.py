@@ -1,7 +1,7 @@
 """Starts a page's links as tasks once it is fetched: a longer path found first sets the depth.
 
-caught by: test_a_page_gets_the_depth_of_its_shortest_path
-says: shortest path
+caught by: test_the_crawl_goes_level_by_level
+says: the next level started before this one was finished
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Stops when depth > max_depth instead of when depth == max_depth: one level too deep.
 
-caught by: test_pages_up_to_max_depth_are_requested_and_none_beyond
+caught by: test_the_crawl_returns_the_page_graph
 says: off by one
 """
 

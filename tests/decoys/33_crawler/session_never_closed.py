@@ -1,6 +1,6 @@
 """Creates the ClientSession without `async with` and never closes it: its connections stay open.
 
-caught by: test_one_session_reuses_its_connections_and_closes_them
+caught by: test_the_crawl_returns_the_page_graph
 says: not closed
 """
 

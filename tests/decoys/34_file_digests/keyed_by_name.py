@@ -1,6 +1,6 @@
 """Keys the digests by str(path) instead of the Path objects it was given.
 
-caught by: test_the_digests_are_keyed_by_the_paths_given
+caught by: test_every_digest_is_the_sha256_of_the_file_bytes
 says: a str never equals a Path
 """
 

@@ -1,6 +1,6 @@
 """Reads each file with path.read_bytes() right in the coroutine: the loop waits for the disk.
 
-caught by: test_the_loop_stays_free_while_a_slow_file_is_read
+caught by: test_every_digest_is_the_sha256_of_the_file_bytes
 says: The event loop was blocked
 """
 

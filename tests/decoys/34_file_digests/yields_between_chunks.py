@@ -1,6 +1,6 @@
 """Reads in chunks on the loop with await asyncio.sleep(0) between them: each read still blocks.
 
-caught by: test_the_loop_stays_free_while_a_slow_file_is_read
+caught by: test_every_digest_is_the_sha256_of_the_file_bytes
 says: The event loop was blocked
 """
 

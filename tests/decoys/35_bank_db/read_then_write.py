@@ -1,6 +1,6 @@
 """Reads both balances, then writes the new values, with no lock: concurrent updates are lost.
 
-caught by: test_twenty_concurrent_transfers_lose_no_update
+caught by: test_the_funds_are_checked_inside_the_transfer_s_transaction
 says: Updates were lost
 """
 

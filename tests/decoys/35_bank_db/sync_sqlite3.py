@@ -1,6 +1,6 @@
 """Makes transfers with the stdlib sqlite3 module inside the coroutine: its waits block the loop.
 
-caught by: test_the_loop_stays_free_while_another_process_holds_the_database
+caught by: test_a_cancelled_transfer_rolls_back_and_the_next_one_works
 says: The event loop was blocked
 """
 

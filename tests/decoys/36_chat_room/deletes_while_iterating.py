@@ -1,6 +1,6 @@
 """Drops a too-slow member from self.members while looping over self.members itself.
 
-caught by: test_a_member_whose_outbox_overflows_is_dropped_and_disconnected
+caught by: test_a_member_who_stops_reading_does_not_hold_up_the_others
 says: changed size during iteration
 """
 

@@ -1,7 +1,7 @@
 """Never removes a member whose connection ended: the room counts it and fills its outbox forever.
 
-caught by: test_a_member_who_leaves_is_removed_from_the_room
-says: her handler returned, yet room.members still counts her
+caught by: test_a_member_cut_off_in_the_middle_of_a_send_leaves_quietly
+says: her handler had returned, and she was still in room.members
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Starts each member's sender with create_task and never stops it: it outlives the member.
 
-caught by: test_a_member_who_leaves_is_removed_from_the_room
+caught by: test_a_member_who_stops_reading_does_not_hold_up_the_others
 says: task(s) were still running
 """
 

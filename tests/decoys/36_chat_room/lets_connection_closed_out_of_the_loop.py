@@ -1,6 +1,6 @@
 """Loops `async for message in websocket` without catching ConnectionClosed: a cut member's raises.
 
-caught by: test_a_member_cut_off_in_the_middle_of_a_send_leaves_quietly
+caught by: test_a_member_whose_outbox_overflows_is_dropped_and_disconnected
 says: catch websockets.exceptions.ConnectionClosed around that loop
 """
 

@@ -1,7 +1,7 @@
 """Never cancels the sender task, so the handler's TaskGroup waits for it after the member left.
 
-caught by: test_a_member_who_leaves_is_removed_from_the_room
-says: her handler is still running
+caught by: test_a_member_who_stops_reading_does_not_hold_up_the_others
+says: the handler's TaskGroup waits for the member's sender task
 """
 
 import asyncio

@@ -1,6 +1,6 @@
 """Tells a dropped member's sender to close by putting a None sentinel on her (full) outbox.
 
-caught by: test_a_member_whose_outbox_overflows_is_dropped_and_disconnected
+caught by: test_a_member_who_stops_reading_does_not_hold_up_the_others
 says: no room for a sentinel
 """
 

@@ -1,7 +1,7 @@
 """Returns at EOF without closing the writer, so the server's socket of each connection stays open.
 
-caught by: test_the_server_closes_the_connection_once_the_client_is_done
-says: never closed the connection
+caught by: test_each_line_is_answered_before_the_next_is_sent
+says: handle() never closed its writer
 """
 
 import asyncio

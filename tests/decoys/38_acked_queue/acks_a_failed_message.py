@@ -1,7 +1,7 @@
 """Acks in a `finally:`, so a message whose process() raised is acked too and never comes back.
 
-caught by: test_a_failed_message_is_nakked_and_processed_again
-says: yet the server received an ack
+caught by: test_a_consumer_killed_mid_message_loses_none_and_repeats_none
+says: after their process() had been cancelled
 """
 
 import asyncio

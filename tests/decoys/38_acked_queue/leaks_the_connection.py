@@ -1,6 +1,6 @@
 """Connects without `async with` or `close()`, so the connection stays open after consume() stops.
 
-caught by: test_a_cancelled_consumer_stops_and_closes_its_connection
+caught by: test_every_message_is_processed_and_then_acked
 says: still open
 """
 

@@ -1,6 +1,6 @@
 """Catches everything around process() with `except BaseException`, CancelledError too, and goes on.
 
-caught by: test_a_cancelled_consumer_stops_and_closes_its_connection
+caught by: test_a_consumer_killed_mid_message_loses_none_and_repeats_none
 says: ignored the cancellation
 """
 

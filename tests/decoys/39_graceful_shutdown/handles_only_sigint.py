@@ -1,6 +1,6 @@
 """Handles SIGINT (Ctrl-C) only, but docker stop, systemd and Kubernetes send SIGTERM.
 
-caught by: test_sigterm_starts_the_shutdown
+caught by: test_jobs_in_flight_at_the_signal_all_finish
 says: does not handle SIGTERM
 """
 

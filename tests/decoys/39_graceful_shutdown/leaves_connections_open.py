@@ -1,7 +1,7 @@
 """Closes the server but not the connections it has, believing server.close() closes those too.
 
-caught by: test_every_client_connection_is_closed_on_shutdown
-says: left it open
+caught by: test_jobs_in_flight_at_the_signal_all_finish
+says: client connection(s) were still open when it returned
 """
 
 import asyncio
