@@ -189,6 +189,26 @@ async def test_first_n_of_zero_items_fetches_no_page(timeline: Timeline) -> None
     )
 
 
+async def test_first_n_of_one_item_fetches_only_the_first_page(
+    timeline: Timeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = FakeApi(timeline)
+    pulls = count_pulls(monkeypatch)
+    got = await call("first_n(api, 1)", pagination.first_n(api, 1))
+    if got == [] and not api.fetched:
+        fail(
+            f"first_n(api, 1) returned [] without fetching a page: one item was asked for, "
+            f"none came back. Expected: [{ITEMS[0]!r}], from page 1 alone.\n"
+            "Likely mistake: the guard for n = 0 stops n = 1 too (`n <= 1` where `n < 1` "
+            "belongs).\nTry: `if n < 1: return []`, then read items until you have n."
+        )
+    expect_items("first_n(api, 1)", got, ITEMS[:1], timeline)
+    expect_pages("first_n(api, 1)", api, 1, pulls)
+    await expect_closed_on_return(
+        "first_n(api, 1)", api, "a `break` out of `async for`", held=pulls
+    )
+
+
 async def test_collect_matching_returns_the_matching_items_in_order(timeline: Timeline) -> None:
     api = FakeApi(timeline)
     odd = [item for item in ITEMS if int(item[-1]) % 2]

@@ -260,6 +260,36 @@ async def test_the_state_is_half_open_from_the_very_end_of_the_cool_down(
     )
 
 
+async def test_long_after_the_cool_down_the_next_call_probes(timeline: Timeline) -> None:
+    breaker, service, clock = setup(timeline, threshold=2)
+    await open_circuit(breaker, service, threshold=2)
+    service.down = False
+    clock.advance(COOL_DOWN)
+    at_the_end = breaker.state
+    clock.advance(COOL_DOWN)
+    long_after, calls = breaker.state, service.calls
+    outcome = await attempt(breaker, service)
+    if long_after == "half-open" and outcome == "ok" and breaker.state == "closed":
+        return
+    exact = (
+        f"It was {at_the_end!r} at exactly {COOL_DOWN:.0f} s, yet {long_after!r} at "
+        f"{2 * COOL_DOWN:.0f} s: it half-opens only at the very end of the cool-down, not after "
+        "it (an elapsed time compared with `==` or `!=`, not `<`).\n"
+        if at_the_end == "half-open" and long_after == "open"
+        else ""
+    )
+    fail(
+        f"The circuit opened, then clock() moved on {2 * COOL_DOWN:.0f} s (cool_down="
+        f"{COOL_DOWN:.0f}): breaker.state was {long_after!r}, and the next call gave "
+        f"{shown([outcome])} ({service.calls - calls} call(s) reached the service); then the "
+        f"state was {breaker.state!r}.\n{exact}"
+        "Expected: 'half-open' once cool_down seconds have passed, however long ago; the next "
+        "call probes, succeeds and closes the circuit.\n"
+        "Try: open while `clock() - opened_at < cool_down`, half-open otherwise.\n\n"
+        + timeline.draw()
+    )
+
+
 async def test_a_successful_probe_closes_the_circuit(timeline: Timeline) -> None:
     breaker, service, clock = setup(timeline, threshold=2)
     await open_circuit(breaker, service, threshold=2)

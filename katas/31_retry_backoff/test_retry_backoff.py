@@ -204,36 +204,41 @@ async def test_a_retry_after_that_is_no_number_of_seconds_is_ignored(
         )
 
 
+async def test_a_retry_after_of_0_retries_at_once(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    server = http_server([web.get("/now", failing(1, retry_after="0"))])
+    url, rng = server.url + "/now", FixedRandom(1.0)
+    body = await get_with_retry(session, url, attempts=2, base_delay=scaled(BASE), rng=rng)
+    measured = waits_seen(server.requests)
+    if body == "hello" and not wrong_waits(measured, [0.0]):
+        return
+    fail(
+        f"{retry_call(url, 2, BASE, rng)}: the first answer was a 503 with `Retry-After: 0`, "
+        f"then 'hello'. The server saw a wait of {seconds(measured)}; expected none: 0 seconds "
+        "is a number of seconds, 0 or more, and the server asked for the retry at once"
+        + (
+            f". The wait was the client's own backoff ({scaled(BASE):.2f} s, the draw at its "
+            "maximum): a Retry-After of 0 was taken for no header (`<= 0` where `< 0` belongs, "
+            "or a plain `if retry_after:` test, false for 0)"
+            if measured and min(measured) >= EARLY * scaled(BASE)
+            else ""
+        )
+        + ".\nTry: use the header whenever float() reads it as 0 or more.\n\n"
+        + timeline.draw()
+    )
+
+
 async def test_a_404_is_final_and_never_retried(
     http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
 ) -> None:
-    server = http_server([web.get("/missing", not_found)])
-    url, rng = server.url + "/missing", FixedRandom(1.0)
-    call = retry_call(url, 3, QUICK, rng)
-    try:
-        body = await get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
-    except aiohttp.ClientResponseError as error:
-        outcome, status = f"raised ClientResponseError({error.status})", error.status
-    except GaveUp as error:
-        outcome, status = f"raised {error!r}", None
-    else:
-        outcome, status = f"returned {body!r}", None
-    sent = len(server.requests)
-    if status == 404 and sent == 1:
-        return
-    retried = (
-        f"It retried a 404: the server saw {sent} requests. A missing page stays missing; only "
-        "a 503 (the server is busy for now) is worth asking again.\n"
-        if sent > 1
-        else ""
-    )
-    fail(
-        f"{call} {outcome}; the server answered 404 Not Found. Expected: "
-        "aiohttp.ClientResponseError with status 404 after 1 request.\n"
-        f"{retried}Try: retry only when `response.status == 503`; for anything else call "
-        "`response.raise_for_status()` (it raises ClientResponseError for 4xx and 5xx) and "
-        "return the text.\n\n" + timeline.draw()
-    )
+    await expect_final(http_server, session, timeline, 404)
+
+
+async def test_a_504_is_final_too(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
+) -> None:
+    await expect_final(http_server, session, timeline, 504)
 
 
 async def test_it_gives_up_after_the_given_number_of_attempts(
@@ -447,8 +452,53 @@ async def pong(request: web.Request) -> web.Response:
     return web.Response(text="pong")
 
 
-async def not_found(request: web.Request) -> web.Response:
-    return web.Response(status=404, text="no such thing")
+async def expect_final(
+    http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline, status: int
+) -> None:
+    """An error status other than 503 is raised after 1 request, never retried."""
+    __tracebackhide__ = True
+    server = http_server([web.get("/missing", answering(status))])
+    url, rng = server.url + "/missing", FixedRandom(1.0)
+    call = retry_call(url, 3, QUICK, rng)
+    try:
+        body = await get_with_retry(session, url, attempts=3, base_delay=scaled(QUICK), rng=rng)
+    except aiohttp.ClientResponseError as error:
+        outcome, raised = f"raised ClientResponseError({error.status})", error.status
+    except GaveUp as error:
+        outcome, raised = f"raised {error!r}", None
+    else:
+        outcome, raised = f"returned {body!r}", None
+    sent = len(server.requests)
+    if raised == status and sent == 1:
+        return
+    retried = (
+        f"It retried a {status}: the server saw {sent} requests. Only a 503 (the server is busy "
+        "for now) is worth asking again; any other error status is final.\n"
+        + (
+            "Likely mistake: a test on a range of statuses (`>= 503`, `>= 500`) where "
+            "`== 503` belongs.\n"
+            if status > 503
+            else ""
+        )
+        if sent > 1
+        else ""
+    )
+    fail(
+        f"{call} {outcome}; the server answered {status}. Expected: "
+        f"aiohttp.ClientResponseError with status {status} after 1 request.\n"
+        f"{retried}Try: retry only when `response.status == 503`; for anything else call "
+        "`response.raise_for_status()` (it raises ClientResponseError for 4xx and 5xx) and "
+        "return the text.\n\n" + timeline.draw()
+    )
+
+
+def answering(status: int) -> Handler:
+    """A handler answering `status` to every request."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, text=f"status {status}")
+
+    return answer
 
 
 @pytest.fixture

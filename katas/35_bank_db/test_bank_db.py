@@ -181,6 +181,27 @@ async def test_unknown_accounts_and_missing_funds_are_refused(database: Database
         )
 
 
+async def test_a_transfer_of_the_whole_balance_goes_through(database: Database) -> None:
+    call = "transfer('alice', 'bob', 100), alice holding exactly 100,"
+    async with Bank(database.path) as bank:
+        try:
+            await bank.transfer("alice", "bob", 100)
+        except InsufficientFunds as refused:
+            fail(
+                f"{call} raised {refused!r}: an amount equal to the balance was refused.\n"
+                "Expected: alice 0 and bob 200; the funds are missing only when the balance is "
+                "below the amount.\n"
+                "Likely mistake: `balance <= amount` where `balance < amount` belongs.\n"
+                "Try: raise InsufficientFunds only `if balance < amount`."
+            )
+    in_file = balances_in(database.path)
+    if in_file != {**ACCOUNTS, "alice": 0, "bob": 200}:
+        fail(
+            f"After {call} the file holds: {changes(ACCOUNTS, in_file)}; expected alice 0 and "
+            "bob 200."
+        )
+
+
 async def reached(gate: Gate, task: asyncio.Task[Any]) -> bool:
     """Wait until the gate holds its statement (True), or the task ended without it (False)."""
     holding = asyncio.create_task(gate.reached.wait())
