@@ -161,7 +161,7 @@ def tests(session: nox.Session) -> None:
     """Run the repository's own tests: the three proofs for every kata, the harness, the tools."""
     _install(session, "proofs")
     # Four workers on two cores: most proof runs wait on their kata's sleeps, not the CPU.
-    session.run("pytest", "tests", "-n", "4", "-q", *session.posargs)
+    session.run("pytest", "tests", "-n", "6", "-q", *session.posargs)
 
 
 @nox.session(python=PYTHONS, default=False)

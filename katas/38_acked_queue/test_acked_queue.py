@@ -110,11 +110,16 @@ async def test_k_messages_are_processed_at_once_not_one_at_a_time(
             await consumer.until(side.all_acked, within=2.0)
     if timeline.peak >= 3:
         return
+    asked = max(side.batches, default=1)
     fail(
         f"{consumer.call} on 6 messages of 0.1 s: at most {timeline.peak} process() call(s) "
         "were in flight at a time, although 3 workers were asked for"
         + (
-            ": the messages were processed one at a time.\n"
+            f": the consumer asked the server for up to {asked} messages per pull request, so "
+            "the first worker to pull took several, and the others had none left to work on.\n"
+            "Try: each worker fetches one message at a time, `fetch(1)`.\n"
+            if asked > 1
+            else ": the messages were processed one at a time.\n"
             "Likely mistake: one loop that fetches, processes and acks each message in turn, "
             "whatever `workers` says.\n"
             if timeline.peak <= 1

@@ -421,6 +421,15 @@ class Service:
                 "forever.\n"
                 "Try: whatever you do when a job is cancelled, end that `except` with `raise`."
             )
+        elif not running and (left_open := await self.open_connections()):
+            mistake = (
+                f"No job was running, but {left_open} client connection(s) were still open: "
+                "the service left them open (server.close() stops accepting, but does not close "
+                "the connections it already has), and server.wait_closed() waits until every "
+                "connection is closed (Python 3.12+), so it never returned.\n"
+                "Try: keep the writers of the connections in a set, and close each one when the "
+                "signal comes."
+            )
         else:
             mistake = (
                 f"Still running: {', '.join(running) or 'no job'}. The service waits for its "

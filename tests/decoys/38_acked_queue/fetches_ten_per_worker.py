@@ -1,6 +1,6 @@
 """Has each worker fetch ten messages and work through them: they wait behind its slow one.
 
-caught by: test_every_message_is_processed_and_then_acked
+caught by: test_one_slow_message_does_not_hold_up_the_other_workers
 says: messages per pull request
 """
 

@@ -1,7 +1,7 @@
 """Closes the server but not the connections it has, believing server.close() closes those too.
 
 caught by: test_jobs_in_flight_at_the_signal_all_finish
-says: client connection(s) were still open when it returned
+says: client connection(s) were still open
 """
 
 import asyncio
