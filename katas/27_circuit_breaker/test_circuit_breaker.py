@@ -94,7 +94,17 @@ async def test_a_success_resets_the_count_of_failures_in_a_row(timeline: Timelin
         service.down = down
         outcomes.append(await attempt(breaker, service))
     if breaker.state == "closed" and service.calls == 5:
-        return
+        service.down = True
+        outcomes.append(await attempt(breaker, service))
+        if breaker.state == "open":
+            return
+        fail(
+            "CircuitBreaker(failure_threshold=3), and the service fails, fails, answers, then "
+            f"fails 3 times in a row: the calls gave {shown(outcomes)}; then breaker.state was "
+            f"{breaker.state!r}.\nExpected: 'open' after the 3rd failure in a row since the "
+            "success: the success sets the count back to 0, not below it.\n"
+            "Try: `self._failures = 0` on every success.\n\n" + timeline.draw()
+        )
     fail(
         "CircuitBreaker(failure_threshold=3), and the service fails, fails, answers, fails, "
         f"fails: the 5 calls gave {shown(outcomes)}; {service.calls} reached the service; "
