@@ -8,6 +8,7 @@ Author:      nox -s new -- SLUG "Title"   start a kata;  nox -s proofs -- NN   c
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -136,6 +137,12 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+def _components() -> list[str]:
+    """The folders of the katas whose learner writes the tests (they have katas/_bugs/)."""
+    bugs = Path("katas/_bugs")
+    return [f"katas/{p.name}" for p in bugs.iterdir() if p.is_dir()] if bugs.is_dir() else []
+
+
 @nox.session
 def types(session: nox.Session) -> None:
     """Type-check the reference solutions, the harness and the tools with mypy (strict)."""
@@ -150,7 +157,8 @@ def types(session: nox.Session) -> None:
         "katas/servers.py",
         "katas/conftest.py",
         *solutions,
-        env={"MYPYPATH": "katas"},
+        # A "write the tests" kata's reference imports the component beside its stub.
+        env={"MYPYPATH": os.pathsep.join(["katas", *sorted(_components())])},
     )
     session.run("mypy", "noxfile.py", *sorted(str(p) for p in Path("tests").glob("*.py")))
     session.run("mypy", "-p", "katas._tools")

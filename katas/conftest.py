@@ -135,7 +135,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         timeout = scaled(float(marker.args[0] if marker else config.getini("timeout")))
         item.add_marker(pytest.mark.timeout(timeout), append=False)
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.obj = _guarded(item.obj, deadline=DEADLINE_SHARE * timeout)
+            on_purpose = item.get_closest_marker("blocks_the_loop_on_purpose") is not None
+            item.obj = _guarded(item.obj, DEADLINE_SHARE * timeout, on_purpose)
 
 
 def _stage(item: pytest.Item) -> int:
@@ -159,7 +160,7 @@ def _unlocked_stages() -> Callable[[str], float]:
         return lambda kata: 1  # no state yet, or an unreadable one: the tools report that
 
 
-def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
+def _guarded(test: AsyncTest, deadline: float, blocks_on_purpose: bool = False) -> AsyncTest:
     @functools.wraps(test)
     async def guarded(*args: Any, **kwargs: Any) -> None:
         __tracebackhide__ = True
@@ -192,7 +193,8 @@ def _guarded(test: AsyncTest, deadline: float) -> AsyncTest:
                 timeline.forget_tracebacks()
             gc.collect()  # so "never awaited" and "never retrieved" surface in this test
         # A blocked loop first: it also makes the deadline pass, but it is the cause.
-        _fail_on_blocked_loop(records, _timed_out(test_task), guard=asyncio.current_task())
+        if not blocks_on_purpose:
+            _fail_on_blocked_loop(records, _timed_out(test_task), guard=asyncio.current_task())
         if stuck:
             pytest.fail(stuck, pytrace=False)
         never_awaited = _reraise_other_warnings(caught)

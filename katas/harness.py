@@ -4,6 +4,8 @@
 - `_harness/probes.py`: generic checks any kata switches on in a line: polling (wake-ups
   counted), the tasks a call started and whether a cancelled caller left any of them running;
 - `_harness/outcomes.py`: wait for what a test started and say what became of it;
+- `_harness/grading.py`: for the katas where the learner writes the tests: run them on the
+  working component and on each broken version (katas/_bugs/), and say which bugs they caught;
 - `_harness/spies.py`: stand-ins where the learner's module looks (what it creates, calls,
   reads: `swap_in`, `instances_made`, `wall_clock`) and a clock the test moves (`FakeClock`).
 
@@ -11,6 +13,7 @@ Kata tests import from here plainly (`from harness import Timeline, scaled`); co
 the katas adds the guard every test runs in (deadline, blocked loop, leftovers).
 """
 
+from _harness.grading import Bug, Grade, Grader
 from _harness.outcomes import (
     fail,
     listed,
@@ -53,7 +56,10 @@ __all__ = [
     "MARGIN",
     "TIME_SCALE",
     "TIME_SCALE_PROBLEM",
+    "Bug",
     "FakeClock",
+    "Grade",
+    "Grader",
     "Span",
     "StartedTasks",
     "Timeline",

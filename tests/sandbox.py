@@ -64,6 +64,8 @@ def build(tmp: Path, kata: Kata | None = None, answer: Path | None = None) -> Pa
         )
         if answer is not None:
             shutil.copy(answer, tmp / "katas" / kata.name / kata.stub.name)
+        if kata.bugs:  # a kata whose learner writes the tests: its broken versions too
+            shutil.copytree(kata.bugs[0].parent, tmp / "katas" / "_bugs" / kata.name)
     return tmp
 
 

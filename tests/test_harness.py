@@ -917,3 +917,122 @@ def test_spies_see_what_the_learners_module_makes_calls_and_reads(tmp_path: Path
     result = run(sandbox, "katas/90_probe")
     for test in ("test_instances_and_swaps", "test_wall_clock", "test_fake_clock_and_waiting_at"):
         assert result.outcome_of(test).outcome == "passed", result.output
+
+
+COUNTER = '''\
+class Counter:
+    """Counts up by one from zero."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    async def up(self) -> int:
+        self.value += {step}
+        return self.value
+'''
+GRADING = """\
+import pytest
+from harness import Bug, Grade, Grader
+
+GRADER = Grader(__file__, tests="probe_tests.py", component="counter", shown_as="Counter")
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def grade(tmp_path_factory: pytest.TempPathFactory) -> Grade:
+    return GRADER.grade(tmp_path_factory.mktemp("graded"))
+
+
+def test_pass(grade: Grade) -> None:
+    grade.expect_all_pass()
+
+
+def test_no_waits(grade: Grade) -> None:
+    grade.expect_no_real_waits("Use no clock at all.")
+
+
+@pytest.mark.parametrize("bug", GRADER.bugs, ids=str)
+def test_catch(grade: Grade, bug: Bug) -> None:
+    grade.expect_caught(bug)
+"""
+
+
+def graded(tmp_path: Path, learner_tests: str) -> Run:
+    """A "write the tests" kata in a sandbox: a Counter, two broken ones, the learner's tests."""
+    sandbox = build(tmp_path)
+    folder, bugs = sandbox / "katas" / "90_probe", sandbox / "katas" / "_bugs" / "90_probe"
+    folder.mkdir()
+    bugs.mkdir(parents=True)
+    (folder / "counter.py").write_text(COUNTER.format(step=1))
+    (bugs / "counts_by_two.py").write_text('"""counts up by two."""\n' + COUNTER.format(step=2))
+    (bugs / "starts_at_one.py").write_text(
+        '"""starts at one."""\n' + COUNTER.format(step=1).replace("value = 0", "value = 1")
+    )
+    (folder / "test_probe.py").write_text(GRADING)
+    (folder / "probe_tests.py").write_text(textwrap.dedent(learner_tests))
+    return run(sandbox, "katas/90_probe")
+
+
+def test_grading_passes_tests_that_catch_every_bug(tmp_path: Path) -> None:
+    result = graded(
+        tmp_path,
+        """
+        from counter import Counter
+
+        async def test_counts_one_two() -> None:
+            counter = Counter()
+            assert [await counter.up(), await counter.up()] == [1, 2]
+        """,
+    )
+    for test in (
+        "test_pass",
+        "test_no_waits",
+        "test_catch[counts_by_two]",
+        "test_catch[starts_at_one]",
+    ):
+        assert result.outcome_of(test).outcome == "passed", result.output
+
+
+def test_grading_names_a_sleep_a_failing_test_and_a_missed_bug(tmp_path: Path) -> None:
+    result = graded(
+        tmp_path,
+        """
+        import asyncio
+
+        from counter import Counter
+
+        async def test_first_is_odd() -> None:
+            await asyncio.sleep(0.01)
+            assert await Counter().up() > 0
+
+        def test_starts_at_zero() -> None:
+            assert Counter().value == 0
+
+        async def test_wrong_on_purpose() -> None:
+            assert await Counter().up() == 2
+        """,
+    )
+    failing = result.outcome_of("test_pass").text
+    assert "1 of your 3 tests fails on the working Counter" in failing, failing
+    assert "test_wrong_on_purpose: " in failing, failing
+    sleeping = result.outcome_of("test_no_waits").text
+    assert "test_first_is_odd sleeps on the real clock: 0.01 s at line 7" in sleeping, sleeping
+    assert "Use no clock at all." in sleeping, sleeping
+    assert result.outcome_of("test_catch[starts_at_one]").outcome == "passed", result.output
+    missed = result.outcome_of("test_catch[counts_by_two]").text
+    assert "Your tests caught 1 of 2 broken versions of Counter." in missed, missed
+    assert "Not caught: a Counter that counts up by two" in missed, missed
+    assert "test_first_is_odd fails on no broken version at all" in missed, missed
+
+
+def test_grading_says_when_nothing_passes_yet(tmp_path: Path) -> None:
+    result = graded(
+        tmp_path,
+        """
+        async def test_placeholder() -> None:
+            raise NotImplementedError("write tests")
+        """,
+    )
+    for test in ("test_no_waits", "test_catch[counts_by_two]"):
+        text = result.outcome_of(test).text
+        assert "Nothing to grade yet" in text and "NotImplementedError" in text, text

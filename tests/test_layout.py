@@ -57,7 +57,9 @@ def test_kata_folders_are_numbered_in_order_without_gaps() -> None:
 @pytest.mark.needs_solutions
 def test_every_solution_and_decoy_folder_belongs_to_a_kata() -> None:
     names = {k.name for k in KATAS}
-    for parent in (REPO / "solutions", REPO / "tests" / "decoys"):
+    for parent in (REPO / "solutions", REPO / "tests" / "decoys", REPO / "katas" / "_bugs"):
+        if not parent.is_dir():
+            continue
         orphans = [p.name for p in parent.iterdir() if p.is_dir() and p.name not in names]
         assert not orphans, f"{parent.relative_to(REPO)} has folders of no kata: {orphans}"
 
@@ -65,8 +67,24 @@ def test_every_solution_and_decoy_folder_belongs_to_a_kata() -> None:
 @pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
 def test_the_kata_has_every_file(kata: Kata) -> None:
     assert not kata.missing(), f"{kata.name} lacks {kata.missing()}"
-    extra = [p.name for p in kata.folder.glob("*.py") if p not in (kata.stub, kata.tests)]
+    given = (kata.stub, kata.tests, kata.component)  # the component: a "write the tests" kata
+    extra = [p.name for p in kata.folder.glob("*.py") if p not in given]
     assert not extra, f"{kata.name} has modules besides its stub and tests: {extra}"
+
+
+def test_a_kata_whose_learner_writes_the_tests_has_a_component_and_five_bugs() -> None:
+    for kata in (k for k in KATAS if k.bugs):
+        assert kata.component is not None, (
+            f"{kata.name} has broken versions in katas/_bugs/{kata.name}/, so its folder holds "
+            "one module besides the stub and the tests: the working component the learner tests"
+        )
+        assert len(kata.bugs) >= 5, f"katas/_bugs/{kata.name}/ has {len(kata.bugs)} bugs, not 5+"
+        for bug in kata.bugs:
+            docstring = ast.get_docstring(ast.parse(bug.read_text(encoding="utf-8"))) or ""
+            assert docstring.strip(), (
+                f"{bug.relative_to(REPO)}: its docstring's first line says, in behaviour, what "
+                "this version gets wrong (the learner reads it when no test catches it)"
+            )
 
 
 @pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
@@ -92,6 +110,10 @@ def test_the_stub_leaves_the_answer_out_and_the_reference_keeps_its_shape(kata: 
         f"{kata.stub.name}: the stub must raise NotImplementedError"
     )
     assert "NotImplementedError" not in kata.reference.read_text(encoding="utf-8")
+    if kata.bugs:  # the learner writes tests: the stub is one placeholder test, the reference many
+        missing = _imports(kata.stub) - _imports(kata.reference)
+        assert not missing, f"{kata.reference.relative_to(REPO)} must import {missing}, as the stub"
+        return
     assert _api(kata.stub) == _api(kata.reference), (
         f"{kata.reference.relative_to(REPO)} must keep the stub's functions, classes and "
         "docstrings "

@@ -57,6 +57,18 @@ class Kata:
     def decoys(self) -> list[Path]:
         return sorted((self.root / "tests" / "decoys" / self.name).glob("*.py"))
 
+    @property
+    def bugs(self) -> list[Path]:
+        """The broken versions of the component, for a kata where the learner writes the tests
+        (katas/_bugs/NN_slug/): the tests are graded by the bugs they catch."""
+        return sorted((self.root / "katas" / "_bugs" / self.name).glob("*.py"))
+
+    @property
+    def component(self) -> Path | None:
+        """The working component the learner writes tests for (katas with bugs only)."""
+        others = [p for p in sorted(self.folder.glob("*.py")) if p not in (self.stub, self.tests)]
+        return others[0] if self.bugs and len(others) == 1 else None
+
     def meta(self) -> tuple[str, str, str, str]:
         """(title, track, topic, what it teaches) from the README's heading and Track line."""
         text = self.readme.read_text(encoding="utf-8") if self.readme.is_file() else ""

@@ -27,7 +27,7 @@ from katas._tools.catalog import (
 TEMPLATES = Path(__file__).parent / "templates"
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
 DECOYS = ["one_after_another", "blocks_the_loop", "todo_third_mistake"]
-TREES = ["katas", "solutions", "tests/decoys"]
+TREES = ["katas", "solutions", "tests/decoys", "katas/_bugs"]
 
 
 def check_slug(slug: str, root: Path) -> None:
@@ -44,7 +44,7 @@ def check_slug(slug: str, root: Path) -> None:
 
 
 def renumber(root: Path, start: int) -> list[tuple[str, str]]:
-    """Move every kata numbered `start` or more up by one, in katas/, solutions/ and decoys."""
+    """Move every kata numbered `start` or more up by one, in katas/, solutions/, decoys, bugs."""
     moved = []
     for kata in reversed([k for k in all_katas(root) if int(k.number) >= start]):
         new = f"{int(kata.number) + 1:02d}"
