@@ -140,7 +140,7 @@ def lint(session: nox.Session) -> None:
 def _components() -> list[str]:
     """The folders of the katas whose learner writes the tests (they have katas/_bugs/)."""
     bugs = Path("katas/_bugs")
-    return [f"katas/{p.name}" for p in bugs.iterdir() if p.is_dir()] if bugs.is_dir() else []
+    return [f"katas/{p.name}/given" for p in bugs.iterdir() if p.is_dir()] if bugs.is_dir() else []
 
 
 @nox.session

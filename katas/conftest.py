@@ -14,6 +14,7 @@ import contextvars
 import functools
 import gc
 import inspect
+import itertools
 import json
 import linecache
 import logging
@@ -25,10 +26,11 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-from harness import LIVE, TIME_SCALE_PROBLEM, Timeline, scaled
+from harness import LIVE, TIME_SCALE_PROBLEM, Grade, Grader, Timeline, awaiting, scaled
 
 if TYPE_CHECKING:  # servers imports aiohttp: only the real-world katas pay for it
     from aiohttp.web import AbstractRouteDef
@@ -37,14 +39,27 @@ if TYPE_CHECKING:  # servers imports aiohttp: only the real-world katas pay for 
 # asyncio's own notion of a slow callback: anything this long without an await blocks the loop.
 BLOCKING_THRESHOLD = 0.1
 # Stress variants (nox -s stress): eager tasks (3.12+) and another event loop (uvloop).
+# A "write the tests" kata's component lives in its given/ folder and imports plainly
+# (`from loading_cache import LoadingCache`), in the learner's own runs and in graded ones.
+sys.path[:0] = [str(p) for p in sorted(Path(__file__).parent.glob("*/given"))]
 EAGER = os.environ.get("KATA_EAGER", "") not in ("", "0")
 LOOP = os.environ.get("KATA_LOOP", "asyncio")
 # Where the learner's tools keep which follow-up stage of each kata is unlocked (read only here).
 STATE = Path(__file__).resolve().parents[1] / ".katas" / "state.json"
 # The asyncio deadline of a test, as a share of its pytest-timeout (which stays the backstop).
 DEADLINE_SHARE = 0.8
+# asyncio's folder and the harness's: a frame in them is not the code a message points at.
+LIBRARY = (Path(asyncio.__file__).parent, Path(__file__).parent / "_harness")
 
 AsyncTest = Callable[..., Coroutine[Any, Any, None]]
+
+
+@pytest.fixture(scope="module")
+def grade(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Grade:
+    """A "write the tests" kata: the learner's tests run on every version once, for the module's
+    `GRADER` (its grading tests then read the result)."""
+    grader: Grader = request.module.GRADER
+    return grader.grade(tmp_path_factory.mktemp("graded"))
 
 
 @pytest.fixture
@@ -184,11 +199,11 @@ def _guarded(test: AsyncTest, deadline: float, blocks_on_purpose: bool = False) 
             test_task = asyncio.Task(test(*args, **kwargs), name=test.__name__)
             done, _ = await asyncio.wait({test_task}, timeout=deadline)
             stuck = "" if done else _describe_stuck(test_task, before, deadline)
-            left_behind = await _stop_leftovers(before | {test_task})
+            left_behind, refused = await _stop_leftovers(before | {test_task})
             armed = _disarm_timers(loop, Path(inspect.getfile(test)).parent)
             if not done:
-                test_task.cancel()
-                await asyncio.wait({test_task}, timeout=scaled(1.0))
+                refused += await _stop([test_task])
+                stuck += _would_not_end(refused)
             for timeline in list(LIVE):
                 timeline.forget_tracebacks()
             gc.collect()  # so "never awaited" and "never retrieved" surface in this test
@@ -344,25 +359,107 @@ def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> str:
     return "\n".join(dict.fromkeys(explained))
 
 
-async def _stop_leftovers(known: set[asyncio.Task[Any]]) -> str:
-    """Cancel the tasks the test left running; describe them."""
+async def _stop_leftovers(known: set[asyncio.Task[Any]]) -> tuple[str, list[str]]:
+    """Cancel the tasks the test left running; describe them, and those that would not end."""
     leftovers = [t for t in asyncio.all_tasks() if t not in known]
     if not leftovers:
-        return ""
+        return "", []
     names = "\n".join(f"  - {_task_text(t)}" for t in leftovers)
-    for t in leftovers:
-        t.cancel()
-    _, refused = await asyncio.wait(leftovers, timeout=scaled(1.0))
-    refusal = (
-        f"\n{len(refused)} of them ignored cancellation: is a CancelledError being swallowed?"
-        if refused
-        else ""
-    )
+    refused = await _stop(leftovers)
     return (
-        f"{len(leftovers)} task(s) were still running when the test ended:\n{names}{refusal}\n"
+        f"{len(leftovers)} task(s) were still running when the test ended:\n{names}"
+        f"{_would_not_end(refused)}\n"
         "A task you create and never await keeps running behind your back (and its errors "
         "are lost).\nTry: keep a reference to every task and await it before returning, or "
         "create them in `async with asyncio.TaskGroup()`, which waits for you."
+    ), refused
+
+
+async def _stop(tasks: list[asyncio.Task[Any]]) -> list[str]:
+    """Cancel the tasks and wait for them; describe each one that would not end, then end it
+    for good: pytest-asyncio's teardown waits for every task without a time limit, and
+    pytest-timeout's alarm is off by then in a test that failed, so one task that cannot end
+    would hang the run for ever."""
+    for task in tasks:
+        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=_grace())
+    if not pending:
+        return []
+    refused = [_refusal(task) for task in pending]
+    for task in pending:
+        # GeneratorExit at the await it is stuck in: an `except CancelledError` there does
+        # not catch it. The task then ends with the RuntimeError of a closed coroutine.
+        with contextlib.suppress(Exception):  # raised by its `finally:` on the way out
+            coro = task.get_coro()
+            if coro is not None:
+                coro.close()
+        task.cancel()
+    await asyncio.wait(pending, timeout=_grace())
+    for task in pending:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: not "Task exception was never retrieved" later
+    return refused
+
+
+def _grace() -> float:
+    """How long the guard waits for cancelled tasks to end: a scaled second, or half the time
+    left before pytest-timeout's alarm if that is less: the alarm would stop the guard before
+    it could say what it found."""
+    left = signal.getitimer(signal.ITIMER_REAL)[0] if hasattr(signal, "getitimer") else 0.0
+    return min(scaled(1.0), left / 2) if left else scaled(1.0)
+
+
+def _would_not_end(refused: list[str]) -> str:
+    if not refused:
+        return ""
+    return f"\n{len(refused)} of them would not end when cancelled:\n" + "\n".join(
+        f"  - {text}" for text in refused
+    )
+
+
+def _refusal(task: asyncio.Task[Any]) -> str:
+    """Why a cancelled task has not ended: stuck taking a Condition's lock back, or its code
+    caught the CancelledError and carried on; and where it waits."""
+    own = [f for _, f in awaiting(task) if Path(f.f_code.co_filename).parent not in LIBRARY]
+    # The learner's line rather than a spy of the test file's that it went through.
+    learners = [f for f in own if not Path(f.f_code.co_filename).name.startswith("test_")]
+    where = f", at {_frame_text((learners or own)[-1])}" if own else ""
+    condition = _retaking(task)
+    if condition is None:
+        return (
+            f"{_task_text(task)} ignored cancellation{where}: is a CancelledError being swallowed?"
+        )
+    return (
+        f"{_task_text(task)} is stuck in Condition.wait(){where}, and cannot finish its "
+        "cancellation: wait() takes the condition's lock back before it raises "
+        f"CancelledError, and {_holder(condition)}.\n"
+        "    Try: `async with condition:` wherever the lock is taken, so that it is released "
+        "however the block ends."
+    )
+
+
+def _retaking(task: asyncio.Task[Any]) -> asyncio.Condition | None:
+    """The Condition whose lock the task waits to take back inside Condition.wait(): wait()
+    re-acquires it before it returns, and before its CancelledError goes on up."""
+    for (name, frame), (inner, _) in itertools.pairwise(awaiting(task)):
+        if name == "Condition.wait" and inner.endswith(".acquire"):
+            condition = frame.f_locals.get("self")
+            return condition if isinstance(condition, asyncio.Condition) else None
+    return None
+
+
+def _holder(condition: asyncio.Condition) -> str:
+    """Who holds the lock a task stuck in Condition.wait() waits for, as far as the run shows."""
+    running = [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and t is not asyncio.current_task() and _retaking(t) is not condition
+    ]
+    if running:
+        return "that lock is still held: taken with acquire() and not released"
+    return (
+        "that lock is still held by a task that has ended: one took it (`await "
+        "condition.acquire()`) and returned without `condition.release()`"
     )
 
 
@@ -411,7 +508,7 @@ def _describe_stuck(
     test_task: asyncio.Task[Any], before: set[asyncio.Task[Any]], deadline: float
 ) -> str:
     tasks = [test_task] + [t for t in asyncio.all_tasks() if t not in before and t is not test_task]
-    chains = "\n".join(f"  {_task_text(t)}\n" + _await_chain(t) for t in tasks)
+    chains = "\n".join(f"  {_task_text(t)}\n" + _await_chain(t) + _retake_note(t) for t in tasks)
     return (
         f"The test did not finish within {deadline:.1f} s: "
         "something is waiting for an event that never happens (a deadlock, a lock never "
@@ -429,17 +526,25 @@ def _task_text(task: asyncio.Task[Any]) -> str:
 
 
 def _await_chain(task: asyncio.Task[Any]) -> str:
-    lines = []
-    awaited: Any = task.get_coro()
-    while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
-        if frame is None:
-            break
-        source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-        path = _short_paths(frame.f_code.co_filename)
-        lines.append(f"    {path}:{frame.f_lineno} in {frame.f_code.co_name}: {source}")
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
-    return "\n".join(lines)
+    return "\n".join(f"    {_frame_text(frame)}" for _, frame in awaiting(task))
+
+
+def _retake_note(task: asyncio.Task[Any]) -> str:
+    """For a task woken in Condition.wait() that cannot take the lock back: why it waits."""
+    condition = _retaking(task)
+    if condition is None:
+        return ""
+    return (
+        "\n    (woken in Condition.wait(), it waits to take the condition's lock back, and "
+        f"{_holder(condition)}. Try: `async with condition:` wherever the lock is taken)"
+    )
+
+
+def _frame_text(frame: FrameType) -> str:
+    """'katas/17_condition/condition.py:12 in consume: await condition.wait()'"""
+    source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    path = _short_paths(frame.f_code.co_filename)
+    return f"{path}:{frame.f_lineno} in {frame.f_code.co_name}: {source}"
 
 
 def _short_paths(text: str) -> str:

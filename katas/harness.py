@@ -2,7 +2,8 @@
 
 - `_harness/timeline.py`: fake work that keeps a timeline, order probes, wall-clock checks;
 - `_harness/probes.py`: generic checks any kata switches on in a line: polling (wake-ups
-  counted), the tasks a call started and whether a cancelled caller left any of them running;
+  counted), the tasks a call started and whether a cancelled (or failing) caller left any of
+  them running, and where a suspended task waits (its await chain);
 - `_harness/outcomes.py`: wait for what a test started and say what became of it;
 - `_harness/grading.py`: for the katas where the learner writes the tests: run them on the
   working component and on each broken version (katas/_bugs/), and say which bugs they caught;
@@ -27,10 +28,13 @@ from _harness.outcomes import (
     were,
 )
 from _harness.probes import (
+    Ran,
     StartedTasks,
     Wakeups,
+    awaiting,
     cancel_midway,
     collect_garbage,
+    left_running_after,
     started_tasks,
     task_origins,
     waiting_at,
@@ -60,16 +64,19 @@ __all__ = [
     "FakeClock",
     "Grade",
     "Grader",
+    "Ran",
     "Span",
     "StartedTasks",
     "Timeline",
     "Wakeups",
     "WallClock",
     "as_scheduled",
+    "awaiting",
     "cancel_midway",
     "collect_garbage",
     "fail",
     "instances_made",
+    "left_running_after",
     "listed",
     "loop_turns",
     "outcome",

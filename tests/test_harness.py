@@ -234,6 +234,79 @@ def test_a_task_that_swallows_its_cancellation_is_named(tmp_path: Path) -> None:
     assert "ignored cancellation" in result.outcome_of("test_it").text
 
 
+def test_a_task_that_cannot_end_its_cancellation_is_named_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    # A task stuck in Condition.wait() while a task that ended holds the lock cannot finish
+    # its cancellation: wait() takes the lock back first. pytest-asyncio's teardown used to
+    # wait for it for ever (pytest-timeout's alarm is off once a test has failed).
+    result = run_tests(
+        tmp_path,
+        """
+        import pytest
+
+        KEPT: list[asyncio.Task[None]] = []  # held, so that no garbage collection ends them
+
+        async def waiter(condition: asyncio.Condition) -> None:
+            async with condition:
+                await condition.wait()
+
+        async def takes_the_lock(condition: asyncio.Condition) -> None:
+            await condition.acquire()  # and returns without release()
+
+        async def notifies_and_keeps_the_lock(condition: asyncio.Condition) -> None:
+            await condition.acquire()
+            condition.notify_all()
+
+        async def stubborn() -> None:
+            while True:
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError:
+                    pass
+
+        async def test_left_waiting() -> None:
+            condition = asyncio.Condition()
+            KEPT.append(asyncio.create_task(waiter(condition), name="waiter"))
+            await asyncio.sleep(0)
+            await takes_the_lock(condition)
+
+        @pytest.mark.timeout(2)
+        async def test_stuck_in_it() -> None:
+            condition = asyncio.Condition()
+            async with condition:
+                KEPT.append(asyncio.create_task(notifies_and_keeps_the_lock(condition)))
+                await condition.wait()
+
+        async def test_swallows_for_ever() -> None:
+            KEPT.append(asyncio.create_task(stubborn(), name="stubborn"))
+            await asyncio.sleep(0)
+
+        async def test_after() -> None:
+            await asyncio.sleep(0)
+    """,
+    )
+    left = result.outcome_of("test_left_waiting").text
+    assert (
+        "task 'waiter' running waiter() is stuck in Condition.wait(), at "
+        "katas/90_probe/test_probe.py:" in left
+    ), left
+    assert "in waiter: await condition.wait(), and cannot finish its cancellation" in left, left
+    assert "that lock is still held by a task that has ended" in left, left
+    assert "Try: `async with condition:`" in left, left
+    stuck = result.outcome_of("test_stuck_in_it")
+    assert "did not finish within 1.6 s" in stuck.text, stuck.text
+    assert "woken in Condition.wait(), it waits to take the condition's lock back" in stuck.text
+    assert "Timeout" not in stuck.text and stuck.duration < 2.0, stuck.text  # ended before it
+    swallowed = result.outcome_of("test_swallows_for_ever").text
+    assert (
+        "task 'stubborn' running stubborn() ignored cancellation, at "
+        "katas/90_probe/test_probe.py:" in swallowed
+    ), swallowed
+    assert "in stubborn: await asyncio.sleep(10): is a CancelledError being swallowed?" in swallowed
+    assert result.outcome_of("test_after").outcome == "passed", result.output
+
+
 def test_a_coroutine_never_awaited_fails_the_test_that_made_it(tmp_path: Path) -> None:
     result = run_tests(
         tmp_path,
@@ -714,6 +787,119 @@ def test_a_failure_that_waits_out_the_other_calls_is_told_so(tmp_path: Path) -> 
     assert "Try: a TaskGroup." in text and "Timeline" in text, text
 
 
+def test_a_failing_call_that_leaves_tasks_running_names_them_and_where_they_wait(
+    tmp_path: Path,
+) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import sys
+
+        from harness import left_running_after
+
+        DOWN = ConnectionError("down")
+        HERE = sys.modules[__name__]
+
+        async def client(gate: asyncio.Event) -> None:
+            await gate.wait()
+
+        async def fails() -> None:
+            await asyncio.sleep(0.01)
+            raise DOWN
+
+        async def with_a_task_group() -> None:
+            gate = asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(client(gate))
+                await fails()
+
+        async def with_gather() -> None:
+            await asyncio.gather(client(asyncio.Event()), fails())
+
+        async def for_ever() -> None:
+            await asyncio.Event().wait()
+
+        async def check(call):
+            return await left_running_after(
+                call,
+                0.5,
+                error=DOWN,
+                what="the caller",
+                module=HERE,
+                why="Nobody will open the gate.",
+                failed="fails()'s error",
+                expected="no client left.",
+                advice="a TaskGroup.",
+            )
+
+        async def test_task_group() -> None:
+            ran = await check(with_a_task_group())
+            assert ran.raised is DOWN and not ran.timed_out, ran
+
+        async def test_gather() -> None:
+            await check(with_gather())
+
+        async def test_stuck() -> None:
+            ran = await check(for_ever())
+            assert ran.timed_out and isinstance(ran.raised, TimeoutError), ran
+    """,
+    )
+    assert result.outcome_of("test_task_group").outcome == "passed", result.output
+    text = result.outcome_of("test_gather").text
+    assert re.search(
+        r"the caller raised it, leaving 1 task\(s\) it started still running: client\(\) "
+        r"\(started by asyncio.gather\), waiting at `await gate.wait\(\)` \(test_probe.py:\d+\). "
+        "Nobody will open the gate.",
+        text,
+    ), text
+    assert "asyncio.gather raised fails()'s error as it came, and it cancels nothing" in text
+    assert "Expected: no client left.\nTry: a TaskGroup." in text, text
+    assert "still running when the test ended" not in text  # stopped by the probe
+    assert result.outcome_of("test_stuck").outcome == "passed", result.output
+
+
+def test_awaiting_walks_the_await_chain_of_a_suspended_task(tmp_path: Path) -> None:
+    result = run_tests(
+        tmp_path,
+        """
+        import linecache
+        import types
+
+        from harness import awaiting, started_tasks
+
+        @types.coroutine
+        def old_style(event: asyncio.Event):  # a generator-based coroutine
+            yield from event.wait()
+
+        async def inner(event: asyncio.Event) -> None:
+            await old_style(event)
+
+        async def outer(event: asyncio.Event) -> None:
+            await inner(event)
+
+        async def test_it() -> None:
+            event = asyncio.Event()
+            task = asyncio.create_task(outer(event))
+            await asyncio.sleep(0)
+            chain = awaiting(task)
+            names = [name for name, _ in chain]
+            assert names == ["outer", "inner", "old_style", "Event.wait"], names
+            frame = chain[1][1]
+            line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            assert line == "await old_style(event)", line
+            with started_tasks(count_wakeups=True):  # through the probe that relays each step
+                counted = asyncio.create_task(outer(event))
+            await asyncio.sleep(0)
+            names = [name for name, _ in awaiting(counted)]
+            assert names[-4:] == ["outer", "inner", "old_style", "Event.wait"], names
+            event.set()
+            await asyncio.gather(task, counted)
+            assert awaiting(task) == []
+    """,
+    )
+    assert result.outcome_of("test_it").outcome == "passed", result.output
+
+
 def test_a_timer_left_armed_by_the_code_under_test_fails_the_test(tmp_path: Path) -> None:
     sandbox = build(tmp_path)
     folder = sandbox / "katas" / "90_probe"
@@ -938,11 +1124,6 @@ GRADER = Grader(__file__, tests="probe_tests.py", component="counter", shown_as=
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def grade(tmp_path_factory: pytest.TempPathFactory) -> Grade:
-    return GRADER.grade(tmp_path_factory.mktemp("graded"))
-
-
 def test_pass(grade: Grade) -> None:
     grade.expect_all_pass()
 
@@ -961,9 +1142,9 @@ def graded(tmp_path: Path, learner_tests: str) -> Run:
     """A "write the tests" kata in a sandbox: a Counter, two broken ones, the learner's tests."""
     sandbox = build(tmp_path)
     folder, bugs = sandbox / "katas" / "90_probe", sandbox / "katas" / "_bugs" / "90_probe"
-    folder.mkdir()
+    (folder / "given").mkdir(parents=True)
     bugs.mkdir(parents=True)
-    (folder / "counter.py").write_text(COUNTER.format(step=1))
+    (folder / "given" / "counter.py").write_text(COUNTER.format(step=1))
     (bugs / "counts_by_two.py").write_text('"""counts up by two."""\n' + COUNTER.format(step=2))
     (bugs / "starts_at_one.py").write_text(
         '"""starts at one."""\n' + COUNTER.format(step=1).replace("value = 0", "value = 1")

@@ -67,16 +67,15 @@ def test_every_solution_and_decoy_folder_belongs_to_a_kata() -> None:
 @pytest.mark.parametrize("kata", KATAS, ids=lambda k: k.name)
 def test_the_kata_has_every_file(kata: Kata) -> None:
     assert not kata.missing(), f"{kata.name} lacks {kata.missing()}"
-    given = (kata.stub, kata.tests, kata.component)  # the component: a "write the tests" kata
-    extra = [p.name for p in kata.folder.glob("*.py") if p not in given]
+    extra = [p.name for p in kata.folder.glob("*.py") if p not in (kata.stub, kata.tests)]
     assert not extra, f"{kata.name} has modules besides its stub and tests: {extra}"
 
 
 def test_a_kata_whose_learner_writes_the_tests_has_a_component_and_five_bugs() -> None:
     for kata in (k for k in KATAS if k.bugs):
         assert kata.component is not None, (
-            f"{kata.name} has broken versions in katas/_bugs/{kata.name}/, so its folder holds "
-            "one module besides the stub and the tests: the working component the learner tests"
+            f"{kata.name} has broken versions in katas/_bugs/{kata.name}/, so its given/ folder "
+            "holds one module: the working component the learner writes tests for"
         )
         assert len(kata.bugs) >= 5, f"katas/_bugs/{kata.name}/ has {len(kata.bugs)} bugs, not 5+"
         for bug in kata.bugs:

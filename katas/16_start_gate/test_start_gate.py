@@ -10,13 +10,12 @@ from harness import (
     Timeline,
     cancel_midway,
     fail,
+    left_running_after,
     listed,
     loop_turns,
     scaled,
     started_tasks,
-    still_running,
     swap_in,
-    waiting_at,
 )
 
 # Every scenario is over within 0.5 s: a client stuck at a shut gate fails in 1 s, not 5.
@@ -223,44 +222,23 @@ async def test_a_failing_go_leaves_no_client_waiting_at_the_gate(
     lost = ConnectionError("the operator's console went away")
     test = LoadTest(timeline, gates, go_at=None, fails=lost)
     call = f"burst([A, B, C], go), where go() raises {lost!r} once the clients are connected,"
-    before = asyncio.all_tasks()
-    raised: BaseException | None = None
-    replies: list[str] = []
-    with started_tasks() as started:
-        try:
-            async with asyncio.timeout(scaled(STUCK_AFTER)):
-                replies = await start_gate.burst(list(test.clients), test.go)
-        except Exception as error:
-            raised = error
-    left = still_running(before)
-    waiting = [f"{started.describe(t)}, waiting at {waiting_at(t, start_gate)[1]}" for t in left]
-    picture = timeline.draw()  # before the test stops what was left running
-    for task in left:  # reported below; stopped so the guard does not report them again
-        task.cancel()
-    await asyncio.gather(*left, return_exceptions=True)
-    if isinstance(raised, ExceptionGroup) and raised.subgroup(ConnectionError) is not None:
-        raised = lost
-    if raised is lost and not left:
+    ran = await left_running_after(
+        start_gate.burst(list(test.clients), test.go),
+        STUCK_AFTER,
+        error=lost,
+        what=call,
+        module=start_gate,
+        why="go() has failed, so nobody will open the gate, and nothing stops them now.",
+        failed="go()'s error",
+        expected="when go() fails, the clients are cancelled, and have stopped, before its "
+        "error goes on up.",
+        advice="start the clients in `async with asyncio.TaskGroup() as tg:` and await go() "
+        "inside the block: its error cancels the clients, and the group waits for them.",
+        timeline=timeline,
+    )
+    if ran.raised is lost:
         return
-    if raised is lost:
-        gathered = all(started.origins.get(t) == "asyncio.gather" for t in left)
-        fail(
-            f"{call} raised it, leaving {len(left)} task(s) it started still running: "
-            f"{'; '.join(waiting)}. go() has failed, so nobody will open the gate, and nothing "
-            "stops them now.\n"
-            + (
-                "asyncio.gather raised go()'s error as it came, and it cancels nothing: the "
-                "clients it gathered wait on.\n"
-                if gathered
-                else ""
-            )
-            + "Expected: when go() fails, the clients are cancelled, and have stopped, before "
-            "its error goes on up.\n"
-            "Try: start the clients in `async with asyncio.TaskGroup() as tg:` and await go() "
-            f"inside the block: its error cancels the clients, and the group waits for them."
-            f"\n\n{picture}"
-        )
-    if isinstance(raised, TimeoutError):
+    if ran.timed_out:
         idle = [c.name for c in test.clients if c.connected_at is not None and not c.sends]
         fail(
             f"{call} was still running after {scaled(STUCK_AFTER):.1f} s: "
@@ -270,12 +248,12 @@ async def test_a_failing_go_leaves_no_client_waiting_at_the_gate(
             "Try: start the clients in `async with asyncio.TaskGroup() as tg:` and await go() "
             f"inside the block.\n\n{timeline.draw()}"
         )
-    if raised is not None:
-        raise raised
+    if ran.raised is not None:
+        raise ran.raised
     fail(
-        f"{call} returned {replies!r}: go()'s error never reached its caller, who believes the "
-        "burst was sent.\nExpected: burst raises that error (alone, or in the ExceptionGroup "
-        f"of a TaskGroup).\n\n{timeline.draw()}"
+        f"{call} returned {ran.returned!r}: go()'s error never reached its caller, who "
+        "believes the burst was sent.\nExpected: burst raises that error (alone, or in the "
+        f"ExceptionGroup of a TaskGroup).\n\n{timeline.draw()}"
     )
 
 

@@ -13,12 +13,11 @@ from harness import (
     Timeline,
     cancel_midway,
     fail,
+    left_running_after,
     listed,
     scaled,
     started_tasks,
-    still_running,
     swap_in,
-    waiting_at,
 )
 
 # The simulation is over in 0.6 s: workers stuck at a barrier fail in 1.4 s, not 5.
@@ -223,49 +222,28 @@ async def test_a_failing_worker_stops_the_others_and_leaves_none_waiting_at_the_
 ) -> None:
     sim = Simulation(timeline, CRASH_DELAYS, crashing=CRASHING)
     call = f"{CALL}, where {CRASHING} raises {sim.crash!r} after {scaled(0.1):.2f} s,"
-    before = asyncio.all_tasks()
-    raised: BaseException | None = None
-    reports: list[list[str]] = []
-    with started_tasks() as started:
-        try:
-            async with asyncio.timeout(scaled(STUCK_AFTER)):
-                reports = await barrier.simulate(list(sim.workers), PHASES)
-        except Exception as error:
-            raised = error
-    left = still_running(before)
-    where = [f"{started.describe(t)}, at {waiting_at(t, barrier)[1]}" for t in left]
-    picture = timeline.draw()  # before the test stops what was left running
-    for task in left:  # reported below; stopped so the guard does not report them again
-        task.cancel()
-    await asyncio.gather(*left, return_exceptions=True)
-    if isinstance(raised, ExceptionGroup) and raised.subgroup(WorkerCrashed) is not None:
-        raised = sim.crash
-    if raised is sim.crash and not left:
-        timeline.expect_none_ran_on(
-            timeline.span(CRASHING),
-            call,
-            "run the workers in `async with asyncio.TaskGroup() as tg:`: a failure cancels "
-            "the others, and the group waits for them.",
-        )
+    task_group = (
+        "run the workers in `async with asyncio.TaskGroup() as tg:`: a failure cancels the "
+        "others, and the group waits for them."
+    )
+    ran = await left_running_after(
+        barrier.simulate(list(sim.workers), PHASES),
+        STUCK_AFTER,
+        error=sim.crash,
+        what=call,
+        module=barrier,
+        why=f"The barrier waits for {len(sim.workers)} parties, and A will never come: nothing "
+        "stops them now.",
+        failed="A's error",
+        expected="when a worker fails, the others are cancelled, and have stopped, before its "
+        "error goes on up.",
+        advice=task_group,
+        timeline=timeline,
+    )
+    if ran.raised is sim.crash:
+        timeline.expect_none_ran_on(timeline.span(CRASHING), call, task_group)
         return
-    if raised is sim.crash:
-        gathered = all(started.origins.get(t) == "asyncio.gather" for t in left)
-        fail(
-            f"{call} raised it, leaving {len(left)} worker task(s) it started still "
-            f"running: {'; '.join(where)}. The barrier waits for {len(sim.workers)} parties, "
-            "and A will never come: nothing stops them now.\n"
-            + (
-                "asyncio.gather raised A's error as it came, and it cancels nothing: the "
-                "workers it gathered go on.\n"
-                if gathered
-                else ""
-            )
-            + "Expected: when a worker fails, the others are cancelled, and have stopped, "
-            "before its error goes on up.\n"
-            "Try: run the workers in `async with asyncio.TaskGroup() as tg:`: a failure "
-            f"cancels the others, and the group waits for them.\n\n{picture}"
-        )
-    if isinstance(raised, TimeoutError):
+    if ran.timed_out:
         waited = [w.name for w in sim.workers if w.name != "A" and w.finished >= 2]
         fail(
             f"{call} was still running after {scaled(STUCK_AFTER):.1f} s: "
@@ -273,13 +251,12 @@ async def test_a_failing_worker_stops_the_others_and_leaves_none_waiting_at_the_
             "barrier for A, which had failed: the barrier would never open, and simulate "
             "waited for them.\n"
             "Expected: A's error goes on up at once, once the other workers are cancelled.\n"
-            "Try: run the workers in `async with asyncio.TaskGroup() as tg:`: a failure "
-            f"cancels the others, and the group waits for them.\n\n{timeline.draw()}"
+            f"Try: {task_group}\n\n{timeline.draw()}"
         )
-    if raised is not None:
-        raise raised
+    if ran.raised is not None:
+        raise ran.raised
     fail(
-        f"{call} returned {reports!r}: A's error never reached its caller.\nExpected: "
+        f"{call} returned {ran.returned!r}: A's error never reached its caller.\nExpected: "
         "simulate raises it (alone, or in the ExceptionGroup of a TaskGroup).\n\n" + timeline.draw()
     )
 

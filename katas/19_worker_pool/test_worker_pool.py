@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 import worker_pool
-from harness import Timeline, cancel_midway, fail, scaled, started_tasks, still_running, swap_in
+from harness import (
+    Timeline,
+    awaiting,
+    cancel_midway,
+    fail,
+    scaled,
+    started_tasks,
+    still_running,
+    swap_in,
+)
 
 # A stuck answer fails after STALL (1 s) with the await it is stuck in; pytest-timeout's
 # backstop (2 s) is only for a loop that never gives control back.
@@ -431,13 +440,11 @@ class Service:
 
 def _waits_in(task: asyncio.Task[Any]) -> set[str]:
     """The asyncio.Queue methods (get, put, join) this task is waiting in."""
-    found = set()
-    awaited: Any = task.get_coro()
-    while (frame := getattr(awaited, "cr_frame", None)) is not None:
-        if frame.f_globals.get("__name__") == "asyncio.queues":
-            found.add(frame.f_code.co_name)
-        awaited = awaited.cr_await
-    return found
+    return {
+        frame.f_code.co_name
+        for _, frame in awaiting(task)
+        if frame.f_globals.get("__name__") == "asyncio.queues"
+    }
 
 
 def _stuck(

@@ -83,8 +83,10 @@ async def test_each_wait_doubles_the_one_before(
 async def test_clients_that_fail_together_retry_at_different_moments(
     http_server: StartServer, session: aiohttp.ClientSession, timeline: Timeline
 ) -> None:
-    draws = {"/a": 0.25, "/b": 0.5, "/c": 1.0}
-    base = 2 * BASE
+    # Waits of 0.1, 0.2 and 0.3 s, then twice that: each wait, and each gap between two
+    # clients' waits, at least 0.1 s (a 0.05 s gap is within the margin of one measurement).
+    draws = {"/a": 0.25, "/b": 0.5, "/c": 0.75}
+    base = 4 * BASE
     server = http_server([web.get(path, failing(2)) for path in draws])
     rngs = {path: FixedRandom(value) for path, value in draws.items()}
     outcomes = await asyncio.gather(

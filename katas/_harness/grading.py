@@ -9,10 +9,9 @@ A kata's grading tests stay a few lines each:
 
     GRADER = Grader(__file__, tests="cache_tests.py", component="loading_cache", shown_as="...")
 
-    @pytest.fixture(scope="module")
-    def grade(tmp_path_factory): return GRADER.grade(tmp_path_factory.mktemp("graded"))
-
     def test_your_tests_pass_on_the_working_cache(grade): grade.expect_all_pass()
+
+(the `grade` fixture of katas/conftest.py runs the versions once per module, for its GRADER)
 """
 
 from __future__ import annotations
@@ -106,7 +105,7 @@ class Grade:
         """No test sleeps on the real clock or waits long on real time: `advice` says what to
         use instead (the component's clock, its sleep, the loop's fake time)."""
         __tracebackhide__ = True
-        self._expect_passing()
+        self.expect_something_to_grade()
         sleepers = {t: r for t, r in self.working.items() if r.slept}
         slow = {
             t: r for t, r in self.working.items() if r.seconds > scaled(SLOW_TEST) and not r.slept
@@ -130,7 +129,7 @@ class Grade:
     def expect_caught(self, bug: Bug) -> None:
         """At least one test catches this broken version."""
         __tracebackhide__ = True
-        self._expect_passing()
+        self.expect_something_to_grade()
         if not self.catchers(bug):
             inert = [t for t in self.passing() if not any(t in self.catchers(b) for b in self.bugs)]
             fail(
@@ -158,8 +157,9 @@ class Grade:
                 "(async def works too)."
             )
 
-    def _expect_passing(self) -> None:
-        """Nothing is graded before a test passes on the working component."""
+    def expect_something_to_grade(self) -> None:
+        """Nothing is graded before a test passes on the working component (a kata's own
+        grading checks start with this too)."""
         __tracebackhide__ = True
         self._expect_tests()
         if not self.passing():
@@ -186,7 +186,7 @@ class Grader:
 
     def grade(self, work: Path) -> Grade:
         """Run every version (as many at once as there are cores) and gather the results."""
-        versions = {"": self.folder / f"{self.component}.py"}
+        versions = {"": self.folder / "given" / f"{self.component}.py"}
         versions |= {bug.name: bug.path for bug in self.bugs}
         for name in versions:
             (work / (name or "working")).mkdir(parents=True)

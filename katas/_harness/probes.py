@@ -8,8 +8,11 @@ what the run showed:
 - `cancel_midway(call, after)` cancels a caller part-way and checks that it ended cancelled and
   that every task it started had finished by the time the cancellation reached it, cancelled
   rather than waited out;
-- `waiting_at(task, module)` says where a suspended task waits: its coroutines and the line
-  of the learner's module it is stopped at;
+- `left_running_after(call, within, error=...)` runs a call that should fail with the error
+  the test injected, and fails if it raised it while tasks it started were still running,
+  naming each one and where it waits;
+- `awaiting(task)` walks a suspended task's await chain (its coroutines, outermost first), and
+  `waiting_at(task, module)` says from it the line of the learner's module it is stopped at;
 - `collect_garbage()` runs the collector now, in a step of its own: what nobody holds is gone
   after it (the guard turns automatic collections off while a test runs).
 """
@@ -22,13 +25,17 @@ import linecache
 import sys
 from collections.abc import Awaitable, Coroutine, Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 import pytest
 
+from _harness.outcomes import still_running
 from _harness.timeline import Timeline, scaled
+
+T = TypeVar("T")
 
 
 class Wakeups:
@@ -172,7 +179,7 @@ async def cancel_midway(
             "Try: await the work itself before you return.",
             pytrace=False,
         )
-    where = _awaiting(caller)
+    where = _while_at(caller)
     running = started.still_running()
     cancelled_at = asyncio.get_running_loop().time()
     caller.cancel()
@@ -219,6 +226,83 @@ async def cancel_midway(
             pytrace=False,
         )
     return started
+
+
+@dataclass
+class Ran(Generic[T]):
+    """How a call that `left_running_after` ran ended: what it returned, what it raised (the
+    test's own error when it came alone or inside an ExceptionGroup), or that it ran out of
+    time (`timed_out`: it was cancelled then, and `raised` is the TimeoutError)."""
+
+    returned: T | None = None
+    raised: Exception | None = None
+    timed_out: bool = False
+
+
+async def left_running_after(
+    call: Coroutine[Any, Any, T],
+    within: float,
+    *,
+    error: Exception,
+    what: str,
+    module: ModuleType,
+    why: str,
+    failed: str,
+    expected: str,
+    advice: str,
+    timeline: Timeline | None = None,
+) -> Ran[T]:
+    """Run `call`, which should raise `error` (a failure the test injects), for `within`
+    seconds (scaled) at most, and fail if it raised that error while tasks it started were
+    still running: each named with the line of `module` it waits at.
+
+    The message says `what` raised it, leaving those tasks, then `why` nothing stops them now;
+    when asyncio.gather started them all, that gather raised `failed` ("go()'s error") as it
+    came and cancels nothing; then `expected` and `advice` (after "Try: "). Whatever the call
+    left running is cancelled before the probe returns, so the guard does not report it again.
+    Returns how the call ended, for the test's own checks (a timeout, an error lost).
+    """
+    __tracebackhide__ = True
+    before = asyncio.all_tasks()
+    ran: Ran[T] = Ran()
+    deadline = asyncio.timeout(scaled(within))
+    with started_tasks() as started:
+        try:
+            async with deadline:
+                ran.returned = await call
+        except Exception as raised:
+            ran.raised, ran.timed_out = raised, deadline.expired()
+    if isinstance(ran.raised, ExceptionGroup) and ran.raised.subgroup(lambda e: e is error):
+        ran.raised = error  # a TaskGroup's ExceptionGroup holding the test's error
+    left = still_running(before)  # right after the call ended: no await since
+    waiting = [f"{started.describe(t)}, waiting at {_waits_at(t, module)}" for t in left]
+    picture = f"\n\n{timeline.draw()}" if timeline is not None else ""  # before the cancel
+    for task in left:  # reported below; stopped so the guard does not report them again
+        task.cancel()
+    if left:
+        await asyncio.wait(left, timeout=scaled(1.0))
+    if ran.raised is error and left:
+        gathered = all(started.origins.get(t) == "asyncio.gather" for t in left)
+        pytest.fail(
+            f"{what} raised it, leaving {len(left)} task(s) it started still running: "
+            f"{'; '.join(waiting)}. {why}\n"
+            + (
+                f"asyncio.gather raised {failed} as it came, and it cancels nothing: the tasks "
+                "it gathered go on.\n"
+                if gathered
+                else ""
+            )
+            + f"Expected: {expected}\nTry: {advice}{picture}",
+            pytrace=False,
+        )
+    return ran
+
+
+def _waits_at(task: asyncio.Task[Any], module: ModuleType) -> str:
+    """The line of `module` a task waits at, else the innermost line of code outside asyncio."""
+    _, line = waiting_at(task, module)
+    own = _own_frames(task)
+    return line or (_source(own[-1]) if own else "an await inside asyncio")
 
 
 def _waited_out(tasks: list[asyncio.Task[Any]], started: StartedTasks) -> str:
@@ -270,35 +354,60 @@ def _name(task: asyncio.Task[Any]) -> str:
     return str(getattr(coro, "__name__", None) or task.get_name())
 
 
-def _awaiting(task: asyncio.Task[Any]) -> str:
-    """', while awaiting <source line> (file:line)': the innermost await of the task's own code."""
-    own = [
+def _while_at(task: asyncio.Task[Any]) -> str:
+    """', while at <source line> (file:line)': the innermost await of the task's own code."""
+    own = _own_frames(task)
+    return f", while at {_source(own[-1])}" if own else ""
+
+
+def _own_frames(task: asyncio.Task[Any]) -> list[FrameType]:
+    """The frames of a task's await chain that are neither asyncio's nor the harness's."""
+    return [
         frame
-        for _, frame in _await_chain(task)
+        for _, frame in awaiting(task)
         if "harness" not in frame.f_code.co_filename and "asyncio" not in frame.f_code.co_filename
     ]
-    return f", while at {_source(own[-1])}" if own else ""
 
 
 def waiting_at(task: asyncio.Task[Any] | None, module: ModuleType) -> tuple[list[str], str]:
     """Where a suspended task waits: the coroutines it is in, outermost first, and the line of
     `module` it is stopped at: "`source` (file.py:N)", or "" if it is not in that module."""
-    chain = _await_chain(task) if task is not None else []
+    chain = awaiting(task) if task is not None else []
     inside = [frame for _, frame in chain if frame.f_code.co_filename == module.__file__]
     return [name for name, _ in chain], _source(inside[-1]) if inside else ""
 
 
-def _await_chain(task: asyncio.Task[Any]) -> list[tuple[str, FrameType]]:
-    """The coroutines (and async generators) a suspended task is in, outermost first."""
+def awaiting(task: asyncio.Task[Any]) -> list[tuple[str, FrameType]]:
+    """A suspended task's await chain: the coroutines (async generators, generator-based
+    awaitables) it is in, outermost first, each as (qualified name, frame); the innermost is
+    where it waits ("Queue.get", "Condition.wait", "Lock.acquire"). Empty once it is done."""
     chain: list[tuple[str, FrameType]] = []
     awaited: Any = task.get_coro() if not task.done() else None
     while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
-        if frame is None:
+        # a coroutine (cr_), an async generator (ag_) or a generator-based awaitable (gi_)
+        frame = (
+            getattr(awaited, "cr_frame", None)
+            or getattr(awaited, "ag_frame", None)
+            or getattr(awaited, "gi_frame", None)
+        )
+        if frame is None:  # a future, or a coroutine that has ended
             break
-        chain.append((getattr(awaited, "__qualname__", ""), frame))
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        chain.append((getattr(awaited, "__qualname__", "") or frame.f_code.co_qualname, frame))
+        awaited = (
+            getattr(awaited, "cr_await", None)
+            or getattr(awaited, "ag_await", None)
+            or getattr(awaited, "gi_yieldfrom", None)
+            or _relayed(frame)
+        )
     return chain
+
+
+def _relayed(frame: FrameType) -> Any:
+    """The call a `Wakeups` probe relays: it passes each step on by hand (send/throw, no
+    `yield from`), so its generator shows nothing awaited, yet the task waits in that call."""
+    if frame.f_code is Wakeups.__await__.__code__:
+        return frame.f_locals["self"].call
+    return None
 
 
 def _source(frame: FrameType) -> str:

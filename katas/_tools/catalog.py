@@ -65,9 +65,10 @@ class Kata:
 
     @property
     def component(self) -> Path | None:
-        """The working component the learner writes tests for (katas with bugs only)."""
-        others = [p for p in sorted(self.folder.glob("*.py")) if p not in (self.stub, self.tests)]
-        return others[0] if self.bugs and len(others) == 1 else None
+        """The working component the learner writes tests for (katas with bugs only): the one
+        module in the kata's given/ folder."""
+        given = sorted((self.folder / "given").glob("*.py"))
+        return given[0] if self.bugs and len(given) == 1 else None
 
     def meta(self) -> tuple[str, str, str, str]:
         """(title, track, topic, what it teaches) from the README's heading and Track line."""

@@ -31,7 +31,8 @@ def harness_files(root: Path = REPO) -> list[Path]:
 def fingerprint(kata: Kata, stage: int, harness: Iterable[Path]) -> str:
     """A digest of what decides the kata's result; it changes whenever a rerun could differ."""
     digest = hashlib.sha256(f"{sys.version}\nstage {stage}\n".encode())
-    for path in [*sorted(kata.folder.glob("*.py")), *kata.bugs, *harness]:
+    given = sorted((kata.folder / "given").glob("*.py"))  # a "write the tests" kata's component
+    for path in [*sorted(kata.folder.glob("*.py")), *given, *kata.bugs, *harness]:
         digest.update(str(path.relative_to(kata.root)).encode() + b"\0")
         digest.update(path.read_bytes() if path.is_file() else b"(missing)")
     return digest.hexdigest()

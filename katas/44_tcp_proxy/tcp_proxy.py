@@ -1,0 +1,55 @@
+"""Kata 44: a TCP proxy with backpressure."""
+
+import asyncio
+import contextlib
+import functools
+
+HOST = "127.0.0.1"
+# The most that pipe() copies at a time.
+CHUNK = 64 * 1024
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy the bytes that come from `reader` to `writer`, as they come, until the reader's EOF.
+
+    Forward what has arrived at once (CHUNK bytes at most at a time), and wait while the
+    receiving side is slow to read: a slow reader slows its sender down, and the proxy holds no
+    more than its buffers for it. At EOF, pass the EOF on (shut down the writer's sending side
+    only), so the receiver sees the end, and can still answer the other way.
+    A connection error (a reset) goes on up to the caller.
+    """
+    raise NotImplementedError(
+        "write pipe(): copy what comes from the reader to the writer until EOF, then "
+        "pass the EOF on"
+    )
+
+
+async def relay(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    target_host: str,
+    target_port: int,
+) -> None:
+    """Connect one client to target_host:target_port and copy its bytes both ways at once.
+
+    Each direction is a pipe(): client to target, and target to client. The relay is over once
+    both have passed their EOF on, or as soon as one connection is reset (it ends quietly then).
+    When it ends, also when it is cancelled, it closes both connections and waits until they
+    are closed; a cancelled relay ends cancelled.
+    """
+    raise NotImplementedError(
+        "write relay(): connect to the target, pipe() both ways at once, then close both "
+        "connections"
+    )
+
+
+async def start_proxy(target_host: str, target_port: int) -> asyncio.Server:
+    """Listen on 127.0.0.1, on a port the system picks, and relay() every client to the target.
+
+    >>> server = await start_proxy("127.0.0.1", 8080)
+    >>> server.sockets[0].getsockname()  # clients connect here to talk to 127.0.0.1:8080
+    ('127.0.0.1', 54321)
+    """
+    raise NotImplementedError(
+        "write start_proxy(): listen on 127.0.0.1, port 0, serving every client with relay()"
+    )
