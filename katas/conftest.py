@@ -212,10 +212,13 @@ def _guarded(test: AsyncTest, deadline: float, blocks_on_purpose: bool = False) 
             _fail_on_blocked_loop(records, _timed_out(test_task), guard=asyncio.current_task())
         if stuck:
             pytest.fail(stuck, pytrace=False)
-        never_awaited = _reraise_other_warnings(caught)
+        never_awaited = _explain_never_awaited(caught)
         if never_awaited:
             pytest.fail(never_awaited, pytrace=False)
         test_task.result()  # the test's own verdict
+        # Other warnings (a socket left unclosed) after the verdict: when the test failed, they
+        # are most often what the failure left behind, not its cause.
+        _reraise_other_warnings(caught)
         if left_behind:
             pytest.fail(left_behind, pytrace=False)
         if armed:
@@ -338,8 +341,19 @@ def _fail_on_lost_errors(records: list[logging.LogRecord]) -> None:
         )
 
 
-def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> str:
-    """Explain never-awaited coroutines; give every other warning back to pytest's filters."""
+def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Give every warning but a never-awaited coroutine back to pytest's filters."""
+    for w in caught:
+        if not _never_awaited(w):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def _never_awaited(w: warnings.WarningMessage) -> bool:
+    return issubclass(w.category, RuntimeWarning) and " was never awaited" in str(w.message)
+
+
+def _explain_never_awaited(caught: list[warnings.WarningMessage]) -> str:
+    """Explain never-awaited coroutines, the cause of whatever failed after them."""
     explained = []
     for w in caught:
         text = str(w.message)
@@ -354,8 +368,6 @@ def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> str:
                 f"\nTry: `await {name}(...)`, or hand it to asyncio.gather / create_task and "
                 "await that; a coroutine you decide not to run, close() it."
             )
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return "\n".join(dict.fromkeys(explained))
 
 

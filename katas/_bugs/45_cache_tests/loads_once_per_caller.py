@@ -34,14 +34,17 @@ class LoadingCache(Generic[K, V]):
         self._clock = clock
         self._values: dict[K, tuple[float, V]] = {}  # key -> (loaded at, value)
         self._loading: dict[K, asyncio.Task[V]] = {}
+        self._invalidated: dict[K, int] = {}  # key -> how many times; a load keeps its value
+        # only if the count has not changed since it started
 
     async def get(self, key: K) -> V:
         """The value for `key`: the kept one while fresh, else what `load(key)` gives."""
         kept = self._values.get(key)
         if kept is not None and self._clock() - kept[0] < self._ttl:
             return kept[1]
-        task = asyncio.create_task(self._load_and_keep(key))
-        self._loading[key] = task
+        task = asyncio.create_task(self._load_and_keep(key, self._invalidated.get(key, 0)))
+        if not task.done():  # an eager task (Python 3.12+) may have run to its end already
+            self._loading[key] = task
         # The load is shared: one caller's cancellation must not cancel it for the others.
         return await asyncio.shield(task)
 
@@ -49,14 +52,14 @@ class LoadingCache(Generic[K, V]):
         """Forget `key`: its kept value, and whatever a load in flight brings back."""
         self._values.pop(key, None)
         self._loading.pop(key, None)
+        self._invalidated[key] = self._invalidated.get(key, 0) + 1
 
-    async def _load_and_keep(self, key: K) -> V:
-        this_load = asyncio.current_task()
+    async def _load_and_keep(self, key: K, invalidated: int) -> V:
         try:
             value = await self._load(key)
-            if self._loading.get(key) is this_load:  # not invalidated meanwhile
+            if self._invalidated.get(key, 0) == invalidated:  # not invalidated meanwhile
                 self._values[key] = (self._clock(), value)
             return value
         finally:
-            if self._loading.get(key) is this_load:
+            if self._loading.get(key) is asyncio.current_task():
                 del self._loading[key]

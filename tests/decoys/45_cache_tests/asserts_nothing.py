@@ -28,9 +28,12 @@ async def test_a_value_exactly_ttl_old_is_loaded_again() -> None:
 
 
 async def test_keys_loading_at_the_same_time_keep_their_own_values() -> None:
-    load = Loader()
+    load = Loader(held=True)
     cache = LoadingCache(load, ttl=TTL, clock=Clock())
-    await asyncio.gather(cache.get("a"), cache.get("b"))
+    callers = [asyncio.create_task(cache.get(key)) for key in ("a", "b")]
+    await load.started.wait()
+    load.release.set()
+    await asyncio.gather(*callers)
 
 
 async def test_callers_asking_at_the_same_time_share_one_load() -> None:

@@ -32,10 +32,13 @@ async def test_a_value_exactly_ttl_old_is_loaded_again() -> None:
 
 
 async def test_keys_loading_at_the_same_time_keep_their_own_values() -> None:
-    load = Loader()
+    load = Loader(held=True)
     cache = LoadingCache(load, ttl=TTL, clock=Clock())
-    assert list(await asyncio.gather(cache.get("a"), cache.get("b"))) == ["a#1", "b#2"]
-    assert sorted(load.calls) == ["a", "b"]
+    callers = [asyncio.create_task(cache.get(key)) for key in ("a", "b")]
+    await load.started.wait()
+    load.release.set()
+    assert list(await asyncio.gather(*callers)) == ["a#1", "b#2"]
+    assert load.calls == ["a", "b"]
 
 
 async def test_callers_asking_at_the_same_time_share_one_load() -> None:
