@@ -1,6 +1,6 @@
 """Waits exactly base_delay * 2**i with no jitter: clients that failed together retry together.
 
-caught by: test_clients_that_fail_together_retry_at_different_moments
+caught by: test_each_wait_doubles_the_one_before
 says: no jitter
 """
 
