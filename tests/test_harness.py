@@ -1158,11 +1158,20 @@ def test_grading_passes_tests_that_catch_every_bug(tmp_path: Path) -> None:
     result = graded(
         tmp_path,
         """
+        import time
+
         from counter import Counter
 
         async def test_counts_one_two() -> None:
             counter = Counter()
             assert [await counter.up(), await counter.up()] == [1, 2]
+
+        async def test_a_slow_step_of_the_tests_own() -> None:
+            # Heavy set-up (the first mocks of a run) holds the loop; it waits on no clock.
+            started = time.perf_counter()
+            while time.perf_counter() - started < 0.15:
+                pass
+            assert await Counter().up() == 1
         """,
     )
     for test in (
