@@ -204,19 +204,23 @@ class Decoy:
     mistake: str
     caught_by: str
     says: str
+    # Why the mistake cannot show on uvloop, for a mistake only asyncio's own loop exposes.
+    not_on_uvloop: str = ""
 
 
 def read_decoy(path: Path) -> Decoy:
-    """Parse a decoy's docstring: the mistake, then `caught by: test_x` and `says: phrase`."""
+    """Parse a decoy's docstring: the mistake, then `caught by: test_x` and `says: phrase`
+    (and `not on uvloop: why`, for a mistake only asyncio's own loop exposes)."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     fields = dict(
         line.split(":", 1)
         for line in doc.splitlines()[1:]
-        if line.split(":", 1)[0] in ("caught by", "says")
+        if line.split(":", 1)[0] in ("caught by", "says", "not on uvloop")
     )
     return Decoy(
         path,
         doc.splitlines()[0] if doc else "",
         fields.get("caught by", "").strip(),
         fields.get("says", "").strip(),
+        fields.get("not on uvloop", "").strip(),
     )

@@ -32,6 +32,7 @@ VARIANTS = {
     "eager": {"KATA_EAGER": "1"},
     "uvloop": {"KATA_LOOP": "uvloop"},
 }
+DECOY_PROOF = "tests/test_proofs.py::test_the_decoy_is_caught_and_its_mistake_named"
 # How many connections kata 37 holds under stress (see the docstring).
 CONNECTIONS = 10_000
 PROOFS = {
@@ -59,6 +60,7 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
             "KATA_FIGURES": str(figures),
             "KATA_PROOF_DECOYS": "named",  # caught under load; the first failure is `nox`'s
         }
+        left_out = _asyncio_only_decoys(repo) if variant == "uvloop" else []
         started = time.monotonic()
         subprocess.run(
             [
@@ -73,6 +75,7 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
                 "-p",
                 "no:cacheprovider",
                 *_graded_decoys(repo),
+                *(f"--deselect={DECOY_PROOF}[{name}]" for name in left_out),
             ],
             cwd=repo,
             env={**os.environ, **VARIANTS[variant], **scale},
@@ -93,6 +96,8 @@ def run(variant: str, repo: Path) -> tuple[str, bool]:
         f"{variant:<7} Python {sys.version_info.major}.{sys.version_info.minor}: "
         f"{', '.join(counts)}  ({took:.0f} s)"
     )
+    if left_out:
+        line += f"\n    left out, mistakes only on asyncio's own loop: {', '.join(left_out)}"
     for figure in dict.fromkeys(seen):
         line += f"\n    {figure}"
     for name, failure in failed:
@@ -105,8 +110,17 @@ def _graded_decoys(repo: Path) -> list[str]:
     broken versions as its reference, whose proof already runs every one of them under the
     variant: left to `nox`'s tests session (each decoy costs a dozen pytest runs)."""
     graded = sorted(p.name for p in (repo / "katas" / "_bugs").glob("*") if p.is_dir())
-    proof = "tests/test_proofs.py::test_the_decoy_is_caught_and_its_mistake_named"
-    return [option for name in graded for option in ("--deselect", f"{proof}[{name}/")]
+    return [f"--deselect={DECOY_PROOF}[{name}/" for name in graded]
+
+
+def _asyncio_only_decoys(repo: Path) -> list[str]:
+    """Decoys whose mistake only asyncio's own loop exposes (`not on uvloop:` in the docstring,
+    for example uvloop ends a command's output only when the command exits): left out there."""
+    sys.path.insert(0, str(repo))
+    from sandbox import read_decoy
+
+    decoys = sorted((repo / "tests" / "decoys").glob("*/*.py"))
+    return [f"{d.parent.name}/{d.stem}" for d in decoys if read_decoy(d).not_on_uvloop]
 
 
 def _failure(case: ET.Element) -> str:

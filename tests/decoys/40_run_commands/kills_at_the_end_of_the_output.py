@@ -2,6 +2,7 @@
 
 caught by: test_the_stream_ends_once_the_command_has_exited
 says: end of output is not the end of the process
+not on uvloop: uvloop ends a command's output only when the command exits
 """
 
 import asyncio

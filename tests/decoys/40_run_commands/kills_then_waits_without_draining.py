@@ -2,6 +2,7 @@
 
 caught by: test_stopping_early_kills_and_reaps_the_command
 says: drained
+not on uvloop: uvloop's process.wait() does not wait for the pipes
 """
 
 import asyncio
