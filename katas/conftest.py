@@ -348,18 +348,19 @@ def _reraise_other_warnings(caught: list[warnings.WarningMessage]) -> None:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _never_awaited(w: warnings.WarningMessage) -> bool:
-    return issubclass(w.category, RuntimeWarning) and " was never awaited" in str(w.message)
+def _never_awaited(w: warnings.WarningMessage) -> str:
+    """The name of the coroutine the warning says was never awaited, or ""."""
+    found = re.match(r"coroutine '(.+?)' was never awaited", str(w.message))
+    return found.group(1) if found and issubclass(w.category, RuntimeWarning) else ""
 
 
 def _explain_never_awaited(caught: list[warnings.WarningMessage]) -> str:
     """Explain never-awaited coroutines, the cause of whatever failed after them."""
     explained = []
     for w in caught:
-        text = str(w.message)
-        found = re.match(r"coroutine '(.+?)' was never awaited", text)
-        if found and issubclass(w.category, RuntimeWarning):
-            name = found.group(1).rsplit(".", 1)[-1]
+        if coroutine := _never_awaited(w):
+            name = coroutine.rsplit(".", 1)[-1]
+            text = str(w.message)
             origin = [line for line in text.splitlines() if line.strip().startswith("File ")]
             created = f"\n  created at {_short_paths(origin[-1].strip())}" if origin else ""
             explained.append(

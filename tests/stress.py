@@ -14,6 +14,8 @@ measured with a test process beside two to four busy ones; four workers beside t
 busy processes on two cores) made a correct kata miss its 50 ms margin (CI, 32_rate_limit).
 """
 
+from __future__ import annotations
+
 import os
 import subprocess
 import sys
@@ -23,6 +25,10 @@ import time
 import xml.etree.ElementTree as ET
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from katas._tools.catalog import Kata
 
 BURNERS = 2
 WORKERS = os.cpu_count() or 2
@@ -109,18 +115,27 @@ def _graded_decoys(repo: Path) -> list[str]:
     """A "write the tests" kata's decoys are wrong test files, graded from the same runs of the
     broken versions as its reference, whose proof already runs every one of them under the
     variant: left to `nox`'s tests session (each decoy costs a dozen pytest runs)."""
-    graded = sorted(p.name for p in (repo / "katas" / "_bugs").glob("*") if p.is_dir())
-    return [f"--deselect={DECOY_PROOF}[{name}/" for name in graded]
+    return [f"--deselect={DECOY_PROOF}[{kata.name}/" for kata in _katas(repo) if kata.bugs]
 
 
 def _asyncio_only_decoys(repo: Path) -> list[str]:
     """Decoys whose mistake only asyncio's own loop exposes (`not on uvloop:` in the docstring,
     for example uvloop ends a command's output only when the command exits): left out there."""
-    sys.path.insert(0, str(repo))
     from sandbox import read_decoy
 
-    decoys = sorted((repo / "tests" / "decoys").glob("*/*.py"))
-    return [f"{d.parent.name}/{d.stem}" for d in decoys if read_decoy(d).not_on_uvloop]
+    return [
+        f"{kata.name}/{decoy.stem}"
+        for kata in _katas(repo)
+        for decoy in kata.decoys
+        if read_decoy(decoy).not_on_uvloop
+    ]
+
+
+def _katas(repo: Path) -> list[Kata]:
+    sys.path.insert(0, str(repo))  # the catalog, and the sandbox that imports it
+    from katas._tools.catalog import all_katas
+
+    return all_katas(repo)
 
 
 def _failure(case: ET.Element) -> str:
